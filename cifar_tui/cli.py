@@ -1,0 +1,315 @@
+"""Command line: the TUI by default, and headless subcommands for scripts, SSH and CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .data import DataError
+
+EXIT_USAGE = 2
+
+
+# Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
+# and `cifar-tui data --data X` both work without the subparser overwriting X with None.
+def _add_data(p: argparse.ArgumentParser, top: bool = False) -> None:
+    p.add_argument("--data", metavar="PATH", default=None if top else argparse.SUPPRESS,
+                   help="cifar-10-python.tar.gz, cifar-10-batches-py/, or an image-folder tree "
+                        "or archive (default: $CIFAR_TUI_DATA, else Keras's download)")
+
+
+def _add_runs(p: argparse.ArgumentParser, top: bool = False) -> None:
+    p.add_argument("--runs", metavar="DIR", default=None if top else argparse.SUPPRESS, help="run store folder (default: $CIFAR_TUI_RUNS "
+                   "or ./runs)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .models import OPTIMIZERS, PRESETS
+
+    ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
+    _add_data(ap, top=True)
+    _add_runs(ap, top=True)
+    ap.add_argument("--subset", type=int, metavar="N", help="use N train images per class")
+    sub = ap.add_subparsers(dest="command")
+
+    p = sub.add_parser("data", help="load CIFAR-10 and show shapes, class counts, pixel range")
+    _add_data(p)
+    p.add_argument("--raw", action="store_true", help="describe unscaled uint8 pixels")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("params", help="layer-by-layer parameter table of an architecture")
+    p.add_argument("arch", choices=list(PRESETS))
+    p.add_argument("--spec", help="custom architecture, e.g. C32-C32-P-D.25-F-FC256")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--weights", help="transfer: imagenet, a local weights file, or none")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("train", help="train a model headless, one progress line per epoch")
+    p.add_argument("arch", nargs="?", choices=list(PRESETS))
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
+    p.add_argument("--spec")
+    p.add_argument("--weights")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
+    p.add_argument("--schedule", choices=("constant", "cosine", "warmup-cosine", "linear"))
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int, help="early-stopping patience on val accuracy; 0: off")
+    p.add_argument("--val-split", type=float)
+    p.add_argument("--flip", dest="augment_flip", action=argparse.BooleanOptionalAction,
+                   default=None)
+    p.add_argument("--crop", dest="augment_crop", action=argparse.BooleanOptionalAction,
+                   default=None)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--subset", type=int, metavar="N", default=argparse.SUPPRESS,
+                   help="N train images per class")
+    p.add_argument("--gpus", type=int, help="train on N GPUs with MirroredStrategy")
+    p.add_argument("--devices", help="comma-separated devices for MirroredStrategy")
+    p.add_argument("--mixed-precision", choices=("auto", "on", "off"))
+    p.add_argument("--jit", dest="jit_compile", choices=("auto", "on", "off"))
+    p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    _add_data(p)
+    _add_runs(p)
+
+    p = sub.add_parser("runs", help="list past runs")
+    p.add_argument("--json", action="store_true")
+    _add_runs(p)
+
+    p = sub.add_parser("eval", help="evaluate a run's best model on the test set")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    _add_data(p)
+    _add_runs(p)
+
+    p = sub.add_parser("predict", help="classify image files with a run's model")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true")
+    _add_runs(p)
+    return ap
+
+
+# -- subcommands -----------------------------------------------------------------------------
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import time
+
+    from .data import load_cifar10
+
+    t = time.perf_counter()
+    ds = load_cifar10(args.data)
+    info = ds.summary(normalized=not args.raw)
+    info["load_seconds"] = round(time.perf_counter() - t, 3)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"source     {info['source']}")
+    print(f"cache      {info['cache']}")
+    print(f"loaded in  {info['load_seconds']} s")
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        print(f"{key:<10} {tuple(info[key])}")
+    print(f"pixels     {info['dtype']} in [{info['pixel_range'][0]}, {info['pixel_range'][1]}]")
+    print(f"{'class':<12}{'train':>7}{'test':>7}")
+    for name in info["classes"]:
+        print(f"{name:<12}{info['train_counts'][name]:>7}{info['test_counts'][name]:>7}")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from .models import build_model
+    from .params import param_table
+
+    model = build_model(args.arch, spec=args.spec, dropout=args.dropout,
+                        batch_norm=args.batch_norm,
+                        weights=(None if args.weights == "none" else args.weights)
+                        if args.arch == "transfer" else None)
+    table = param_table(model)
+    if args.json:
+        print(json.dumps(table.to_dict(), indent=2))
+        return 0
+    from rich.console import Console
+
+    from .render import param_table_renderable
+
+    Console().print(param_table_renderable(table))
+    return 0
+
+
+def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
+    from .training import TrainConfig
+
+    devices = args.devices.split(",") if args.devices else None
+    if args.gpus:
+        devices = [f"/gpu:{i}" for i in range(args.gpus)]
+    keys = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate", "schedule",
+            "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
+            "augment_flip", "augment_crop", "label_smoothing", "normalize", "seed", "subset",
+            "mixed_precision", "jit_compile")
+    overrides = {k: getattr(args, k) for k in keys}
+    return TrainConfig.for_arch(args.arch, data=args.data, devices=devices, **overrides)
+
+
+def _print_event(event: object) -> None:
+    from .training import EpochEnd, Failed, Finished, Started
+
+    if isinstance(event, Started):
+        print(f"run {event.run_id}: {event.config['arch']}, {event.params:,} params, "
+              f"{event.train_size} train / {event.val_size} val images, "
+              f"{event.steps} steps of {event.config['batch_size']}"
+              + (f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""),
+              flush=True)
+    elif isinstance(event, EpochEnd):
+        m = event.metrics
+        val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"
+               if "val_accuracy" in m else "")
+        print(f"epoch {event.epoch}/{event.epochs}  loss {m['loss']:.4f}  acc {m['accuracy']:.4f}"
+              f"{val}  {m['seconds']:.1f} s  {m['images_per_sec']:.0f} img/s"
+              + ("  *best" if event.best else ""), flush=True)
+        if event.overfitting:
+            print(f"  ! {event.overfitting}", flush=True)
+    elif isinstance(event, Finished):
+        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s; "
+              f"best val acc {event.best_val_accuracy}", flush=True)
+        if event.evaluation is not None:
+            ev = event.evaluation
+            print(f"test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}",
+                  flush=True)
+    elif isinstance(event, Failed):
+        print(f"failed: {event.message}", file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+    from .training import train
+
+    store = RunStore(args.runs)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: leave now (finished epochs are on disk)
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping after this batch; finished epochs "
+              "are saved (resume with --resume)", file=sys.stderr, flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if args.resume:
+        run = store.get(args.resume)
+        if run.status in ("finished", "early-stopped"):
+            print(f"run {run.id} is already {run.status}", file=sys.stderr)
+            return 0
+        run = train(run=run, store=store, listener=_print_event, stop=stop,
+                    evaluate=not args.no_eval)
+    else:
+        if not args.arch:
+            print("train: give an architecture or --resume RUN", file=sys.stderr)
+            return EXIT_USAGE
+        run = train(_config_from_args(args), store=store, listener=_print_event, stop=stop,
+                    evaluate=not args.no_eval)
+    print(f"saved in {run.path}")
+    return 0 if run.status != "stopped" else 130
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+
+    rows = [r.summary() for r in RunStore(args.runs).list()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no runs yet: cifar-tui train ARCH")
+        return 0
+    print(f"{'id':<34}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>8}{'test acc':>9}")
+    for r in rows:
+        va = f"{r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else "-"
+        te = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
+        print(f"{r['id']:<34}{r['status']:<15}{r['epochs']:>7}{r['batch_size'] or '-':>6}"
+              f"  {va:>8}{te:>9}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import load_cifar10, subset
+    from .runs import RunStore
+    from .training import evaluate_run
+
+    run = RunStore(args.runs).get(args.run)
+    data = None
+    if args.data:
+        data = subset(load_cifar10(args.data), run.config.get("subset"))
+    ev = evaluate_run(run, data)
+    if args.json:
+        print(json.dumps(ev.to_dict(), indent=2))
+        return 0
+    print(f"run {run.id}: test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  "
+          f"ECE {ev.ece:.4f}  ({ev.n} images)")
+    print(f"{'class':<12}{'precision':>10}{'recall':>8}{'f1':>7}")
+    for c in ev.per_class:
+        print(f"{c['class']:<12}{c['precision']:>10.3f}{c['recall']:>8.3f}{c['f1']:>7.3f}")
+    print("most confused (true -> predicted):")
+    for p in ev.confused_pairs:
+        print(f"  {p['true']} -> {p['predicted']}: {p['count']} ({p['rate']:.1%})")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import CLASSES
+    from .evaluation import load_image, predict_probs
+    from .runs import RunStore
+    from .training import load_run_model
+
+    run = RunStore(args.runs).get(args.run)
+    images = np.stack([load_image(p) for p in args.images])  # fail before loading the model
+    model = load_run_model(run)
+    probs = predict_probs(model, images, normalize=run.config.get("normalize", True))
+    out = []
+    for path, p in zip(args.images, probs):
+        order = np.argsort(p)[::-1]
+        out.append({"image": str(path), "class": CLASSES[order[0]],
+                    "probabilities": {CLASSES[i]: float(p[i]) for i in range(len(CLASSES))}})
+        if not args.json:
+            top = ", ".join(f"{CLASSES[i]} {p[i]:.1%}" for i in order[:3])
+            print(f"{path}: {CLASSES[order[0]]}  ({top})")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
+            "eval": cmd_eval, "predict": cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        from .app import run_app
+
+        return run_app(data=args.data, runs=args.runs, subset=args.subset)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except (DataError, ValueError, LookupError, FileNotFoundError, RuntimeError) as exc:
+        print(f"cifar-tui {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # StorageError and friends: say what, keep the traceback out
+        print(f"cifar-tui {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""Loading, validating, caching and preparing CIFAR-10. No UI code.
+
+Sources, in order of precedence: an explicit path, ``$CIFAR_TUI_DATA``, Keras's own download.
+A path may be the official ``cifar-10-python.tar.gz``, its extracted ``cifar-10-batches-py``
+folder, or an image-folder tree / ``.tar.gz`` / ``.zip`` holding ``train/<class>/*.jpg|png`` and
+``test/<class>/...``. Decoded arrays are cached as ``.npz`` keyed by the source, so the second load
+is a single uncompressed read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import CLASSES
+
+ENV_DATA = "CIFAR_TUI_DATA"
+ENV_CACHE = "CIFAR_TUI_CACHE"
+KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CACHE_VERSION = 1
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+OFFLINE_HINT = (
+    f"Pass a local copy with --data PATH or set {ENV_DATA}=PATH "
+    "(cifar-10-python.tar.gz, its extracted cifar-10-batches-py folder, or an image-folder "
+    "tree/archive with train/<class>/ and test/<class>/)."
+)
+
+
+class DataError(Exception):
+    """A data source is missing, malformed or unsafe; the message says what and how to fix it."""
+
+
+class UnsafePickleError(DataError):
+    """A pickle asked for something other than plain arrays, lists and dicts."""
+
+
+@dataclass(frozen=True)
+class Cifar10:
+    """Raw CIFAR-10: uint8 images (N, 32, 32, 3) and integer labels (N,)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    cache_path: Path | None = None
+    class_names: tuple[str, ...] = CLASSES
+
+    def summary(self, normalized: bool = True) -> dict:
+        """Shapes, class counts and pixel range as the model will see them."""
+        x = self.x_train
+        lo, hi = int(x.min()), int(x.max())
+        return {
+            "source": self.source,
+            "cache": str(self.cache_path) if self.cache_path else None,
+            "classes": list(self.class_names),
+            "x_train": [*x.shape],
+            "y_train": [len(self.y_train), len(self.class_names)],
+            "x_test": [*self.x_test.shape],
+            "y_test": [len(self.y_test), len(self.class_names)],
+            "dtype": "float32" if normalized else "uint8",
+            "pixel_range": [lo / 255, hi / 255] if normalized else [lo, hi],
+            "train_counts": class_counts(self.y_train),
+            "test_counts": class_counts(self.y_test),
+        }
+
+
+# -- safe unpickling -------------------------------------------------------------------------
+
+
+def _reconstruct_ndarray(cls, *args):  # noqa: ANN001, ANN202 - pickle protocol hook
+    # numpy's _reconstruct would build any class it is handed; allow plain ndarrays only.
+    if cls is not np.ndarray:
+        raise UnsafePickleError(f"pickle tried to build {cls!r} instead of a numpy array")
+    return np.ndarray.__new__(np.ndarray, *args)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the globals a CIFAR-10 batch needs."""
+
+    _allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct_ndarray,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct_ndarray,
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays, "
+                "lists and dicts, so this file is not a genuine batch and was not executed"
+            ) from None
+
+
+def safe_unpickle(data: bytes, name: str) -> object:
+    """Unpickle ``data`` allowing numpy arrays and builtin containers only."""
+    try:
+        return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except UnsafePickleError as exc:
+        raise UnsafePickleError(f"{name}: {exc}") from None
+    except Exception as exc:  # any other unpickling failure is a corrupt file
+        raise DataError(f"{name}: not a readable CIFAR-10 batch ({exc}). Re-download it.") from None
+
+
+def _parse_batch(obj: object, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(obj, dict):
+        raise DataError(f"{name}: expected a dict batch, found {type(obj).__name__}")
+    d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    if "data" not in d or "labels" not in d:
+        raise DataError(f"{name}: batch lacks 'data' or 'labels' (keys: {sorted(d)})")
+    data = np.asarray(d["data"])
+    labels = np.asarray(d["labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise DataError(
+            f"{name}: data has shape {data.shape} {data.dtype}, expected (N, 3072) uint8"
+        )
+    if len(labels) != len(data):
+        raise DataError(f"{name}: {len(data)} images but {len(labels)} labels")
+    # Rows are channel-planar (R..., G..., B...): to (N, 32, 32, 3).
+    x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x), labels
+
+
+TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+TEST_BATCH = "test_batch"
+
+
+def _assemble_batches(read: dict[str, bytes], where: str) -> tuple[np.ndarray, ...]:
+    missing = [n for n in [*TRAIN_BATCHES, TEST_BATCH] if n not in read]
+    if missing:
+        raise DataError(
+            f"{where}: missing {', '.join(missing)}; a complete cifar-10-batches-py has "
+            "data_batch_1..5 and test_batch. Re-download or re-extract the archive."
+        )
+    train = [_parse_batch(safe_unpickle(read[n], f"{where}/{n}"), f"{where}/{n}")
+             for n in TRAIN_BATCHES]
+    x_test, y_test = _parse_batch(safe_unpickle(read[TEST_BATCH], f"{where}/{TEST_BATCH}"),
+                                  f"{where}/{TEST_BATCH}")
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return x_train, y_train, x_test, y_test
+
+
+def _load_batches_dir(path: Path) -> tuple[np.ndarray, ...]:
+    read = {p.name: p.read_bytes() for p in path.iterdir()
+            if p.name in TRAIN_BATCHES or p.name == TEST_BATCH}
+    return _assemble_batches(read, str(path))
+
+
+# -- archives and image folders --------------------------------------------------------------
+
+
+def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Yield (member path, bytes) for every regular file in a tar/zip archive."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir():
+                        yield info.filename, zf.read(info)
+            return
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:
+                if member.isfile():
+                    f = tf.extractfile(member)
+                    if f is not None:
+                        yield member.name, f.read()
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise DataError(
+            f"{path}: the archive is corrupt or truncated ({exc}). "
+            "Download it again, or extract it and pass the folder."
+        ) from None
+
+
+def _iter_tree(path: Path) -> Iterator[tuple[str, bytes]]:
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            yield p.relative_to(path).as_posix(), p.read_bytes()
+
+
+def _decode_image(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.size != (32, 32):
+                raise DataError(
+                    f"{name}: image is {im.size[0]}x{im.size[1]}, CIFAR-10 images are 32x32. "
+                    "Remove it or resize it to 32x32."
+                )
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"{name}: not a readable image ({exc}). Remove or replace it.") from None
+
+
+def _images_from_members(members: Iterator[tuple[str, bytes]], where: str) -> tuple[np.ndarray, ...]:
+    """Collect ``<split>/<class>/<file>`` members (at any depth) into arrays."""
+    found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
+    batches: dict[str, bytes] = {}
+    for name, data in members:
+        parts = name.split("/")
+        base = parts[-1]
+        if base in TRAIN_BATCHES or base == TEST_BATCH:
+            batches[base] = data
+            continue
+        if Path(base).suffix.lower() not in IMAGE_SUFFIXES or base.startswith("."):
+            continue
+        if len(parts) < 3 or parts[-3] not in found:
+            continue
+        split, cls = parts[-3], parts[-2]
+        if cls not in CLASSES:
+            raise DataError(
+                f"{where}: unknown class folder {split}/{cls}/ (in {name}). "
+                f"CIFAR-10 classes are: {', '.join(CLASSES)}. Rename or remove that folder."
+            )
+        found[split].append((CLASSES.index(cls), name, _decode_image(data, f"{where}:{name}")))
+    if batches and not (found["train"] or found["test"]):
+        return _assemble_batches(batches, where)
+    out = []
+    for split in ("train", "test"):
+        items = found[split]
+        if not items:
+            raise DataError(
+                f"{where}: no {split}/<class>/ images found. An image-folder source needs both "
+                "train/<class>/*.jpg|png and test/<class>/*.jpg|png (or use cifar-10-python.tar.gz)."
+            )
+        missing = sorted(set(CLASSES) - {CLASSES[c] for c, _, _ in items})
+        if missing:
+            raise DataError(f"{where}: {split}/ has no images for {', '.join(missing)}.")
+        items.sort(key=lambda t: (t[0], t[1]))
+        out.append(np.stack([img for _, _, img in items]))
+        out.append(np.array([c for c, _, _ in items], dtype=np.int64))
+    return tuple(out)
+
+
+# -- cache -----------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where decoded datasets are cached (``$CIFAR_TUI_CACHE`` or ``~/.cache/cifar-tui``)."""
+    env = os.environ.get(ENV_CACHE)
+    return Path(env) if env else Path.home() / ".cache" / "cifar-tui"
+
+
+def _source_key(path: Path) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{path.resolve()}".encode())
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"|{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    else:
+        st = path.stat()
+        h.update(f"|{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
+    """Write atomically; on a full or read-only disk just skip caching."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                x_tr, y_tr, x_te, y_te = arrays
+                np.savez(f, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return True
+    except OSError:
+        return False
+
+
+# -- public loading --------------------------------------------------------------------------
+
+
+def validate(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+             where: str) -> None:
+    """Raise DataError unless the arrays are well-formed CIFAR-10."""
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8:
+            raise DataError(f"{where}: {name} images are {x.shape} {x.dtype}, "
+                            "expected (N, 32, 32, 3) uint8")
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{where}: {name} has {len(x)} images but labels of shape {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= len(CLASSES)):
+            raise DataError(f"{where}: {name} labels range {y.min()}..{y.max()}, expected 0..9")
+
+
+def _decode_source(path: Path) -> tuple[np.ndarray, ...]:
+    if path.is_dir():
+        if (path / "data_batch_1").exists() or (path / TEST_BATCH).exists():
+            return _load_batches_dir(path)
+        if (path / "cifar-10-batches-py").is_dir():
+            return _load_batches_dir(path / "cifar-10-batches-py")
+        return _images_from_members(_iter_tree(path), str(path))
+    return _images_from_members(_iter_archive(path), str(path))
+
+
+def _keras_download() -> Path:
+    """Fetch (or reuse) Keras's CIFAR-10 download; its pickles are read with the safe reader."""
+    from .quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    try:
+        import keras
+
+        # Same name and hash as keras.datasets.cifar10, so either one's download is reused.
+        extracted = keras.utils.get_file(
+            fname="cifar-10-batches-py-target", origin=KERAS_ORIGIN, extract=True,
+            file_hash="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        )
+    except Exception as exc:
+        raise DataError(f"Could not download CIFAR-10 ({exc}). {OFFLINE_HINT}") from None
+    p = Path(extracted)
+    for cand in (p, p / "cifar-10-batches-py"):
+        if (cand / "data_batch_1").exists():
+            return cand
+    raise DataError(f"Keras's download at {p} has no cifar-10-batches-py. {OFFLINE_HINT}")
+
+
+def resolve_source(source: str | os.PathLike | None) -> Path | None:
+    """The path to load from, or None for Keras's download."""
+    chosen = source if source not in (None, "") else os.environ.get(ENV_DATA) or None
+    if chosen is None:
+        return None
+    path = Path(chosen).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder. {OFFLINE_HINT}")
+    return path
+
+
+def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = True) -> Cifar10:
+    """Load CIFAR-10 from ``source`` (see module doc), validated and cached."""
+    path = resolve_source(source)
+    if path is None:
+        path = _keras_download()
+    key = _source_key(path)
+    cpath = cache_dir() / f"cifar10-{key}.npz"
+    arrays = _read_cache(cpath) if use_cache and cpath.exists() else None
+    if arrays is None:
+        arrays = _decode_source(path)
+        validate(*arrays, where=str(path))
+        if not (use_cache and _write_cache(cpath, arrays)):
+            cpath = None
+    else:
+        validate(*arrays, where=str(cpath))
+    x_train, y_train, x_test, y_test = arrays
+    return Cifar10(x_train, y_train, x_test, y_test, source=str(path), cache_path=cpath)
+
+
+# -- preparation -----------------------------------------------------------------------------
+
+
+def class_counts(y: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(y, minlength=len(CLASSES))
+    return {name: int(n) for name, n in zip(CLASSES, counts)}
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [0, 1]."""
+    return x.astype(np.float32) / 255.0
+
+
+def one_hot(y: np.ndarray, num_classes: int = len(CLASSES)) -> np.ndarray:
+    """Integer labels -> float32 one-hot rows."""
+    return np.eye(num_classes, dtype=np.float32)[y]
+
+
+def stratified_split(y: np.ndarray, val_fraction: float = 0.1,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified (train, val) index arrays; ``val_fraction=0`` gives no val."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    idx = np.arange(len(y))
+    if val_fraction == 0:
+        return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
+
+    tr, va = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=seed)
+    return np.sort(tr), np.sort(va)
+
+
+def per_class_subset(y: np.ndarray, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` examples of each class (for quick demos)."""
+    if per_class < 1:
+        raise ValueError("per-class subset size must be at least 1")
+    picks = [np.flatnonzero(y == c)[:per_class] for c in range(len(CLASSES))]
+    return np.sort(np.concatenate(picks))
+
+
+def subset(ds: Cifar10, per_class: int | None, test_per_class: int | None = None) -> Cifar10:
+    """A smaller Cifar10 with ``per_class`` train (and test) images of each class."""
+    if not per_class:
+        return ds
+    tr = per_class_subset(ds.y_train, per_class)
+    te = per_class_subset(ds.y_test, test_per_class or max(1, per_class // 5))
+    return Cifar10(ds.x_train[tr], ds.y_train[tr], ds.x_test[te], ds.y_test[te],
+                   source=f"{ds.source} (subset {per_class}/class)", cache_path=ds.cache_path)
+
+
+def first_per_class(y: np.ndarray, n: int = 8) -> dict[int, np.ndarray]:
+    """For the gallery: the indices of the first ``n`` images of each class."""
+    return {c: np.flatnonzero(y == c)[:n] for c in range(len(CLASSES))}

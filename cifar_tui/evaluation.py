@@ -1,0 +1,134 @@
+"""Test-set evaluation, calibration, confusion analysis and single-image prediction. No UI code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from . import CLASSES
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    ece: float
+    per_class: list[dict]
+    confusion: list[list[int]]
+    confused_pairs: list[dict]
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Evaluation:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
+    return float(ece)
+
+
+def most_confused_pairs(cm: np.ndarray, k: int = 5) -> list[dict]:
+    """The ``k`` largest off-diagonal cells: true class mistaken for predicted class."""
+    off = cm.astype(np.int64).copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:k]
+    pairs = []
+    for flat in order:
+        t, p = divmod(int(flat), cm.shape[1])
+        if off[t, p] == 0:
+            break
+        row = cm[t].sum()
+        pairs.append({"true": CLASSES[t], "predicted": CLASSES[p], "count": int(off[t, p]),
+                      "rate": float(off[t, p] / row) if row else 0.0})
+    return pairs
+
+
+def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """All test metrics from predicted probabilities (N, 10) and true labels (N,)."""
+    labels = np.asarray(labels)
+    pred = probs.argmax(axis=1)
+    classes = list(range(len(CLASSES)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, pred, labels=classes, zero_division=0)
+    cm = confusion_matrix(labels, pred, labels=classes)
+    per_class = [
+        {"class": CLASSES[c], "precision": float(precision[c]), "recall": float(recall[c]),
+         "f1": float(f1[c]), "support": int(support[c])}
+        for c in classes
+    ]
+    clipped = np.clip(probs, 1e-7, 1.0)
+    return Evaluation(
+        accuracy=float(accuracy_score(labels, pred)),
+        loss=float(log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True),
+                            labels=classes)),
+        ece=expected_calibration_error(probs, labels),
+        per_class=per_class,
+        confusion=cm.tolist(),
+        confused_pairs=most_confused_pairs(cm),
+        n=int(len(labels)),
+    )
+
+
+def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: ANN001
+                  batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for uint8 images, scaled the way the model was trained."""
+    x = x_uint8.astype(np.float32)
+    if normalize:
+        x /= 255.0
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Any photo -> (32, 32, 3) uint8, centre-cropped to square then resized."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            side = min(im.size)
+            im = ImageOps.fit(im, (side, side)) if im.size[0] != im.size[1] else im
+            return np.asarray(im.resize((32, 32), Image.Resampling.BICUBIC), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ValueError(f"{p}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{p}: not an image this tool can read ({exc}); "
+                         "use a JPEG, PNG, BMP, GIF or WebP file") from None
+
+
+def detect_overfitting(history: list[dict]) -> str | None:
+    """A warning when the last epoch's val accuracy fell while train accuracy rose."""
+    if len(history) < 2:
+        return None
+    prev, last = history[-2], history[-1]
+    try:
+        dv = last["val_accuracy"] - prev["val_accuracy"]
+        dt = last["accuracy"] - prev["accuracy"]
+    except KeyError:
+        return None
+    if dv < 0 and dt > 0:
+        return (f"Overfitting: epoch {last['epoch']} val accuracy fell "
+                f"{prev['val_accuracy']:.3f} -> {last['val_accuracy']:.3f} while train accuracy "
+                f"rose {prev['accuracy']:.3f} -> {last['accuracy']:.3f}")
+    return None

@@ -1,0 +1,70 @@
+"""Keep TensorFlow's chatter off the terminal.
+
+TensorFlow's C++ runtime writes to file descriptor 2 directly, bypassing ``sys.stderr``; Textual
+draws on that same descriptor. So the log level is set before TensorFlow is imported, and the app
+moves fd 2 to a log file while it hands Textual a private duplicate of the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ and Python logs; must run before ``import tensorflow``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def log_path() -> Path:
+    """Where TensorFlow's native messages go instead of the terminal."""
+    from .data import cache_dir
+
+    return cache_dir() / "tensorflow.log"
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Send fd 2 to the log for the duration (TF's import logs ignore TF_CPP_MIN_LOG_LEVEL)."""
+    quiet_tensorflow()
+    sys.stderr.flush()
+    try:
+        path = log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        yield
+        return
+    saved = os.dup(2)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def divert_stderr(log_path: Path) -> TextIO:
+    """Point fd 2 at ``log_path`` and return a text stream on the original terminal.
+
+    ``sys.__stderr__`` is replaced by that stream so Textual (which draws on ``sys.__stderr__``)
+    keeps the terminal, while anything native code writes to fd 2 lands in the log.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    terminal_fd = os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    terminal = io.TextIOWrapper(
+        io.FileIO(terminal_fd, "w", closefd=True), encoding="utf-8", line_buffering=False
+    )
+    sys.__stderr__ = terminal  # type: ignore[misc]
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+    return terminal

@@ -1,0 +1,146 @@
+"""Rich renderables for the core's results, shared by the CLI and the TUI's widgets.
+
+They only draw what they are given: no training, no evaluation, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rich.color import Color
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from . import CLASSES
+from .params import ParamTable
+
+UPPER_HALF = "\u2580"
+
+
+class HalfBlockImage:
+    """An RGB image drawn with upper-half blocks: one cell shows two pixels, one above the other.
+
+    ``scale`` repeats each pixel horizontally and vertically (32x32 at scale 1 is 32x16 cells).
+    Rich reduces the truecolour to 256 or 16 colours when the terminal has fewer.
+    """
+
+    def __init__(self, image: np.ndarray, scale: int = 1) -> None:
+        img = np.asarray(image)
+        if img.dtype != np.uint8:
+            img = np.clip(img * (255 if img.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
+        if scale > 1:
+            img = img.repeat(scale, axis=0).repeat(scale, axis=1)
+        if img.shape[0] % 2:
+            img = np.concatenate([img, img[-1:]], axis=0)
+        self.image = img
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(columns, rows) in terminal cells."""
+        return self.image.shape[1], self.image.shape[0] // 2
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        img = self.image
+        for y in range(0, img.shape[0], 2):
+            top, bottom = img[y], img[y + 1]
+            for (r1, g1, b1), (r2, g2, b2) in zip(top.tolist(), bottom.tolist()):
+                yield Segment(UPPER_HALF, Style(color=Color.from_rgb(r1, g1, b1),
+                                                bgcolor=Color.from_rgb(r2, g2, b2)))
+            yield Segment.line()
+
+
+def probability_bars(probs: Sequence[float], true_label: int | None = None,
+                     width: int = 24) -> Table:
+    """The 10 class probabilities as bars, the predicted class bold, the true one marked."""
+    probs = np.asarray(probs, dtype=float)
+    pred = int(probs.argmax())
+    table = Table.grid(padding=(0, 1))
+    table.add_column(justify="right")
+    table.add_column()
+    table.add_column(justify="right")
+    for i, name in enumerate(CLASSES):
+        filled = probs[i] * width
+        full = int(filled)
+        bar = "\u2588" * full + (_PARTIAL[int((filled - full) * 8)] if full < width else "")
+        colour = "green" if i == true_label else ("red" if i == pred else "blue")
+        label = Text(name + (" \u2713" if i == true_label else "  "),
+                     style="bold" if i == pred else "")
+        table.add_row(label, Text(bar.ljust(width), style=colour), f"{probs[i]:6.1%}")
+    return table
+
+
+_PARTIAL = ["", "\u258f", "\u258e", "\u258d", "\u258c", "\u258b", "\u258a", "\u2589"]
+
+# Eight bins from the xterm-256 palette, so the heatmap reads the same without truecolour.
+HEAT = ["grey11", "grey23", "navy_blue", "dark_blue", "blue3", "dodger_blue2", "deep_sky_blue1",
+        "bright_cyan"]
+ERR_HEAT = ["grey11", "grey23", "dark_red", "red3", "red1", "orange_red1", "dark_orange",
+            "yellow1"]
+
+
+def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
+    """Rows: true class; columns: predicted. Diagonal in blue bins, errors in red bins."""
+    cm = np.asarray(cm)
+    rows = cm.sum(axis=1, keepdims=True).clip(min=1)
+    rates = cm / rows
+    off = rates.copy()
+    np.fill_diagonal(off, 0)
+    off_max = off.max() or 1.0
+    table = Table(title="Confusion matrix (rows: true, columns: predicted"
+                  + (", row %)" if normalized else ", counts)"), box=None, padding=(0, 0),
+                  show_edge=False)
+    table.add_column("true \\ pred", justify="right", style="bold")
+    for name in CLASSES:
+        table.add_column(name[:5], justify="right", min_width=6)
+    for i, name in enumerate(CLASSES):
+        cells = []
+        for j in range(len(CLASSES)):
+            if i == j:
+                colour = HEAT[min(len(HEAT) - 1, int(rates[i, j] * len(HEAT)))]
+            else:
+                colour = ERR_HEAT[min(len(ERR_HEAT) - 1, int(off[i, j] / off_max * len(ERR_HEAT)))]
+            value = f"{rates[i, j]:.0%}" if normalized else str(int(cm[i, j]))
+            fg = "black" if colour in ("bright_cyan", "yellow1", "deep_sky_blue1",
+                                       "dark_orange") else "white"
+            cells.append(Text(f" {value} ", style=f"{fg} on {colour}"))
+        table.add_row(name, *cells)
+    return table
+
+
+def per_class_table(per_class: list[dict]) -> Table:
+    table = Table(title="Per class", box=None)
+    for col in ("class", "accuracy", "precision", "f1", "n"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c in per_class:
+        table.add_row(c["class"], f"{c['recall']:.1%}", f"{c['precision']:.1%}",
+                      f"{c['f1']:.3f}", str(c["support"]))
+    return table
+
+
+def confused_pairs_text(pairs: list[dict]) -> Text:
+    text = Text("Most confused (true \u2192 predicted)\n", style="bold")
+    for p in pairs:
+        text.append(f"  {p['true']} \u2192 {p['predicted']}: ", style="")
+        text.append(f"{p['count']}", style="bold red")
+        text.append(f" ({p['rate']:.1%} of {p['true']})\n")
+    return text
+
+
+def param_table_renderable(table: ParamTable) -> Group:
+    t = Table(title=f"{table.model_name}: parameters per layer", header_style="bold")
+    for col, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"),
+                         ("formula", "left"), ("params", "right"), ("trainable", "right")):
+        t.add_column(col, justify=justify)
+    for r in table.rows:
+        t.add_row(r.name, r.type, r.output_shape, r.formula, f"{r.count:,}",
+                  "yes" if r.non_trainable == 0 else f"{r.trainable:,}" if r.count else "-")
+    check = ("[green]matches Keras's count_params[/]" if table.matches_keras
+             else f"[red]differs from Keras's {table.keras_total:,}[/]")
+    footer = Text.from_markup(
+        f"Total [bold]{table.total:,}[/]  trainable {table.trainable:,}  "
+        f"non-trainable {table.non_trainable:,}  ({check})")
+    return Group(t, footer)

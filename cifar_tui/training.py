@@ -1,0 +1,431 @@
+"""The training engine: config -> tf.data -> model.fit with callbacks -> run store. No UI code.
+
+Listeners receive the event dataclasses below from the training thread; they must not block.
+A stop request (a ``threading.Event``) is honoured between batches; every finished epoch is
+already in the run store by then, and ``train(run=...)`` resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from . import CLASSES
+from .data import Cifar10, load_cifar10, stratified_split, subset
+from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
+from .models import build_model, compile_model, make_optimizer, preset
+from .quiet import native_stderr_to_log
+from .runs import Run, RunStore, atomic_save_model
+
+with native_stderr_to_log():
+    import keras
+    import tensorflow as tf
+
+SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "cnn"
+    spec: str | None = None  # custom architecture text
+    weights: str | None = None  # transfer: imagenet, a file, or none
+    dropout: float | None = None  # None: the preset's own
+    batch_norm: bool | None = None
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    schedule: str = "constant"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 10
+    patience: int = 2  # early stopping on val_accuracy; 0 disables
+    val_split: float = 0.1
+    augment_flip: bool = False
+    augment_crop: bool = False
+    label_smoothing: float = 0.0
+    normalize: bool = True
+    seed: int = 0
+    subset: int | None = None  # train images per class, for quick demos
+    data: str | None = None
+    devices: list[str] | None = None  # several -> MirroredStrategy
+    mixed_precision: str = "auto"  # auto (on with a GPU), on, off
+    jit_compile: str = "auto"  # auto (Keras: XLA on GPU), on, off
+
+    @classmethod
+    def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
+        """The preset's training defaults, then ``overrides`` (None values are ignored)."""
+        p = preset(arch)
+        values = {**p.training, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(arch=arch, **values)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        preset(self.arch)
+        checks = [
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.learning_rate > 0, "learning rate must be positive"),
+            (0 <= self.val_split < 1, "validation split must be in [0, 1)"),
+            (self.patience >= 0, "patience must be 0 (off) or more"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    def model_options(self) -> dict:
+        opts = {"dropout": self.dropout, "batch_norm": self.batch_norm, "spec": self.spec}
+        if self.arch == "transfer":
+            opts["weights"] = None if self.weights in (None, "none") else self.weights
+            if self.weights is None:
+                opts["weights"] = "imagenet"
+        return opts
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    config: dict
+    initial_epoch: int
+    epochs: int
+    steps: int
+    train_size: int
+    val_size: int
+    params: int
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    run_id: str
+    epoch: int  # 1-based
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    accuracy: float
+    images_per_sec: float
+    eta_s: float  # to the end of this epoch
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    run_id: str
+    epoch: int  # 1-based
+    epochs: int
+    metrics: dict
+    history: list[dict]
+    overfitting: str | None
+    best: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_id: str
+    status: str  # finished, early-stopped, stopped
+    epochs_done: int
+    best_val_accuracy: float | None
+    evaluation: Evaluation | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Failed:
+    run_id: str
+    message: str
+
+
+Listener = Callable[[object], None]
+
+
+class StopRequested(Exception):
+    """Raised inside fit by the stop callback; fit unwinds between batches."""
+
+
+# -- tf.data ---------------------------------------------------------------------------------
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool,
+                 normalize: bool = True, flip: bool = False, crop: bool = False,
+                 seed: int = 0) -> tf.data.Dataset:
+    """uint8 images and int labels -> batches of (float32 images, one-hot labels).
+
+    Images stay uint8 in memory (4x smaller than float); scaling happens per batch.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    if training:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if flip or crop:
+            def augment(img, label):  # noqa: ANN001, ANN202
+                if flip:
+                    img = tf.image.random_flip_left_right(img)
+                if crop:  # translate up to 4 px: reflect-pad then crop back to 32x32
+                    img = tf.pad(img, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
+                    img = tf.image.random_crop(img, [32, 32, 3])
+                return img, label
+            ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+
+    def prep(img, label):  # noqa: ANN001, ANN202
+        img = tf.cast(img, tf.float32)
+        if normalize:
+            img = img / 255.0
+        return img, tf.one_hot(label, len(CLASSES))
+
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    total = max(1, cfg.epochs * steps_per_epoch)
+    sched = keras.optimizers.schedules
+    if cfg.schedule == "cosine":
+        return sched.CosineDecay(cfg.learning_rate, decay_steps=total)
+    if cfg.schedule == "warmup-cosine":
+        warm = max(1, total // 5)
+        return sched.CosineDecay(0.0, decay_steps=total - warm, warmup_target=cfg.learning_rate,
+                                 warmup_steps=warm)
+    if cfg.schedule == "linear":
+        return sched.PolynomialDecay(cfg.learning_rate, total, end_learning_rate=0.0, power=1.0)
+    return cfg.learning_rate
+
+
+def _strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
+    if cfg.devices and len(cfg.devices) > 1:
+        return tf.distribute.MirroredStrategy(devices=cfg.devices)
+    return tf.distribute.get_strategy()
+
+
+def _use_mixed_precision(cfg: TrainConfig) -> bool:
+    if cfg.mixed_precision == "on":
+        return True
+    return cfg.mixed_precision == "auto" and bool(tf.config.list_physical_devices("GPU"))
+
+
+# -- callbacks -------------------------------------------------------------------------------
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, starting from a resumed run's best value and wait count."""
+
+    def __init__(self, best: float | None = None, wait: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._resume_best, self._resume_wait = best, wait
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self._resume_best is not None:
+            self.best, self.wait = self._resume_best, self._resume_wait
+
+
+class RunCallback(keras.callbacks.Callback):
+    """Streams events, honours stop requests, and records each finished epoch atomically."""
+
+    def __init__(self, run: Run, emit: Listener, stop: threading.Event | None, epochs: int,
+                 steps: int, train_size: int, early: ResumableEarlyStopping | None,
+                 has_val: bool, throttle_s: float = 0.2) -> None:
+        super().__init__()
+        self.run, self.emit, self.stop = run, emit, stop
+        self.epochs, self.steps, self.train_size = epochs, steps, train_size
+        self.early, self.has_val, self.throttle_s = early, has_val, throttle_s
+        self.history = run.history()
+        self.best = max((h.get("val_accuracy", -1.0) for h in self.history), default=None)
+        self._t0 = self._t_train = self._last_emit = 0.0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._t0 = self._last_emit = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequested
+        now = time.perf_counter()
+        step = batch + 1
+        if step == self.steps:
+            self._t_train = now
+        if now - self._last_emit < self.throttle_s and step != self.steps:
+            return
+        self._last_emit = now
+        elapsed = now - self._t0
+        rate = min(step * self._batch_size(), self.train_size) / elapsed if elapsed else 0.0
+        logs = logs or {}
+        self.emit(BatchProgress(
+            self.run.id, self._epoch + 1, self.epochs, step, self.steps,
+            float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)), rate,
+            (self.steps - step) * elapsed / step))
+
+    def _batch_size(self) -> int:
+        return math.ceil(self.train_size / self.steps)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        now = time.perf_counter()
+        train_time = (self._t_train or now) - self._t0
+        row = {"epoch": epoch + 1, "seconds": round(now - self._t0, 3),
+               "images_per_sec": round(self.train_size / train_time, 1) if train_time else 0.0,
+               "learning_rate": _current_lr(self.model)}
+        row.update({k: float(v) for k, v in logs.items()
+                    if k in ("accuracy", "loss", "val_accuracy", "val_loss")})
+        self.history = [h for h in self.history if h["epoch"] < epoch + 1] + [row]
+        score = row.get("val_accuracy", row.get("accuracy", 0.0)) if self.has_val else None
+        improved = score is None or self.best is None or score > self.best
+        if improved:
+            self.best = score if score is not None else self.best
+            atomic_save_model(self.model, self.run.model_path)
+        atomic_save_model(self.model, self.run.checkpoint_path)
+        self.run.write_history(self.history)
+        self.run.update_state(
+            epochs_done=epoch + 1, best_val_accuracy=self.best,
+            es_best=float(self.early.best) if self.early is not None else None,
+            es_wait=int(self.early.wait) if self.early is not None else 0)
+        self.emit(EpochEnd(self.run.id, epoch + 1, self.epochs, row, list(self.history),
+                           detect_overfitting(self.history), improved))
+        self._t_train = 0.0
+
+
+def _current_lr(model: keras.Model) -> float:
+    lr = model.optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+# -- the trainer -----------------------------------------------------------------------------
+
+
+def _noop(event: object) -> None:
+    pass
+
+
+def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
+          store: RunStore | None = None, listener: Listener | None = None,
+          stop: threading.Event | None = None, run: Run | None = None,
+          evaluate: bool = True) -> Run:
+    """Train a new run for ``config``, or resume ``run`` from its last finished epoch.
+
+    Returns the run; raises on failure after recording it (status ``failed``).
+    """
+    emit = listener or _noop
+    store = store or RunStore()
+    if run is not None:
+        config = TrainConfig.from_dict(run.config)
+        if not run.checkpoint_path.exists() and run.epochs_done:
+            raise FileNotFoundError(f"{run.checkpoint_path} is missing; cannot resume {run.id}")
+    if config is None:
+        raise ValueError("give a config for a new run, or a run to resume")
+    config.validate()
+    if run is None:
+        run = store.create(config.to_dict())
+    initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
+    run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(), error=None)
+    policy = keras.mixed_precision.global_policy()
+    t_start = time.perf_counter()
+    try:
+        if data is None:
+            data = load_cifar10(config.data)
+        data = subset(data, config.subset)
+        keras.utils.set_random_seed(config.seed)
+        tr, va = stratified_split(data.y_train, config.val_split, config.seed)
+        bs = config.batch_size
+        train_ds = make_dataset(data.x_train[tr], data.y_train[tr], bs, training=True,
+                                normalize=config.normalize, flip=config.augment_flip,
+                                crop=config.augment_crop, seed=config.seed)
+        val_ds = (make_dataset(data.x_train[va], data.y_train[va], max(bs, 256), training=False,
+                               normalize=config.normalize) if len(va) else None)
+        steps = math.ceil(len(tr) / bs)
+        if _use_mixed_precision(config):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        with _strategy(config).scope():
+            if initial_epoch:
+                model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
+            else:
+                model = build_model(config.arch, **config.model_options())
+                opt = make_optimizer(config.optimizer, _learning_rate(config, steps),
+                                     config.weight_decay, config.momentum)
+                jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
+                compile_model(model, opt, config.label_smoothing, jit)
+        state = run.state
+        early = None
+        if config.patience and len(va):
+            early = ResumableEarlyStopping(
+                best=state.get("es_best") if initial_epoch else None,
+                wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
+                monitor="val_accuracy", mode="max", patience=config.patience)
+        recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), early,
+                               has_val=bool(len(va)))
+        emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
+                     len(va), model.count_params()))
+        status = "finished"
+        if initial_epoch < config.epochs:
+            try:
+                model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                          initial_epoch=initial_epoch, verbose=0, shuffle=False,
+                          callbacks=[c for c in (early, recorder) if c is not None])
+                if early is not None and early.stopped_epoch > 0 \
+                        and run.epochs_done < config.epochs:
+                    status = "early-stopped"
+            except StopRequested:
+                status = "stopped"
+        evaluation = None
+        if evaluate and status != "stopped" and run.model_path.exists():
+            evaluation = evaluate_run(run, data)
+        run.update_state(status=status)
+        emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
+                      evaluation, time.perf_counter() - t_start))
+        return run
+    except BaseException as exc:
+        message = str(exc) or type(exc).__name__
+        run.update_state(status="failed" if not isinstance(exc, KeyboardInterrupt)
+                         else "stopped", error=message)
+        emit(Failed(run.id, message))
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def load_run_model(run: Run) -> keras.Model:
+    """The run's best model, loaded with safe_mode on (no code from the file runs)."""
+    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+    if not path.exists():
+        raise FileNotFoundError(f"run {run.id} has no saved model yet (no finished epoch)")
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
+    """Evaluate the run's best model on the test set; store metrics.json and predictions."""
+    cfg = TrainConfig.from_dict(run.config)
+    if data is None:
+        data = subset(load_cifar10(cfg.data), cfg.subset)
+    model = load_run_model(run)
+    probs = predict_probs(model, data.x_test, normalize=cfg.normalize)
+    ev = evaluate_probs(probs, data.y_test)
+    run.save_predictions(probs, data.y_test)
+    run.write_metrics(ev.to_dict())
+    return ev
+
+
+@dataclass
+class TrainerHandle:
+    """For UIs: a stop event to set from any thread."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def request_stop(self) -> None:
+        self.stop.set()
