@@ -23,12 +23,13 @@ def _add_data(p: argparse.ArgumentParser, top: bool = False) -> None:
 
 
 def _add_runs(p: argparse.ArgumentParser, top: bool = False) -> None:
-    p.add_argument("--runs", metavar="DIR", default=None if top else argparse.SUPPRESS, help="run store folder (default: $CIFAR_TUI_RUNS "
-                   "or ./runs)")
+    p.add_argument("--runs", metavar="DIR", default=None if top else argparse.SUPPRESS,
+                   help="run store folder (default: $CIFAR_TUI_RUNS or ./runs)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .models import OPTIMIZERS, PRESETS
+    from .config import ARCHS as PRESETS
+    from .config import OPTIMIZERS
 
     ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
     _add_data(ap, top=True)

@@ -3,8 +3,8 @@
 Sources, in order of precedence: an explicit path, ``$CIFAR_TUI_DATA``, Keras's own download.
 A path may be the official ``cifar-10-python.tar.gz``, its extracted ``cifar-10-batches-py``
 folder, or an image-folder tree / ``.tar.gz`` / ``.zip`` holding ``train/<class>/*.jpg|png`` and
-``test/<class>/...``. Decoded arrays are cached as ``.npz`` keyed by the source, so the second load
-is a single uncompressed read.
+``test/<class>/...``. Decoded arrays are cached as ``.npy`` files in a folder keyed by the
+source, so the second load is four plain reads.
 """
 
 from __future__ import annotations
@@ -85,6 +85,13 @@ def _reconstruct_ndarray(cls, *args):  # noqa: ANN001, ANN202 - pickle protocol 
     return np.ndarray.__new__(np.ndarray, *args)
 
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, "latin1").
+    if not isinstance(text, str) or encoding != "latin1":
+        raise UnsafePickleError("pickle used _codecs.encode for something other than bytes")
+    return text.encode("latin1")
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the globals a CIFAR-10 batch needs."""
 
@@ -93,6 +100,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): np.dtype,
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct_ndarray,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct_ndarray,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module: str, name: str):  # noqa: ANN201
@@ -206,7 +214,8 @@ def _decode_image(data: bytes, name: str) -> np.ndarray:
         raise DataError(f"{name}: not a readable image ({exc}). Remove or replace it.") from None
 
 
-def _images_from_members(members: Iterator[tuple[str, bytes]], where: str) -> tuple[np.ndarray, ...]:
+def _images_from_members(members: Iterator[tuple[str, bytes]],
+                         where: str) -> tuple[np.ndarray, ...]:
     """Collect ``<split>/<class>/<file>`` members (at any depth) into arrays."""
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     batches: dict[str, bytes] = {}
@@ -235,7 +244,8 @@ def _images_from_members(members: Iterator[tuple[str, bytes]], where: str) -> tu
         if not items:
             raise DataError(
                 f"{where}: no {split}/<class>/ images found. An image-folder source needs both "
-                "train/<class>/*.jpg|png and test/<class>/*.jpg|png (or use cifar-10-python.tar.gz)."
+                "train/<class>/*.jpg|png and test/<class>/*.jpg|png "
+                "(or use cifar-10-python.tar.gz)."
             )
         missing = sorted(set(CLASSES) - {CLASSES[c] for c, _, _ in items})
         if missing:
@@ -268,30 +278,37 @@ def _source_key(path: Path) -> str:
     return h.hexdigest()[:20]
 
 
+ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
+
+
 def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
+    # Plain .npy files: one read() each, which releases the GIL (an .npz is read in small
+    # zipfile chunks and crawls while the UI thread runs).
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        return tuple(np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAY_NAMES)
     except Exception:  # a damaged cache is rebuilt, never trusted
         return None
 
 
 def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
-    """Write atomically; on a full or read-only disk just skip caching."""
+    """Write into a temp folder, then rename it into place; on a full disk skip caching."""
+    import shutil
+
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                x_tr, y_tr, x_te, y_te = arrays
-                np.savez(f, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+        for name, array in zip(ARRAY_NAMES, arrays):
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
         return True
     except OSError:
         return False
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- public loading --------------------------------------------------------------------------
@@ -359,7 +376,7 @@ def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = T
     if path is None:
         path = _keras_download()
     key = _source_key(path)
-    cpath = cache_dir() / f"cifar10-{key}.npz"
+    cpath = cache_dir() / f"cifar10-{key}"
     arrays = _read_cache(cpath) if use_cache and cpath.exists() else None
     if arrays is None:
         arrays = _decode_source(path)
@@ -400,7 +417,11 @@ def stratified_split(y: np.ndarray, val_fraction: float = 0.1,
         return idx, idx[:0]
     from sklearn.model_selection import train_test_split
 
-    tr, va = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=seed)
+    # Stratifying needs one validation image per class at least (matters for tiny subsets).
+    n_val = max(round(val_fraction * len(y)), len(np.unique(y)))
+    if n_val >= len(y):
+        raise ValueError(f"{len(y)} images are too few for a stratified validation split")
+    tr, va = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
     return np.sort(tr), np.sort(va)
 
 

@@ -7,10 +7,10 @@ load with ``safe_mode=True``. ``compile_model`` attaches the optimizer, loss and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import OPTIMIZERS, arch_info
 from .quiet import native_stderr_to_log
 
 with native_stderr_to_log():
@@ -38,14 +38,14 @@ def _classifier(x, num_classes: int):  # noqa: ANN001, ANN202
 def build_dense(batch_norm: bool = False, dropout: float = 0.0,
                 num_classes: int = NUM_CLASSES) -> keras.Model:
     """Flatten, Dense 2048-1024-512-256 ReLU (optionally BN after each), softmax."""
-    inputs = keras.Input(INPUT_SHAPE)
-    x = layers.Flatten()(inputs)
-    for units in (2048, 1024, 512, 256):
-        x = layers.Dense(units, activation="relu")(x)
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = layers.Flatten(name="flatten")(inputs)
+    for i, units in enumerate((2048, 1024, 512, 256), start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         if batch_norm:
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
         if dropout:
-            x = layers.Dropout(dropout)(x)
+            x = layers.Dropout(dropout, name=f"dropout{i}")(x)
     name = "dense_bn" if batch_norm else "dense"
     return keras.Model(inputs, _classifier(x, num_classes), name=name)
 
@@ -53,26 +53,24 @@ def build_dense(batch_norm: bool = False, dropout: float = 0.0,
 def build_cnn(dropout: float = 0.0, batch_norm: bool = False,
               num_classes: int = NUM_CLASSES) -> keras.Model:
     """The course CNN; dropout before each pool and the last layer, BN after each dropout."""
-    inputs = keras.Input(INPUT_SHAPE)
+    inputs = keras.Input(INPUT_SHAPE, name="image")
 
-    def regularize(x):  # noqa: ANN001, ANN202
+    def regularize(x, i: int):  # noqa: ANN001, ANN202
         if dropout:
-            x = layers.Dropout(dropout)(x)
-            if batch_norm:
-                x = layers.BatchNormalization()(x)
-        elif batch_norm:
-            x = layers.BatchNormalization()(x)
+            x = layers.Dropout(dropout, name=f"dropout{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
         return x
 
-    x = layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
-    x = layers.Conv2D(32, 3, padding="valid", activation="relu")(x)
-    x = layers.MaxPooling2D(2)(regularize(x))
-    x = layers.Conv2D(64, 3, padding="valid", activation="relu")(x)
-    x = layers.Conv2D(64, 3, padding="valid", activation="relu")(x)
-    x = layers.MaxPooling2D(2)(regularize(x))
-    x = layers.Flatten()(x)
-    x = layers.Dense(512, activation="relu")(x)
-    x = regularize(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(32, 3, padding="valid", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(regularize(x, 1))
+    x = layers.Conv2D(64, 3, padding="valid", activation="relu", name="conv3")(x)
+    x = layers.Conv2D(64, 3, padding="valid", activation="relu", name="conv4")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(regularize(x, 2))
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(512, activation="relu", name="fc1")(x)
+    x = regularize(x, 3)
     return keras.Model(inputs, _classifier(x, num_classes), name="cnn")
 
 
@@ -165,9 +163,9 @@ SPEC_HELP = (
     "FC256 dense ReLU. A softmax-10 layer is added at the end. e.g. C32-C32-P-D.25-C64-P-F-FC256"
 )
 _TOKEN = re.compile(r"[^-\s]+")
-_CONV = re.compile(r"^C(\d+)(v)?(?:k(\d+))?$", re.I)
+_CONV = re.compile(r"^C(\d+)(v?)(?:k(\d+))?(v?)$", re.I)
 _FC = re.compile(r"^FC(\d+)$", re.I)
-_DROP = re.compile(r"^D(0?\.\d+)$", re.I)
+_DROP = re.compile(r"^D(\d*\.?\d+)$", re.I)
 
 
 def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
@@ -186,7 +184,8 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
         if m := _CONV.match(tok):
             if flat:
                 raise fail("a convolution needs an image, but the input was already flattened")
-            filters, valid, k = int(m.group(1)), bool(m.group(2)), int(m.group(3) or 3)
+            filters, k = int(m.group(1)), int(m.group(3) or 3)
+            valid = bool(m.group(2) or m.group(4))
             if filters < 1 or k < 1:
                 raise fail("filters and kernel size must be at least 1")
             if valid:
@@ -232,70 +231,25 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
 
 # -- presets ---------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Preset:
-    """A named architecture with its default training settings."""
-
-    name: str
-    description: str
-    build: Any
-    options: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
-
-
-_SGD = {"optimizer": "sgd", "learning_rate": 0.01}
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset("dense", "Flatten, Dense 2048-1024-512-256 ReLU, softmax 10 (SGD)",
-               build_dense, {"batch_norm": False}, _SGD),
-        Preset("dense-bn", "The dense baseline with batch norm after each hidden layer",
-               build_dense, {"batch_norm": True}, _SGD),
-        Preset("cnn", "Conv 32 same, 32 valid, pool, 64 valid, 64 valid, pool, dense 512",
-               build_cnn, {"dropout": 0.0, "batch_norm": False}, _SGD),
-        Preset("cnn-dropout", "The CNN with dropout 0.25 before each pool and the last layer",
-               build_cnn, {"dropout": 0.25, "batch_norm": False}, _SGD),
-        Preset("cnn-dropout-bn", "The dropout CNN with batch norm after each dropout",
-               build_cnn, {"dropout": 0.25, "batch_norm": True}, _SGD),
-        Preset("resnet9", "ResNet-9 with batch norm and two residual stages (best on a GPU)", build_resnet9, {},
-               {"optimizer": "nesterov", "learning_rate": 0.2, "schedule": "onecycle",
-                "batch_size": 512, "epochs": 16, "label_smoothing": 0.2, "augment_flip": True,
-                "augment_crop": True, "weight_decay": 5e-4, "patience": 0}),
-        Preset("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
-               build_transfer, {"base": "mobilenetv2", "weights": "imagenet"},
-               {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5,
-                "augment_flip": True}),
-        Preset("custom", "Your own architecture from a text spec (see --spec)", build_custom,
-               {"spec": "C32-C32-P-D.25-C64-C64-P-D.25-F-FC256-D.5"},
-               {"optimizer": "adam", "learning_rate": 1e-3}),
-    ]
-}
-
-
-def preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(PRESETS)}") from None
+BUILDERS = {"dense": build_dense, "dense-bn": build_dense, "cnn": build_cnn,
+            "cnn-dropout": build_cnn, "cnn-dropout-bn": build_cnn, "resnet9": build_resnet9,
+            "transfer": build_transfer, "custom": build_custom}
 
 
 def build_model(arch: str, **options: Any) -> keras.Model:
     """Build preset ``arch``; ``options`` override its defaults (None means keep the default)."""
-    p = preset(arch)
-    merged = {**p.options, **{k: v for k, v in options.items() if v is not None}}
     import inspect
 
-    accepted = inspect.signature(p.build).parameters
-    unknown = sorted(set(merged) - set(accepted))
+    info = arch_info(arch)
+    build = BUILDERS[arch]
+    merged = {**info.options, **{k: v for k, v in options.items() if v is not None}}
+    unknown = sorted(set(merged) - set(inspect.signature(build).parameters))
     if unknown:
         raise ValueError(f"{arch} does not take {', '.join(unknown)}")
-    return p.build(**merged)
+    return build(**merged)
 
 
 # -- compilation -----------------------------------------------------------------------------
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 
 
 def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from rich.color import Color
 from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -42,6 +43,9 @@ class HalfBlockImage:
     def size(self) -> tuple[int, int]:
         """(columns, rows) in terminal cells."""
         return self.image.shape[1], self.image.shape[0] // 2
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.size[0], self.size[0])
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         img = self.image
@@ -131,16 +135,19 @@ def confused_pairs_text(pairs: list[dict]) -> Text:
 
 
 def param_table_renderable(table: ParamTable) -> Group:
-    t = Table(title=f"{table.model_name}: parameters per layer", header_style="bold")
-    for col, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"),
+    t = Table(title=f"{table.model_name}: parameters per layer", header_style="bold",
+              caption="output shape without the batch dimension", caption_justify="left")
+    for col, justify in (("layer (type)", "left"), ("output shape", "left"),
                          ("formula", "left"), ("params", "right"), ("trainable", "right")):
-        t.add_column(col, justify=justify)
+        t.add_column(col, justify=justify, no_wrap=True)
     for r in table.rows:
-        t.add_row(r.name, r.type, r.output_shape, r.formula, f"{r.count:,}",
-                  "yes" if r.non_trainable == 0 else f"{r.trainable:,}" if r.count else "-")
+        shape = r.output_shape.replace("None, ", "")
+        trainable = ("-" if not r.count else "all" if not r.non_trainable
+                     else f"{r.trainable:,}")
+        t.add_row(f"{r.name} ({r.type})", shape, r.formula, f"{r.count:,}", trainable)
     check = ("[green]matches Keras's count_params[/]" if table.matches_keras
              else f"[red]differs from Keras's {table.keras_total:,}[/]")
     footer = Text.from_markup(
         f"Total [bold]{table.total:,}[/]  trainable {table.trainable:,}  "
-        f"non-trainable {table.non_trainable:,}  ({check})")
+        f"non-trainable {table.non_trainable:,}\n({check})")
     return Group(t, footer)

@@ -13,91 +13,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import CLASSES
+from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
-from .models import build_model, compile_model, make_optimizer, preset
+from .models import build_model, compile_model, make_optimizer
 from .quiet import native_stderr_to_log
 from .runs import Run, RunStore, atomic_save_model
 
 with native_stderr_to_log():
     import keras
     import tensorflow as tf
-
-SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear")
-
-
-@dataclass
-class TrainConfig:
-    arch: str = "cnn"
-    spec: str | None = None  # custom architecture text
-    weights: str | None = None  # transfer: imagenet, a file, or none
-    dropout: float | None = None  # None: the preset's own
-    batch_norm: bool | None = None
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    schedule: str = "constant"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    epochs: int = 10
-    patience: int = 2  # early stopping on val_accuracy; 0 disables
-    val_split: float = 0.1
-    augment_flip: bool = False
-    augment_crop: bool = False
-    label_smoothing: float = 0.0
-    normalize: bool = True
-    seed: int = 0
-    subset: int | None = None  # train images per class, for quick demos
-    data: str | None = None
-    devices: list[str] | None = None  # several -> MirroredStrategy
-    mixed_precision: str = "auto"  # auto (on with a GPU), on, off
-    jit_compile: str = "auto"  # auto (Keras: XLA on GPU), on, off
-
-    @classmethod
-    def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
-        """The preset's training defaults, then ``overrides`` (None values are ignored)."""
-        p = preset(arch)
-        values = {**p.training, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(arch=arch, **values)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def validate(self) -> None:
-        preset(self.arch)
-        checks = [
-            (self.batch_size >= 1, "batch size must be at least 1"),
-            (self.epochs >= 1, "epochs must be at least 1"),
-            (self.learning_rate > 0, "learning rate must be positive"),
-            (0 <= self.val_split < 1, "validation split must be in [0, 1)"),
-            (self.patience >= 0, "patience must be 0 (off) or more"),
-            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-
-    def model_options(self) -> dict:
-        opts = {"dropout": self.dropout, "batch_norm": self.batch_norm, "spec": self.spec}
-        if self.arch == "transfer":
-            opts["weights"] = None if self.weights in (None, "none") else self.weights
-            if self.weights is None:
-                opts["weights"] = "imagenet"
-        return opts
-
 
 # -- events ----------------------------------------------------------------------------------
 
@@ -112,6 +43,7 @@ class Started:
     train_size: int
     val_size: int
     params: int
+    replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -352,7 +284,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         steps = math.ceil(len(tr) / bs)
         if _use_mixed_precision(config):
             keras.mixed_precision.set_global_policy("mixed_float16")
-        with _strategy(config).scope():
+        strategy = _strategy(config)
+        with strategy.scope():
             if initial_epoch:
                 model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
             else:
@@ -371,7 +304,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), early,
                                has_val=bool(len(va)))
         emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
-                     len(va), model.count_params()))
+                     len(va), model.count_params(), strategy.num_replicas_in_sync))
         status = "finished"
         if initial_epoch < config.epochs:
             try:

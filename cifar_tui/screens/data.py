@@ -1,0 +1,116 @@
+"""Data pane: source, shapes, class counts, the [0,1] scaling toggle and the class gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Label, Static, Switch, TabPane
+
+from .. import CLASSES
+from ..data import first_per_class, one_hot
+from ..widgets import Gallery, MaximizableScroll, class_counts_table, stat_line
+
+if TYPE_CHECKING:
+    from ..data import Cifar10
+
+
+class DataPane(TabPane):
+    can_focus = True
+    BINDINGS = [
+        Binding("n", "app.toggle_normalize", "Scale [0,1]"),
+        Binding("plus,equals", "zoom(1)", "Zoom in"),
+        Binding("minus", "zoom(-1)", "Zoom out"),
+        Binding("f", "maximize_gallery", "Full gallery"),
+    ]
+    SHRINKS = (4, 2, 1)  # gallery pixel reduction: 8x8, 16x16 or full 32x32 images
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.zoom = 1
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(id="data-info"):
+                yield Static("Loading CIFAR-10...", id="data-summary")
+                with Horizontal(id="normalize-row"):
+                    yield Switch(value=True, id="normalize")
+                    yield Label("scale to [0,1]  (n)")
+                yield Static(id="data-normalization")
+                yield Static(id="data-counts")
+            with MaximizableScroll(id="gallery-box"):
+                yield Gallery(id="gallery")
+
+    @property
+    def dataset(self) -> Cifar10 | None:
+        return self.app.dataset
+
+    def show_data(self, ds: Cifar10 | None, error: str | None = None) -> None:
+        summary = self.query_one("#data-summary", Static)
+        if ds is None:
+            summary.update(Text(f"Could not load CIFAR-10:\n{error}", style="red"))
+            return
+        s = ds.summary()
+        home = str(Path.home())
+        cache = (s["cache"] or "-").replace(home, "~")
+        summary.update(Group(
+            Text("CIFAR-10", style="bold underline"),
+            stat_line([("source", s["source"].replace(home, "~"))]),
+            stat_line([("cache", cache)]),
+            *(stat_line([(f"{k[0].upper()} {k[2:]:<5}", str(tuple(s[k])))])
+              for k in ("x_train", "y_train", "x_test", "y_test")),
+        ))
+        self.query_one("#data-counts", Static).update(
+            class_counts_table(s["train_counts"], s["test_counts"]))
+        self.show_normalization()
+        self.show_gallery()
+
+    def show_normalization(self) -> None:
+        ds = self.dataset
+        normalized = self.app.normalize
+        switch = self.query_one("#normalize", Switch)
+        if switch.value != normalized:
+            with switch.prevent(Switch.Changed):
+                switch.value = normalized
+        if ds is None:
+            return
+        pixel = ds.x_train[0, 0, 0]
+        shown = pixel / 255 if normalized else pixel
+        label = int(ds.y_train[0])
+        text = Text()
+        text.append("pixels ", style="dim")
+        text.append("float32 in [0, 1]" if normalized else "uint8 in [0, 255]", style="bold")
+        text.append("\nimage 0, pixel (0,0): ", style="dim")
+        text.append("(" + ", ".join(f"{v:.3f}" if normalized else str(int(v)) for v in shown)
+                    + ")", style="bold")
+        text.append(f"\nlabel {label} ({CLASSES[label]}) one-hot: ", style="dim")
+        text.append(str(one_hot(np.array([label]))[0].astype(int).tolist()), style="bold")
+        self.query_one("#data-normalization", Static).update(text)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "normalize" and event.value != self.app.normalize:
+            self.app.action_toggle_normalize()
+
+    def show_gallery(self) -> None:
+        ds = self.dataset
+        if ds is not None:
+            self.query_one(Gallery).show(ds.x_train, first_per_class(ds.y_train, 8),
+                                         self.SHRINKS[self.zoom])
+
+    def action_maximize_gallery(self) -> None:
+        box = self.query_one("#gallery-box")
+        if self.screen.maximized is box:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(box, container=False)
+            box.focus()
+
+    def action_zoom(self, step: int) -> None:
+        self.zoom = min(len(self.SHRINKS) - 1, max(0, self.zoom + step))
+        self.show_gallery()

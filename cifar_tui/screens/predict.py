@@ -1,0 +1,161 @@
+"""Predict pane: a test image (or a file) in half blocks beside its class probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static, TabPane
+
+from .. import CLASSES
+from ..render import probability_bars
+from ..widgets import ImageView
+
+
+class PredictPane(TabPane):
+    BINDINGS = [
+        Binding("right,j", "step(1)", "Next"),
+        Binding("left,k", "step(-1)", "Previous"),
+        Binding("m", "next_wrong", "Next mistake"),
+        Binding("o", "open_file", "Open file"),
+    ]
+    can_focus = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.index = 0
+        self.probs: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        self.images: np.ndarray | None = None
+        self._model_cache: tuple[str, object] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("No predictions yet: train or evaluate a run first.", id="pred-header")
+        with Horizontal(id="pred-body"):
+            with Vertical(id="pred-left"):
+                yield ImageView(id="pred-image")
+                yield Static(id="pred-caption")
+            yield Static(id="pred-bars")
+        yield Input(placeholder="path to an image file, Enter to classify, Esc to cancel",
+                    id="pred-path")
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Predict: next misclassified", "Jump to the next test mistake",
+                            self.action_next_wrong)
+        yield SystemCommand("Predict: open image file", "Classify a photo from disk",
+                            self.action_open_file)
+
+    def refresh_run(self) -> None:
+        run, ds = self.app.current_run, self.app.dataset
+        self.probs = self.labels = self.images = None
+        header = self.query_one("#pred-header", Static)
+        if run is None:
+            return
+        preds = run.predictions()
+        if preds is None:
+            header.update(f"Run {run.id} has no test predictions: evaluate it (4, then e).")
+            return
+        if ds is None:
+            header.update("Waiting for CIFAR-10 to load...")
+            return
+        from ..data import subset
+
+        x_test = subset(ds, run.config.get("subset")).x_test
+        probs, labels = preds
+        if len(x_test) != len(labels):
+            header.update(f"Run {run.id} was evaluated on other data ({len(labels)} images, "
+                          f"{len(x_test)} loaded): evaluate it again (4, then e).")
+            return
+        self.probs, self.labels, self.images = probs, labels, x_test
+        self.index = min(self.index, len(labels) - 1)
+        self.show()
+
+    def show(self) -> None:
+        if self.probs is None:
+            return
+        i = self.index
+        p, label = self.probs[i], int(self.labels[i])
+        pred = int(p.argmax())
+        wrong = int((self.probs.argmax(1) != self.labels).sum())
+        self.query_one("#pred-header", Static).update(
+            f"run {self.app.current_run.id}   test image {i + 1}/{len(self.labels)}   "
+            f"{wrong} misclassified")
+        self.query_one(ImageView).show(self.images[i], scale=1)
+        self.query_one("#pred-caption", Static).update(self._caption(label, pred, p))
+        self.query_one("#pred-bars", Static).update(probability_bars(p, label))
+
+    @staticmethod
+    def _caption(label: int | None, pred: int, p: np.ndarray) -> Text:
+        text = Text()
+        if label is not None:
+            text.append(f"true {CLASSES[label]}\n")
+        ok = label is None or label == pred
+        text.append(f"predicted {CLASSES[pred]} ({p[pred]:.0%})",
+                    style="bold green" if ok else "bold red")
+        return text
+
+    def action_step(self, delta: int) -> None:
+        if self.probs is not None:
+            self.index = (self.index + delta) % len(self.labels)
+            self.show()
+
+    def action_next_wrong(self) -> None:
+        if self.probs is None:
+            return
+        wrong = np.flatnonzero(self.probs.argmax(1) != self.labels)
+        if not len(wrong):
+            self.notify("No misclassified test images")
+            return
+        later = wrong[wrong > self.index]
+        self.index = int(later[0] if len(later) else wrong[0])
+        self.show()
+
+    def action_open_file(self) -> None:
+        box = self.query_one("#pred-path", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "pred-path" and event.value.strip():
+            self.classify_file(Path(event.value.strip()).expanduser())
+            event.input.display = False
+            self.focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#pred-path", Input)
+        if box.display:
+            box.display = False
+            self.focus()
+
+    @work(thread=True, exclusive=True, group="predict-file", exit_on_error=False)
+    def classify_file(self, path: Path) -> None:
+        from ..evaluation import load_image, predict_probs
+        from ..training import load_run_model  # TensorFlow: in this worker thread
+
+        run = self.app.current_run
+        try:
+            if run is None:
+                raise ValueError("pick or train a run first")
+            image = load_image(path)
+            if self._model_cache is None or self._model_cache[0] != run.id:
+                self._model_cache = (run.id, load_run_model(run))
+            probs = predict_probs(self._model_cache[1], image[None],
+                                  normalize=run.config.get("normalize", True))[0]
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Cannot classify",
+                                      severity="error")
+            return
+        self.app.call_from_thread(self._show_file, path, image, probs)
+
+    def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray) -> None:
+        self.query_one("#pred-header", Static).update(f"{path} (resized to 32x32)")
+        self.query_one(ImageView).show(image, scale=1)
+        self.query_one("#pred-caption", Static).update(self._caption(None, int(probs.argmax()),
+                                                                     probs))
+        self.query_one("#pred-bars", Static).update(probability_bars(probs))

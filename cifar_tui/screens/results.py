@@ -1,0 +1,83 @@
+"""Results pane: confusion-matrix heatmap, per-class accuracy and the most confused pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static, TabPane
+
+from ..render import confused_pairs_text, confusion_heatmap, per_class_table
+from ..widgets import stat_line
+
+
+class ResultsPane(TabPane):
+    BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
+                Binding("e", "evaluate", "Evaluate")]
+    can_focus = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.normalized = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("No run yet: train one (s) or pick one in Runs (6).", id="results-header")
+        with VerticalScroll():
+            yield Static(id="heatmap")
+            with Horizontal(id="results-detail"):
+                yield Static(id="per-class")
+                yield Static(id="confused")
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Evaluate current run", "Test-set metrics and confusion matrix",
+                            self.action_evaluate)
+        yield SystemCommand("Confusion matrix: counts / row %", "Switch the heatmap's numbers",
+                            self.action_toggle_normalized)
+
+    def refresh_run(self) -> None:
+        run = self.app.current_run
+        header = self.query_one("#results-header", Static)
+        if run is None:
+            return
+        metrics = run.metrics
+        if not metrics:
+            header.update(f"Run {run.id} ({run.status}) has no test evaluation yet: press e.")
+            for wid in ("#heatmap", "#per-class", "#confused"):
+                self.query_one(wid, Static).update("")
+            return
+        header.update(stat_line([
+            ("run", run.id), ("test accuracy", f"{metrics['accuracy']:.2%}"),
+            ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
+            ("images", str(metrics["n"]))]))
+        self.query_one("#heatmap", Static).update(
+            confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
+        self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))
+        self.query_one("#confused", Static).update(confused_pairs_text(metrics["confused_pairs"]))
+
+    def action_toggle_normalized(self) -> None:
+        self.normalized = not self.normalized
+        self.refresh_run()
+
+    def action_evaluate(self) -> None:
+        run, ds = self.app.current_run, self.app.dataset
+        if run is None or ds is None:
+            self.notify("Need a run and loaded data to evaluate", severity="warning")
+            return
+        self.query_one("#results-header", Static).update(f"Evaluating {run.id}...")
+        self.evaluate(run, ds)
+
+    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
+    def evaluate(self, run, ds) -> None:  # noqa: ANN001
+        from ..data import subset
+        from ..training import evaluate_run  # TensorFlow: in this worker thread
+
+        try:
+            evaluate_run(run, subset(ds, run.config.get("subset")))
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Evaluation failed",
+                                      severity="error")
+        self.app.call_from_thread(self.app.set_current_run, run)

@@ -1,0 +1,127 @@
+"""Runs pane: past runs in a table; selected runs' curves overlaid in one plot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.widgets import DataTable, Static, TabPane
+
+from ..runs import Run
+from ..widgets import HistoryPlot
+
+COLUMNS = ("", "run", "arch", "status", "epochs", "batch", "optimizer", "lr", "best val",
+           "test")
+
+
+class RunsPane(TabPane):
+    BINDINGS = [
+        Binding("space", "toggle_select", "Select"),
+        Binding("enter", "open", "Open"),
+        Binding("R", "resume", "Resume"),
+        Binding("b", "compare_batches", "Batch 32/64/128"),
+        Binding("g", "compare_regularization", "Dropout/BN"),
+        Binding("l", "toggle_metric", "Acc/loss"),
+        Binding("u", "refresh_runs", "Reload"),
+    ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.selected: set[str] = set()
+        self.metric = "accuracy"
+        self.runs: dict[str, Run] = {}
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("space: overlay runs  enter: open  R: resume  b/g: compare",
+                     id="runs-help")
+        yield HistoryPlot(id="runs-plot")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.refresh_runs()
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
+                            self.action_resume)
+        yield SystemCommand("Runs: reload", "Read the run store again", self.refresh_runs)
+
+    def refresh_runs(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        self.runs = {r.id: r for r in self.app.store.list()}
+        for run in self.runs.values():
+            s = run.summary()
+            table.add_row(
+                "\u2713" if run.id in self.selected else " ", run.id, s["arch"] or "?",
+                s["status"], s["epochs"], str(s["batch_size"] or "-"), s["optimizer"] or "-",
+                f"{s['learning_rate']:g}" if s["learning_rate"] else "-",
+                f"{s['best_val_accuracy']:.2%}" if s["best_val_accuracy"] is not None else "-",
+                f"{s['test_accuracy']:.2%}" if s["test_accuracy"] is not None else "-",
+                key=run.id)
+        if self.runs:
+            table.move_cursor(row=min(cursor, len(self.runs) - 1))
+        self.plot()
+
+    def _cursor_run(self) -> Run | None:
+        table = self.query_one(DataTable)
+        if not self.runs or table.cursor_row < 0:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.runs.get(key)
+
+    def plot(self) -> None:
+        ids = [i for i in self.runs if i in self.selected]
+        if not ids and (run := self._cursor_run()) is not None:
+            ids = [run.id]
+        series = []
+        for i in ids:
+            cfg = self.runs[i].config
+            series.append((f"{cfg.get('arch')} b{cfg.get('batch_size')}", self.runs[i].history()))
+        self.query_one(HistoryPlot).show(series, self.metric)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not self.selected:
+            self.plot()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_toggle_select(self) -> None:
+        run = self._cursor_run()
+        if run is not None:
+            self.selected ^= {run.id}
+            self.refresh_runs()
+
+    def action_open(self) -> None:
+        run = self._cursor_run()
+        if run is not None:
+            self.app.set_current_run(run)
+            self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
+
+    def action_resume(self) -> None:
+        run = self._cursor_run()
+        if run is None:
+            return
+        if run.status in ("finished", "early-stopped"):
+            self.notify(f"{run.id} is already {run.status}")
+            return
+        if run.status == "running":
+            self.notify(f"{run.id} is running in another process", severity="warning")
+            return
+        self.app.start_training(run=run)
+
+    def action_compare_batches(self) -> None:
+        self.app.compare("batch_size", [32, 64, 128])
+
+    def action_compare_regularization(self) -> None:
+        self.app.compare_regularization()
+
+    def action_toggle_metric(self) -> None:
+        self.metric = "loss" if self.metric == "accuracy" else "accuracy"
+        self.plot()
+
+    def action_refresh_runs(self) -> None:
+        self.refresh_runs()

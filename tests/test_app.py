@@ -1,0 +1,283 @@
+"""The TUI through Textual's Pilot: a fake trainer for each pane, one real tiny training."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from conftest import static_text
+from textual.widgets import DataTable, Input, Select, Static
+
+from cifar_tui.app import CifarApp
+from cifar_tui.evaluation import evaluate_probs
+from cifar_tui.runs import RunStore
+from cifar_tui.training import BatchProgress, EpochEnd, Failed, Finished, Started
+
+SIZE = (100, 32)
+
+
+def text_of(app: CifarApp, selector: str) -> str:
+    return static_text(app.query_one(selector, Static))
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+class FakeTrainer:
+    """Emits a believable event stream and writes a real run (history, metrics, predictions).
+
+    ``hist`` makes val accuracy fall in the last epoch while train accuracy rises.
+    """
+
+    def __init__(self, tiny, epochs: int = 3, block: bool = False) -> None:
+        self.tiny, self.epochs, self.block = tiny, epochs, block
+        self.calls: list[dict] = []
+        self.started = threading.Event()
+
+    def __call__(self, *, data, store: RunStore, listener, stop, config=None, run=None):
+        self.calls.append({"config": config, "run": run})
+        if run is None:
+            run = store.create(config.to_dict())
+        cfg = run.config
+        run.update_state(status="running")
+        listener(Started(run.id, cfg, 0, self.epochs, 4, 48, 12, 1234))
+        self.started.set()
+        history = []
+        for epoch in range(1, self.epochs + 1):
+            for step in range(1, 5):
+                if stop.wait(0.3) if self.block else stop.is_set():
+                    run.update_state(status="stopped")
+                    listener(Finished(run.id, "stopped", epoch - 1, None))
+                    return run
+                listener(BatchProgress(run.id, epoch, self.epochs, step, 4, 1.0, 0.5, 900.0,
+                                       1.0))
+            val = [0.3, 0.5, 0.45][epoch - 1] if epoch <= 3 else 0.45
+            history.append({"epoch": epoch, "accuracy": 0.3 + 0.2 * epoch, "loss": 2 - epoch / 3,
+                            "val_accuracy": val, "val_loss": 2.1 - epoch / 4, "seconds": 1.0,
+                            "images_per_sec": 900.0, "learning_rate": 0.01})
+            run.write_history(history)
+            run.update_state(epochs_done=epoch)
+            from cifar_tui.evaluation import detect_overfitting
+
+            listener(EpochEnd(run.id, epoch, self.epochs, history[-1], list(history),
+                              detect_overfitting(history), epoch == 2))
+        labels = data.y_test
+        probs = np.full((len(labels), 10), 0.02, dtype=np.float32)
+        pred = labels.copy()
+        pred[::3] = (pred[::3] + 3) % 10  # every third image wrong: cat->frog etc.
+        probs[np.arange(len(labels)), pred] = 0.82
+        ev = evaluate_probs(probs, labels)
+        run.save_predictions(probs, labels)
+        run.write_metrics(ev.to_dict())
+        run.update_state(status="finished")
+        listener(Finished(run.id, "finished", self.epochs, 0.5, ev, 3.0))
+        return run
+
+
+def make_app(tmp_path, tiny, trainer=None) -> CifarApp:
+    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny,
+                    trainer=trainer or FakeTrainer(tiny))
+
+
+async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.pause()
+        summary = text_of(app, "#data-summary")
+        assert "(60, 32, 32, 3)" in summary and "(60, 10)" in summary
+        assert "(20, 32, 32, 3)" in summary
+        counts = text_of(app, "#data-counts")
+        assert "airplane" in counts and "truck" in counts
+        assert "[0, 1]" in text_of(app, "#data-normalization")
+        await pilot.press("n")
+        assert app.normalize is False
+        assert "uint8 in [0, 255]" in text_of(app, "#data-normalization")
+        gallery = text_of(app, "#gallery")
+        assert "\u2580" in gallery and "automobile" in gallery
+        await pilot.press("n")
+        assert app.normalize is True
+
+
+async def test_data_load_error_is_shown(tmp_path):
+    def broken(source):
+        from cifar_tui.data import DataError
+
+        raise DataError("x.tar.gz: the archive is corrupt or truncated")
+
+    app = CifarApp(runs_root=tmp_path / "runs", loader=broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "corrupt" in text_of(app, "#data-summary"))
+        await pilot.press("s")  # training without data is refused, not crashed
+        await pilot.pause()
+        assert not app.training
+
+
+async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "890,410" in text_of(app, "#param-table"))
+        assert "(3*3*32+1)*64" in text_of(app, "#param-table")
+        app.query_one("#arch", Select).value = "dense"
+        await wait_for(pilot, lambda: "9,050,378" in text_of(app, "#param-table"))
+        app.query_one("#arch", Select).value = "custom"
+        await pilot.pause()
+        app.query_one("#f-spec", Input).value = "C32-FC10"
+        await wait_for(pilot, lambda: "needs a flat input" in text_of(app, "#param-table"))
+        app.query_one("#f-batch_size", Input).value = "abc"
+        with pytest.raises(ValueError, match="batch size: 'abc' is not a whole number"):
+            app.query_one("ModelPane").current_config()
+
+
+async def test_train_results_predict_runs_with_fake_trainer(tmp_path, tiny):
+    trainer = FakeTrainer(tiny)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.current_run is not None and not app.training)
+        config = trainer.calls[0]["config"]
+        assert (config.arch, config.batch_size, config.patience, config.val_split) == (
+            "cnn", 32, 2, 0.1)
+        # Train pane: finished line and the overfitting warning from epoch 3.
+        assert "test accuracy" in text_of(app, "#train-status")
+        assert "Overfitting" in text_of(app, "#overfit-warning")
+        # Results pane: accuracy header, heatmap, most confused pairs.
+        await pilot.press("4")
+        assert "test accuracy" in text_of(app, "#results-header")
+        heat = text_of(app, "#heatmap")
+        assert "Confusion matrix" in heat and "counts" in heat
+        await pilot.press("c")
+        assert "row %" in text_of(app, "#heatmap")
+        assert "\u2192" in text_of(app, "#confused")
+        # Predict pane: next/previous and jump to a mistake.
+        await pilot.press("5")
+        assert "test image 1/20" in text_of(app, "#pred-header")
+        await pilot.press("right")
+        assert "test image 2/20" in text_of(app, "#pred-header")
+        await pilot.press("m")
+        assert "test image 4/20" in text_of(app, "#pred-header")  # index 3: every third wrong
+        assert "predicted" in text_of(app, "#pred-caption")
+        assert "%" in text_of(app, "#pred-bars")
+        # Runs pane lists the run.
+        await pilot.press("6")
+        table = app.query_one(DataTable)
+        assert table.row_count == 1
+        assert "finished" in str(table.get_row_at(0))
+
+
+async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny):
+    trainer = FakeTrainer(tiny, epochs=2)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("6")
+        await pilot.press("b")
+        await wait_for(pilot, lambda: len(trainer.calls) == 3 and not app.training
+                       and not app.queue)
+        assert [c["config"].batch_size for c in trainer.calls] == [32, 64, 128]
+        await pilot.press("6")
+        runs = app.query_one("RunsPane")
+        runs.refresh_runs()
+        table = app.query_one(DataTable)
+        assert table.row_count == 3
+        table.focus()
+        for _ in range(3):
+            await pilot.press("space")
+            await pilot.press("down")
+        assert len(runs.selected) == 3
+
+
+async def test_stop_key_stops_and_resume(tmp_path, tiny):
+    trainer = FakeTrainer(tiny, epochs=3, block=True)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: trainer.started.is_set())
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.training)
+        assert app.query_one("TrainPane").status == "stopped"
+        await pilot.press("6")
+        trainer.block = False
+        await pilot.press("R")
+        await wait_for(pilot, lambda: len(trainer.calls) == 2 and not app.training)
+        assert trainer.calls[1]["run"] is not None
+
+
+async def test_quit_during_training_stops_cleanly(tmp_path, tiny):
+    trainer = FakeTrainer(tiny, epochs=3, block=True)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: trainer.started.is_set())
+        await pilot.press("q")
+        await pilot.pause(0.5)
+    assert app.stop_event.is_set()
+    assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
+
+
+async def test_failure_is_reported(tmp_path, tiny):
+    def failing(*, listener, config, store, **kw):
+        run = store.create(config.to_dict())
+        listener(Failed(run.id, "disk is full"))
+        raise OSError("disk is full")
+
+    app = make_app(tmp_path, tiny, failing)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "failed" in text_of(app, "#train-status"))
+
+
+async def test_command_palette_lists_actions(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for wanted in ("Start training", "Stop training", "Compare batch sizes 32/64/128",
+                       "Evaluate current run", "Predict: open image file", "Go to runs"):
+            assert wanted in titles
+        await pilot.pause()
+
+
+async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("2")
+        app.query_one("#arch", Select).value = "custom"
+        await pilot.pause()
+        app.query_one("#f-spec", Input).value = "C8-P-F-FC16"
+        app.query_one("#f-epochs", Input).value = "2"
+        app.query_one("#f-batch_size", Input).value = "16"
+        app.query_one("#arch", Select).focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.current_run is not None and not app.training,
+                       timeout=120)
+        run = app.current_run
+        assert run.status == "finished" and run.epochs_done == 2
+        assert run.metrics["n"] == 20
+        await pilot.press("4")
+        assert "test accuracy" in text_of(app, "#results-header")
+        await pilot.press("5")
+        await pilot.press("o")
+        box = app.query_one("#pred-path", Input)
+        assert box.display
+        from conftest import png_bytes
+
+        photo = tmp_path / "cat.png"
+        photo.write_bytes(png_bytes(np.full((64, 80, 3), 120, np.uint8)))
+        box.value = str(photo)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "resized to 32x32" in text_of(app, "#pred-header"),
+                       timeout=60)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+
+import keras
+import pytest
+
+from cifar_tui.cli import main
+from cifar_tui.config import ARCHS as PRESETS
+from cifar_tui.models import SpecError, build_custom, build_model, build_transfer
+from cifar_tui.params import param_table
+
+KNOWN_TOTALS = {"dense": 9_050_378, "cnn": 890_410, "cnn-dropout": 890_410}
+
+
+@pytest.mark.parametrize("arch", [a for a in PRESETS if a != "transfer"])
+def test_every_preset_builds_and_table_matches_keras(arch):
+    model = build_model(arch)
+    assert model.output_shape == (None, 10)
+    table = param_table(model)
+    assert table.matches_keras
+    assert table.total == model.count_params()
+    assert table.trainable + table.non_trainable == table.total
+    if arch in KNOWN_TOTALS:
+        assert table.total == KNOWN_TOTALS[arch]
+
+
+def rows_by_type(table, kind):
+    return [r for r in table.rows if r.type == kind]
+
+
+def test_dense_formulas():
+    table = param_table(build_model("dense"))
+    dense = rows_by_type(table, "Dense")
+    assert [r.formula for r in dense] == ["(3072+1)*2048", "(2048+1)*1024", "(1024+1)*512",
+                                          "(512+1)*256", "(256+1)*10"]
+    assert dense[0].count == 6_293_504
+    assert rows_by_type(table, "Flatten")[0].formula == "0"
+
+
+def test_conv_same_and_valid_formulas_and_shapes():
+    table = param_table(build_model("cnn"))
+    convs = rows_by_type(table, "Conv2D")
+    assert [r.formula for r in convs] == ["(3*3*3+1)*32", "(3*3*32+1)*32", "(3*3*32+1)*64",
+                                          "(3*3*64+1)*64"]
+    assert [r.output_shape for r in convs] == ["(None, 32, 32, 32)", "(None, 30, 30, 32)",
+                                               "(None, 13, 13, 64)", "(None, 11, 11, 64)"]
+    assert all(r.count == 0 for r in rows_by_type(table, "MaxPooling2D"))
+
+
+def test_batch_norm_is_two_trainable_two_not():
+    table = param_table(build_model("cnn-dropout-bn"))
+    bn = rows_by_type(table, "BatchNormalization")
+    assert len(bn) == 3
+    assert bn[0].formula == "2*32 + 2*32"
+    assert (bn[0].count, bn[0].trainable, bn[0].non_trainable) == (128, 64, 64)
+    assert all(r.count == 0 for r in rows_by_type(table, "Dropout"))
+    # Dropout comes before the pool, BN right after each dropout.
+    types = [r.type for r in table.rows]
+    i = types.index("Dropout")
+    assert types[i + 1 : i + 3] == ["BatchNormalization", "MaxPooling2D"]
+
+
+def test_dropout_cnn_places_dropout_before_pools_and_last_layer():
+    types = [type(layer).__name__ for layer in build_model("cnn-dropout").layers]
+    assert types.count("Dropout") == 3
+    assert types[types.index("Dropout") + 1] == "MaxPooling2D"
+    assert types[-2:] == ["Dropout", "Dense"]
+    assert build_model("cnn-dropout").layers[3].rate == 0.25
+
+
+def test_option_overrides_and_unknown_option():
+    assert any(isinstance(layer, keras.layers.BatchNormalization)
+               for layer in build_model("cnn", batch_norm=True).layers)
+    with pytest.raises(ValueError, match="does not take batch_norm"):
+        build_model("resnet9", batch_norm=True)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("vgg99")
+
+
+def test_custom_spec_builds():
+    model = build_custom("C32-C32v-P-D.25-B-C64k5-AP-F-FC128-D.5")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[1:4] == ["Conv2D", "Conv2D", "MaxPooling2D"]
+    assert model.layers[2].padding == "valid" and model.layers[6].kernel_size == (5, 5)
+    assert param_table(model).matches_keras
+    assert build_custom("C8-GAP").output_shape == (None, 10)
+
+
+@pytest.mark.parametrize(
+    "spec, bad, reason",
+    [
+        ("C32-X9-P", "X9", "unknown token"),
+        ("C32-FC64", "FC64", "needs a flat input"),
+        ("C32-F-C32", "C32", "already flattened"),
+        ("C8-P-P-P-P-P-P", "P", "cannot pool"),
+        ("C8-D1.5", "D1.5", "between 0 and 1"),
+        ("C8k40v", "C8k40v", "does not fit"),
+    ],
+)
+def test_custom_spec_errors_point_at_the_token(spec, bad, reason):
+    with pytest.raises(SpecError) as info:
+        build_custom(spec)
+    err = info.value
+    assert reason in str(err)
+    assert spec[err.start : err.start + err.length] == bad
+    caret_line = str(err).splitlines()[-1]
+    assert caret_line.index("^") - 2 == err.start
+
+
+def test_transfer_from_local_weights_file(tmp_path):
+    backbone = keras.applications.MobileNetV2(include_top=False, weights=None,
+                                              input_shape=(96, 96, 3), pooling="avg", alpha=1.0)
+    path = tmp_path / "mnv2.weights.h5"
+    backbone.save_weights(path)
+    model = build_transfer("mobilenetv2", weights=str(path))
+    loaded = model.get_layer(backbone.name).weights[0].numpy()
+    assert (loaded == backbone.weights[0].numpy()).all()
+    table = param_table(model)
+    assert table.matches_keras and table.non_trainable > 2_000_000  # frozen backbone
+    assert model.get_layer("upsample").output.shape[1:3] == (96, 96)
+
+
+def test_transfer_offline_names_the_options(monkeypatch):
+    def offline(*a, **k):
+        raise Exception("URL fetch failure")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    with pytest.raises(RuntimeError, match=r"--weights PATH.*--weights none"):
+        build_transfer("mobilenetv2", weights="imagenet")
+
+
+def test_cli_params_json(capsys):
+    assert main(["params", "cnn", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total"] == 890_410 and out["matches_keras"]
+    assert out["rows"][1]["formula"] == "(3*3*3+1)*32"
+
+
+def test_cli_params_table_and_bad_spec(capsys):
+    assert main(["params", "dense"]) == 0
+    assert "9,050,378" in capsys.readouterr().out
+    assert main(["params", "custom", "--spec", "C32-Q"]) == 1
+    assert "token 'Q'" in capsys.readouterr().err

@@ -1,0 +1,344 @@
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import image_members, make_arrays, png_bytes, write_batches, write_tree
+
+from cifar_tui.cli import main
+from cifar_tui.config import TrainConfig
+from cifar_tui.data import Cifar10
+from cifar_tui.evaluation import (
+    detect_overfitting,
+    evaluate_probs,
+    expected_calibration_error,
+    most_confused_pairs,
+)
+from cifar_tui.models import SpecError
+from cifar_tui.runs import Run, RunStore, StorageError, atomic_write_text
+from cifar_tui.training import (
+    BatchProgress,
+    EpochEnd,
+    Failed,
+    Finished,
+    Started,
+    load_run_model,
+    make_dataset,
+    train,
+)
+
+SMALL = "C8-P-C16-P-F-FC32"
+
+
+def cfg(**kw) -> TrainConfig:
+    base = {"spec": SMALL, "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 16,
+            "epochs": 2, "val_split": 0.2, "patience": 0}
+    return TrainConfig.for_arch("custom", **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def learnable():
+    """40 images per class: enough for a tiny CNN to learn the colour code in 3 epochs."""
+    return Cifar10(*make_arrays(40, 5), source="generated")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, learnable):
+    store = RunStore(tmp_path_factory.mktemp("store"))
+    events: list = []
+    run = train(cfg(epochs=3), data=learnable, store=store, listener=events.append)
+    return run, events
+
+
+def test_run_files_history_and_events(finished):
+    run, events = finished
+    assert run.status == "finished" and run.epochs_done == 3
+    for name in ("config.json", "state.json", "history.csv", "model.keras", "checkpoint.keras",
+                 "metrics.json", "predictions.npz"):
+        assert (run.path / name).exists(), name
+    hist = run.history()
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert {"accuracy", "val_accuracy", "loss", "val_loss", "seconds"} <= set(hist[0])
+    kinds = [type(e) for e in events]
+    assert kinds[0] is Started and kinds[-1] is Finished
+    assert kinds.count(EpochEnd) == 3 and BatchProgress in kinds
+    progress = [e for e in events if isinstance(e, BatchProgress)]
+    assert progress[-1].step == progress[-1].steps
+    started = events[0]
+    assert started.train_size == 320 and started.val_size == 80  # 20% stratified
+
+
+def test_tiny_model_learns_and_evaluation_is_stored(finished):
+    run, events = finished
+    ev = events[-1].evaluation
+    assert ev is not None and ev.n == 50
+    assert ev.accuracy > 0.5  # colour-coded classes: far above chance (0.1) after 3 epochs
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["accuracy"] == ev.accuracy
+    probs, labels = run.predictions()
+    assert probs.shape == (50, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_model_loads_with_safe_mode(finished):
+    run, _ = finished
+    assert load_run_model(run).output_shape == (None, 10)
+
+
+def test_unsafe_model_file_is_refused(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(outputs)))
+    store = RunStore(tmp_path)
+    run = store.create({"arch": "custom"})
+    model.save(run.model_path)
+    with pytest.raises(ValueError, match="(?i)safe_mode|unsafe|lambda"):
+        load_run_model(run)
+
+
+def test_stop_request_keeps_finished_epochs_then_resume(tmp_path, tiny):
+    store = RunStore(tmp_path)
+    stop = threading.Event()
+
+    def listener(event):  # ask to stop right after epoch 1: honoured at epoch 2's first batch
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            stop.set()
+
+    run = train(cfg(epochs=4), data=tiny, store=store, listener=listener, stop=stop)
+    assert run.status == "stopped"
+    assert [h["epoch"] for h in run.history()] == [1]
+    assert run.checkpoint_path.exists() and not run.metrics
+
+    events: list = []
+    run = train(run=run, data=tiny, store=store, listener=events.append)
+    assert events[0].initial_epoch == 1
+    assert run.status == "finished"
+    assert [h["epoch"] for h in run.history()] == [1, 2, 3, 4]
+    assert run.metrics["n"] == 20
+
+
+def test_early_stopping_on_val_accuracy(tmp_path, tiny):
+    # A learning rate this small cannot move val accuracy, so patience 1 stops after epoch 2.
+    run = train(cfg(epochs=6, patience=1, learning_rate=1e-12, optimizer="sgd"), data=tiny,
+                store=RunStore(tmp_path))
+    assert run.status == "early-stopped"
+    assert run.epochs_done == 2
+
+
+def test_augmentation_schedule_and_label_smoothing_run(tmp_path, tiny):
+    run = train(cfg(epochs=2, augment_flip=True, augment_crop=True, schedule="warmup-cosine",
+                    label_smoothing=0.1, optimizer="nesterov", learning_rate=0.05),
+                data=tiny, store=RunStore(tmp_path), evaluate=False)
+    hist = run.history()
+    assert hist[1]["learning_rate"] < 0.05  # the schedule is applied
+    assert run.status == "finished" and not run.metrics
+
+
+def test_dataset_scales_one_hots_and_augments(tiny):
+    ds = make_dataset(tiny.x_train, tiny.y_train, 8, training=False)
+    x, y = next(iter(ds))
+    assert x.shape == (8, 32, 32, 3) and float(x.numpy().max()) <= 1.0
+    assert y.shape == (8, 10) and np.allclose(y.numpy().sum(1), 1)
+    raw = make_dataset(tiny.x_train, tiny.y_train, 8, training=False, normalize=False)
+    assert float(next(iter(raw))[0].numpy().max()) > 1.0
+    flipped = make_dataset(tiny.x_train[:1].repeat(64, 0), tiny.y_train[:1].repeat(64), 64,
+                           training=True, crop=True, seed=1)
+    batch = next(iter(flipped))[0].numpy()
+    assert not all(np.array_equal(batch[0], b) for b in batch[1:])
+
+
+def test_failure_is_recorded(tmp_path, tiny):
+    events: list = []
+    with pytest.raises(SpecError):
+        train(cfg(spec="C8-FC3"), data=tiny, store=RunStore(tmp_path), listener=events.append)
+    run = RunStore(tmp_path).list()[0]
+    assert run.status == "failed" and "flat input" in run.state["error"]
+    assert isinstance(events[-1], Failed)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="batch size"):
+        cfg(batch_size=0).validate()
+    with pytest.raises(ValueError, match="validation split"):
+        cfg(val_split=1.5).validate()
+    c = TrainConfig.for_arch("cnn-dropout", batch_size=64)
+    assert (c.batch_size, c.optimizer, c.patience, c.val_split) == (64, "sgd", 2, 0.1)
+    assert TrainConfig.from_dict({**c.to_dict(), "unknown": 1}) == c
+
+
+def test_full_disk_loses_nothing(tmp_path):
+    target = tmp_path / "history.csv"
+    atomic_write_text(target, "old")
+
+    import cifar_tui.runs as runs
+
+    def full(p: Path) -> None:
+        p.write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StorageError, match="disk is full"):
+        runs._atomic(target, full)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]
+
+
+def test_run_store_lookup_and_interrupted_status(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create({"arch": "cnn", "epochs": 3})
+    assert store.get(run.id).path == run.path
+    assert store.get(run.id[-10:]).path == run.path
+    with pytest.raises(LookupError, match="no run"):
+        store.get("zzz")
+    run.update_state(status="running", pid=2**22 + 12345, host=__import__("socket").gethostname())
+    assert run.status == "interrupted"
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def test_evaluation_metrics_on_known_predictions():
+    labels = np.array([0, 0, 1, 1, 3, 3, 3, 3])
+    pred = np.array([0, 1, 1, 1, 5, 5, 5, 3])
+    probs = np.full((8, 10), 0.01)
+    probs[np.arange(8), pred] = 0.91
+    ev = evaluate_probs(probs, labels)
+    assert ev.accuracy == pytest.approx(4 / 8)
+    assert ev.confusion[3][5] == 3 and ev.confusion[0][1] == 1
+    assert ev.confused_pairs[0] == {"true": "cat", "predicted": "dog", "count": 3, "rate": 0.75}
+    assert ev.per_class[3]["recall"] == pytest.approx(0.25)
+    assert ev.ece == pytest.approx(0.91 - 0.5)
+
+
+def test_ece_zero_when_calibrated_and_pairs_skip_zeros():
+    probs = np.array([[1.0] + [0.0] * 9] * 4)
+    assert expected_calibration_error(probs, np.zeros(4, int)) == 0.0
+    cm = np.eye(10, dtype=int) * 5
+    cm[2, 4] = 1
+    assert most_confused_pairs(cm) == [{"true": "bird", "predicted": "deer", "count": 1,
+                                        "rate": 1 / 6}]
+
+
+def test_detect_overfitting():
+    h = [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.5},
+         {"epoch": 2, "accuracy": 0.6, "val_accuracy": 0.55}]
+    assert detect_overfitting(h) is None
+    h.append({"epoch": 3, "accuracy": 0.7, "val_accuracy": 0.52})
+    assert "epoch 3" in detect_overfitting(h)
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+
+def test_cli_train_runs_eval_predict(tmp_path, arrays, capsys):
+    data = write_batches(tmp_path / "b", arrays)
+    runs = tmp_path / "runs"
+    code = main(["train", "custom", "--spec", SMALL, "--epochs", "1", "--batch-size", "16",
+                 "--optimizer", "adam", "--lr", "0.003", "--data", str(data), "--runs", str(runs)])
+    out = capsys.readouterr().out
+    assert code == 0 and "epoch 1/1" in out and "test accuracy" in out
+    assert main(["runs", "--runs", str(runs), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["status"] == "finished" and listed[0]["arch"] == "custom"
+    run_id = listed[0]["id"]
+    assert main(["eval", run_id, "--runs", str(runs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 20
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png_bytes(np.full((300, 451, 3), 200, np.uint8)))
+    assert main(["predict", run_id, str(photo), "--runs", str(runs), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)[0]
+    assert abs(sum(pred["probabilities"].values()) - 1) < 1e-3
+
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert main(["predict", run_id, str(text), "--runs", str(runs)]) == 1
+    assert "not an image" in capsys.readouterr().err
+
+
+SCRIPT_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def test_killed_run_resumes_from_last_finished_epoch(tmp_path, arrays):
+    data = write_tree(tmp_path / "imgs", image_members(arrays))
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "cifar_tui.cli", "--runs", str(runs), "--data", str(data)]
+    proc = subprocess.Popen([*cmd, "train", "custom", "--spec", "C16-C16-P-C32-P-F-FC64",
+                             "--epochs", "40", "--batch-size", "4", "--patience", "0",
+                             "--no-eval"], env=SCRIPT_ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    history = None
+    while time.time() < deadline:
+        found = list(runs.glob("*/history.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 3:  # header + 2 epochs
+            history = found[0]
+            break
+        time.sleep(0.2)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    assert history is not None, proc.stdout.read()
+    run = Run(history.parent)
+    done = run.epochs_done
+    assert done >= 2 and run.status == "interrupted"
+    cfg_path = run.path / "config.json"
+    cfg_json = json.loads(cfg_path.read_text())
+    cfg_json["epochs"] = done + 1  # finish quickly: one more epoch
+    cfg_path.write_text(json.dumps(cfg_json))
+    res = subprocess.run([*cmd, "train", "--resume", run.id], env=SCRIPT_ENV,
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert f"resuming after epoch {done}" in res.stdout
+    assert [h["epoch"] for h in run.history()] == list(range(1, done + 2))
+    assert run.status == "finished"
+
+
+def test_sigterm_stops_cleanly(tmp_path, arrays):
+    data = write_batches(tmp_path / "b", arrays)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cifar_tui.cli", "--runs", str(runs), "train", "custom",
+         "--spec", SMALL, "--epochs", "500", "--batch-size", "4", "--patience", "0",
+         "--data", str(data)], env=SCRIPT_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs.glob("*/history.csv")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run = RunStore(runs).list()[0]
+    assert run.status == "stopped" and run.epochs_done >= 1
+    assert "SIGHUP" in err
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
+    data = write_batches(tmp_path / "b", arrays)
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from cifar_tui.config import TrainConfig
+        from cifar_tui.training import train
+        from cifar_tui.runs import RunStore
+        seen = []
+        cfg = TrainConfig.for_arch("custom", spec="{SMALL}", epochs=1, batch_size=8,
+                                   devices=["/cpu:0", "/cpu:1"], data="{data}")
+        run = train(cfg, store=RunStore("{tmp_path / 'runs'}"), listener=seen.append)
+        assert run.status == "finished", run.status
+        print("replicas", seen[0].replicas, run.epochs_done)
+    """)
+    res = subprocess.run([sys.executable, "-c", script], env=SCRIPT_ENV, capture_output=True,
+                         text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "replicas 2 1" in res.stdout
