@@ -110,7 +110,7 @@ def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
             value = f"{rates[i, j]:.0%}" if normalized else str(int(cm[i, j]))
             fg = "black" if colour in ("bright_cyan", "yellow1", "deep_sky_blue1",
                                        "dark_orange") else "white"
-            cells.append(Text(f" {value} ", style=f"{fg} on {colour}"))
+            cells.append(Text(f"{value:>5} ", style=f"{fg} on {colour}"))
         table.add_row(name, *cells)
     return table
 
