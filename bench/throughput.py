@@ -4,8 +4,10 @@
         [--archs cnn,cnn-dropout] [--epochs 2] [--skip-tui] [--skip-notebook]
 
 Each measurement trains ``--epochs`` epochs on ``--per-class`` images per class (90% train,
-10% validation) and reports the images/s of the last epoch's training batches (the first epoch
-includes graph tracing). Run nothing else CPU-heavy meanwhile.
+10% validation) and takes the mean images/s of the training batches after the first epoch (which
+includes graph tracing); headless and TUI runs alternate ``--repeat`` times and the medians are
+compared. The notebook baseline times model.fit on float arrays the same way. Run nothing else
+CPU-heavy meanwhile: run-to-run noise on this 2-core machine is about 10%.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -29,11 +32,19 @@ def headless(cfg: TrainConfig, data, root: Path) -> float:
     from cifar_tui.training import train
 
     run = train(cfg, data=data, store=RunStore(root), evaluate=False)
-    return run.history()[-1]["images_per_sec"]
+    return mean_rate(run)
 
 
-def through_tui(cfg: TrainConfig, data, root: Path) -> tuple[float, list[float]]:
-    """Train via the app's own start_training (worker thread, messages, live plot)."""
+def through_tui(cfg: TrainConfig, data, root: Path,
+                keys: bool = True) -> tuple[float, list[float], float]:
+    """Train via the app's own start_training (worker thread, messages, live plot).
+
+    Every 0.5 s a key press ("l": switch the live plot) is posted; its latency runs from the
+    posting to the first screen refresh after the action ran. Also returns the UI thread's CPU
+    time as a share of one core over the training (a steadier overhead figure than images/s).
+    """
+    from textual import events
+
     from cifar_tui.app import CifarApp
 
     app = CifarApp(runs_root=root, loader=lambda source: data)
@@ -45,18 +56,38 @@ def through_tui(cfg: TrainConfig, data, root: Path) -> tuple[float, list[float]]
                 await pilot.pause(0.05)
             app.start_training(cfg)
             await pilot.pause(0.5)
-            keys = ["l", "1", "3", "l", "6", "3"]
-            i = 0
-            while app.training:
-                t = time.perf_counter()
-                await pilot.press(keys[i % len(keys)])
-                await pilot.pause()
-                latencies.append(time.perf_counter() - t)
-                i += 1
-                await pilot.pause(0.5)
+            pane = app.query_one("TrainPane")
+            action, stamps = pane.action_toggle_metric, []
 
+            def timed_action() -> None:
+                action()
+                app.call_after_refresh(lambda: stamps.append(time.perf_counter()))
+
+            pane.action_toggle_metric = timed_action
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            while app.training:
+                if not keys:
+                    await asyncio.sleep(0.5)
+                    continue
+                stamps.clear()
+                t = time.perf_counter()
+                app.post_message(events.Key("l", "l"))
+                while not stamps and time.perf_counter() - t < 10:
+                    await asyncio.sleep(0.001)
+                if stamps:
+                    latencies.append(stamps[0] - t)
+                await asyncio.sleep(0.5)
+            ui_share.append((time.thread_time() - cpu0) / (time.perf_counter() - wall0))
+
+    ui_share: list[float] = []
     asyncio.run(drive())
-    return app.current_run.history()[-1]["images_per_sec"], latencies
+    return mean_rate(app.current_run), latencies, ui_share[0]
+
+
+def mean_rate(run) -> float:  # noqa: ANN001
+    """Mean images/s over the epochs after the first (which includes tracing)."""
+    rates = [h["images_per_sec"] for h in run.history()[1:]]
+    return sum(rates) / len(rates)
 
 
 def notebook(arch: str, data, epochs: int, batch_size: int) -> float:
@@ -76,16 +107,21 @@ def notebook(arch: str, data, epochs: int, batch_size: int) -> float:
     n_train = int(len(x) * 0.9)
 
     class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
+        def __init__(self) -> None:
+            super().__init__()
+            self.train_s: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):  # noqa: ANN001
             self.t0 = time.perf_counter()
 
-        def on_test_begin(self, logs=None):
-            self.train_s = time.perf_counter() - self.t0
+        def on_test_begin(self, logs=None):  # noqa: ANN001
+            self.train_s.append(time.perf_counter() - self.t0)
 
     timer = Timer()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_split=0.1, verbose=0,
               callbacks=[timer])
-    return n_train / timer.train_s
+    rates = [n_train / s for s in timer.train_s[1:]]
+    return sum(rates) / len(rates)
 
 
 def main() -> None:
@@ -93,30 +129,42 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--per-class", type=int, default=1000)
     ap.add_argument("--archs", default="dense,cnn,cnn-dropout,cnn-dropout-bn")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--skip-tui", action="store_true")
+    ap.add_argument("--keys", action=argparse.BooleanOptionalAction, default=True,
+                    help="press a key every 0.5 s during TUI training (latency figures)")
     ap.add_argument("--skip-notebook", action="store_true")
     args = ap.parse_args()
 
     data = subset(load_cifar10(args.data), args.per_class, 100)
     print(f"{len(data.y_train)} images ({args.per_class}/class), batch {args.batch_size}, "
-          f"{args.epochs} epochs; images/s of the last epoch's training batches")
+          f"{args.epochs} epochs x {args.repeat}; images/s after the first epoch")
     print(f"{'arch':<16}{'headless':>10}{'TUI':>10}{'TUI/head':>10}{'notebook':>10}"
-          f"{'head/nb':>9}{'key p95 ms':>12}")
+          f"{'head/nb':>9}{'key p95 ms':>12}{'UI CPU':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs.split(","):
             cfg = TrainConfig.for_arch(arch, epochs=args.epochs, batch_size=args.batch_size,
                                        patience=0)
-            head = headless(cfg, data, Path(tmp) / "h")
-            tui, lat, nb = float("nan"), [], float("nan")
-            if not args.skip_tui:
-                tui, lat = through_tui(cfg, data, Path(tmp) / "t")
+            heads, tuis, lat, ui = [], [], [], []
+            for _ in range(args.repeat):  # interleaved, so drift hits both alike
+                heads.append(headless(cfg, data, Path(tmp) / "h"))
+                if not args.skip_tui:
+                    rate, lats, share = through_tui(cfg, data, Path(tmp) / "t", args.keys)
+                    tuis.append(rate)
+                    lat += lats
+                    ui.append(share)
+            head = statistics.median(heads)
+            tui = statistics.median(tuis) if tuis else float("nan")
+            nb = float("nan")
             if not args.skip_notebook:
                 nb = notebook(arch, data, args.epochs, args.batch_size)
-            p95 = sorted(lat)[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
+            lat.sort()
+            p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
+            share = statistics.mean(ui) if ui else float("nan")
             print(f"{arch:<16}{head:>10.0f}{tui:>10.0f}{tui / head:>10.3f}{nb:>10.0f}"
-                  f"{head / nb:>9.2f}{p95:>12.1f}", flush=True)
+                  f"{head / nb:>9.2f}{p95:>12.1f}{share:>10.1%}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MiB")
 

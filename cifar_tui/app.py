@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, TabbedContent
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10
@@ -130,7 +130,7 @@ class CifarApp(App):
                             "model", partial(self.compare, "batch_size", [32, 64, 128]))
         yield SystemCommand("Compare dropout / batch norm", "Queue cnn, cnn-dropout and "
                             "cnn-dropout-bn", self.compare_regularization)
-        for pane in (ResultsPane, PredictPane, RunsPane):
+        for pane in (DataPane, ModelPane, TrainPane, ResultsPane, PredictPane, RunsPane):
             yield from self.query_one(pane).commands()
 
     # -- data ------------------------------------------------------------------------------
@@ -261,7 +261,10 @@ class CifarApp(App):
             self.queue.clear()
             self.stop_event.set()
             self.notify("Stopping training before quitting; finished epochs are kept")
-            await self.train_worker.wait()
+            try:
+                await self.train_worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass  # the run's own state file already says what happened
         self.exit()
 
 

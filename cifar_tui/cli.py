@@ -29,7 +29,7 @@ def _add_runs(p: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from .config import ARCHS as PRESETS
-    from .config import OPTIMIZERS
+    from .config import OPTIMIZERS, SCHEDULES
 
     ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
     _add_data(ap, top=True)
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
-    p.add_argument("--schedule", choices=("constant", "cosine", "warmup-cosine", "linear"))
+    p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int)
@@ -70,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
                    default=None)
     p.add_argument("--crop", dest="augment_crop", action=argparse.BooleanOptionalAction,
                    default=None)
+    p.add_argument("--crop-pixels", type=int, help="translation range of --crop (default 4)")
     p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="moving average of the weights (copied in every 5 steps)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average test predictions with the mirrored image")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     p.add_argument("--subset", type=int, metavar="N", default=argparse.SUPPRESS,
@@ -156,7 +161,8 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
         devices = [f"/gpu:{i}" for i in range(args.gpus)]
     keys = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate", "schedule",
             "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
-            "augment_flip", "augment_crop", "label_smoothing", "normalize", "seed", "subset",
+            "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "ema", "tta",
+            "normalize", "seed", "subset",
             "mixed_precision", "jit_compile")
     overrides = {k: getattr(args, k) for k in keys}
     return TrainConfig.for_arch(args.arch, data=args.data, devices=devices, **overrides)
@@ -278,7 +284,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = RunStore(args.runs).get(args.run)
     images = np.stack([load_image(p) for p in args.images])  # fail before loading the model
     model = load_run_model(run)
-    probs = predict_probs(model, images, normalize=run.config.get("normalize", True))
+    probs = predict_probs(model, images, normalize=run.config.get("normalize", True),
+                          tta=run.config.get("tta", False))
     out = []
     for path, p in zip(args.images, probs):
         order = np.argsort(p)[::-1]
@@ -310,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # StorageError and friends: say what, keep the traceback out
         print(f"cifar-tui {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: finished epochs are already on disk
+        print(f"cifar-tui {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

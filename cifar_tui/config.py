@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear")
+SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear", "warmup-linear")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,11 @@ ARCHS: dict[str, ArchInfo] = {
                       "batch_size": 512, "epochs": 16, "label_smoothing": 0.2,
                       "augment_flip": True, "augment_crop": True, "weight_decay": 5e-4,
                       "patience": 0}),
+        ArchInfo("fast", "airbench-style: patch whitening, 3 conv groups, EMA, flip TTA",
+                 {}, {"optimizer": "nesterov", "learning_rate": 0.2, "schedule": "warmup-linear",
+                      "batch_size": 1024, "epochs": 10, "label_smoothing": 0.2,
+                      "augment_flip": True, "augment_crop": True, "crop_pixels": 2,
+                      "weight_decay": 5e-4, "patience": 0, "ema": True, "tta": True}),
         ArchInfo("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
                  {"base": "mobilenetv2", "weights": "imagenet"},
                  {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5,
@@ -54,7 +59,7 @@ ARCHS: dict[str, ArchInfo] = {
 ARCH_FIELDS = {"dense": {"batch_norm", "dropout"}, "dense-bn": {"batch_norm", "dropout"},
                "cnn": {"batch_norm", "dropout"}, "cnn-dropout": {"batch_norm", "dropout"},
                "cnn-dropout-bn": {"batch_norm", "dropout"}, "resnet9": {"dropout"},
-               "transfer": {"dropout", "weights"}, "custom": {"spec"}}
+               "fast": set(), "transfer": {"dropout", "weights"}, "custom": {"spec"}}
 
 
 def arch_info(name: str) -> ArchInfo:
@@ -83,8 +88,11 @@ class TrainConfig:
     val_split: float = 0.1
     augment_flip: bool = False
     augment_crop: bool = False
+    crop_pixels: int = 4  # translation range of the crop augmentation
     label_smoothing: float = 0.0
     normalize: bool = True
+    ema: bool = False  # evaluate with an exponential moving average of the weights
+    tta: bool = False  # test-time augmentation: average with the mirrored image
     seed: int = 0
     subset: int | None = None  # train images per class, for quick demos
     data: str | None = None

@@ -91,12 +91,19 @@ def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
 
 
 def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: ANN001
-                  batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 images, scaled the way the model was trained."""
+                  batch_size: int = 256, tta: bool = False) -> np.ndarray:
+    """Class probabilities for uint8 images, scaled the way the model was trained.
+
+    ``tta``: average with the prediction for the mirrored image.
+    """
     x = x_uint8.astype(np.float32)
     if normalize:
         x /= 255.0
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    if tta:
+        mirrored = model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
+        probs = (probs + np.asarray(mirrored, dtype=np.float32)) / 2
+    return probs
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import OPTIMIZERS, arch_info
 from .quiet import native_stderr_to_log
 
@@ -97,6 +99,53 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     if dropout:
         x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _classifier(x, num_classes), name="resnet9")
+
+
+def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: int = 24,
+               num_classes: int = NUM_CLASSES) -> keras.Model:
+    """airbench94-style net: frozen 2x2 patch-whitening conv, three conv-pool-BN-GELU groups,
+    global max pool, a bias-free linear head with logits scaled by 1/9.
+
+    The whitening kernel is filled from the training data by ``init_whitening``.
+    """
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = layers.Conv2D(whiten_filters, 2, padding="valid", name="whiten", trainable=False)(inputs)
+    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    for i, w in enumerate(widths, start=1):
+        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv1")(x)
+        x = layers.MaxPooling2D(2, name=f"group{i}_pool")(x)
+        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, name=f"group{i}_bn1")(x)
+        x = layers.Activation("gelu", name=f"group{i}_gelu1")(x)
+        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv2")(x)
+        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, name=f"group{i}_bn2")(x)
+        x = layers.Activation("gelu", name=f"group{i}_gelu2")(x)
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    x = layers.Dense(num_classes, use_bias=False, name="head")(x)
+    x = layers.Rescaling(1 / 9, name="logit_scale")(x)  # airbench's temperature
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="fast")
+
+
+def init_whitening(model: keras.Model, x: np.ndarray, eps: float = 5e-4) -> bool:
+    """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x`` (float, as trained).
+
+    Each eigenvector, scaled by 1/sqrt(eigenvalue), appears with both signs, so the layer
+    decorrelates the input pixels. Returns False if the model has no such layer.
+    """
+    try:
+        layer = model.get_layer("whiten")
+    except ValueError:
+        return False
+    c = x.shape[-1]
+    patches = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 2 * 2 * c).astype(np.float64)
+    eigval, eigvec = np.linalg.eigh(np.cov(patches, rowvar=False))
+    basis = (eigvec / np.sqrt(eigval + eps)).T[::-1]  # strongest first
+    kernel = basis.reshape(-1, 2, 2, c).transpose(1, 2, 3, 0)
+    half = layer.filters // 2
+    kernel = np.concatenate([kernel[..., :half], -kernel[..., :half]], axis=-1)
+    layer.set_weights([kernel.astype("float32"), np.zeros(layer.filters, "float32")])
+    return True
 
 
 TRANSFER_BASES = {
@@ -233,7 +282,7 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
 
 BUILDERS = {"dense": build_dense, "dense-bn": build_dense, "cnn": build_cnn,
             "cnn-dropout": build_cnn, "cnn-dropout-bn": build_cnn, "resnet9": build_resnet9,
-            "transfer": build_transfer, "custom": build_custom}
+            "fast": build_fast, "transfer": build_transfer, "custom": build_custom}
 
 
 def build_model(arch: str, **options: Any) -> keras.Model:
@@ -253,18 +302,25 @@ def build_model(arch: str, **options: Any) -> keras.Model:
 
 
 def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0,
-                   momentum: float = 0.9) -> keras.optimizers.Optimizer:
-    """SGD (plain, momentum, Nesterov), Adam or AdamW; ``learning_rate`` may be a schedule."""
-    wd = weight_decay or None
+                   momentum: float = 0.9, ema: bool = False) -> keras.optimizers.Optimizer:
+    """SGD (plain, momentum, Nesterov), Adam or AdamW; ``learning_rate`` may be a schedule.
+
+    ``ema``: keep an exponential moving average of the weights and copy it into the model every
+    5 steps (Keras's own EMA; in effect the lookahead of the fast CIFAR recipes).
+    """
+    common: dict[str, Any] = {"weight_decay": weight_decay or None}
+    if ema:
+        common.update(use_ema=True, ema_momentum=0.95, ema_overwrite_frequency=5)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, weight_decay=wd)
+        return keras.optimizers.SGD(learning_rate, **common)
     if name in ("momentum", "nesterov"):
         return keras.optimizers.SGD(learning_rate, momentum=momentum,
-                                    nesterov=name == "nesterov", weight_decay=wd)
+                                    nesterov=name == "nesterov", **common)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+        return keras.optimizers.Adam(learning_rate, **common)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay or 1e-4)
+        common["weight_decay"] = weight_decay or 1e-4
+        return keras.optimizers.AdamW(learning_rate, **common)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from . import CLASSES
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
-from .models import build_model, compile_model, make_optimizer
+from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
 from .runs import Run, RunStore, atomic_save_model
 
@@ -98,7 +98,7 @@ class StopRequested(Exception):
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool,
                  normalize: bool = True, flip: bool = False, crop: bool = False,
-                 seed: int = 0) -> tf.data.Dataset:
+                 crop_pixels: int = 4, seed: int = 0) -> tf.data.Dataset:
     """uint8 images and int labels -> batches of (float32 images, one-hot labels).
 
     Images stay uint8 in memory (4x smaller than float); scaling happens per batch.
@@ -110,8 +110,9 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: boo
             def augment(img, label):  # noqa: ANN001, ANN202
                 if flip:
                     img = tf.image.random_flip_left_right(img)
-                if crop:  # translate up to 4 px: reflect-pad then crop back to 32x32
-                    img = tf.pad(img, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
+                if crop:  # translate a few pixels: reflect-pad, then crop back to 32x32
+                    p = crop_pixels
+                    img = tf.pad(img, [[p, p], [p, p], [0, 0]], mode="REFLECT")
                     img = tf.image.random_crop(img, [32, 32, 3])
                 return img, label
             ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
@@ -137,7 +138,27 @@ def _learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
                                  warmup_steps=warm)
     if cfg.schedule == "linear":
         return sched.PolynomialDecay(cfg.learning_rate, total, end_learning_rate=0.0, power=1.0)
+    if cfg.schedule == "warmup-linear":
+        return WarmupLinear(cfg.learning_rate, total, warmup_steps=max(1, total // 5))
     return cfg.learning_rate
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
+class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to ``peak``, then linear decay to 0 (the fast CIFAR recipes' shape)."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int) -> None:
+        self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
+
+    def __call__(self, step):  # noqa: ANN001, ANN204
+        step = keras.ops.cast(step, "float32")
+        up = step / self.warmup_steps
+        down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return self.peak * keras.ops.clip(keras.ops.minimum(up, down), 0.0, 1.0)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps}
 
 
 def _strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
@@ -173,7 +194,7 @@ class RunCallback(keras.callbacks.Callback):
 
     def __init__(self, run: Run, emit: Listener, stop: threading.Event | None, epochs: int,
                  steps: int, train_size: int, early: ResumableEarlyStopping | None,
-                 has_val: bool, throttle_s: float = 0.2) -> None:
+                 has_val: bool, throttle_s: float = 0.5) -> None:
         super().__init__()
         self.run, self.emit, self.stop = run, emit, stop
         self.epochs, self.steps, self.train_size = epochs, steps, train_size
@@ -278,7 +299,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         bs = config.batch_size
         train_ds = make_dataset(data.x_train[tr], data.y_train[tr], bs, training=True,
                                 normalize=config.normalize, flip=config.augment_flip,
-                                crop=config.augment_crop, seed=config.seed)
+                                crop=config.augment_crop, crop_pixels=config.crop_pixels,
+                                seed=config.seed)
         val_ds = (make_dataset(data.x_train[va], data.y_train[va], max(bs, 256), training=False,
                                normalize=config.normalize) if len(va) else None)
         steps = math.ceil(len(tr) / bs)
@@ -290,8 +312,10 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
             else:
                 model = build_model(config.arch, **config.model_options())
+                sample = data.x_train[tr[:5000]].astype("float32")
+                init_whitening(model, sample / 255.0 if config.normalize else sample)
                 opt = make_optimizer(config.optimizer, _learning_rate(config, steps),
-                                     config.weight_decay, config.momentum)
+                                     config.weight_decay, config.momentum, ema=config.ema)
                 jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
                 compile_model(model, opt, config.label_smoothing, jit)
         state = run.state
@@ -347,18 +371,8 @@ def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
     if data is None:
         data = subset(load_cifar10(cfg.data), cfg.subset)
     model = load_run_model(run)
-    probs = predict_probs(model, data.x_test, normalize=cfg.normalize)
+    probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
     ev = evaluate_probs(probs, data.y_test)
     run.save_predictions(probs, data.y_test)
     run.write_metrics(ev.to_dict())
     return ev
-
-
-@dataclass
-class TrainerHandle:
-    """For UIs: a stop event to set from any thread."""
-
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def request_stop(self) -> None:
-        self.stop.set()

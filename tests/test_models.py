@@ -142,3 +142,27 @@ def test_cli_params_table_and_bad_spec(capsys):
     assert "9,050,378" in capsys.readouterr().out
     assert main(["params", "custom", "--spec", "C32-Q"]) == 1
     assert "token 'Q'" in capsys.readouterr().err
+
+
+def test_fast_preset_whitening_decorrelates_patches():
+    import numpy as np
+
+    from cifar_tui.models import init_whitening
+
+    rng = np.random.default_rng(0)
+    # Correlated pixels: a smooth random field plus a little noise.
+    base = rng.normal(size=(64, 17, 17, 3)).repeat(2, 1).repeat(2, 2)[:, :32, :32]
+    x = (base + 0.1 * rng.normal(size=base.shape)).astype("float32")
+    model = build_model("fast")
+    assert not model.get_layer("whiten").trainable
+    assert init_whitening(model, x)
+    kernel = model.get_layer("whiten").get_weights()[0]
+    assert kernel.shape == (2, 2, 3, 24)
+    np.testing.assert_allclose(kernel[..., 12:], -kernel[..., :12])
+    patches = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 12)
+    out = patches @ kernel[..., :12].reshape(12, 12)
+    cov = np.cov(out, rowvar=False)
+    np.testing.assert_allclose(cov, np.eye(12), atol=0.05)
+    assert param_table(model).matches_keras
+    assert not init_whitening(build_model("cnn"), x)  # no whitening layer: nothing to do

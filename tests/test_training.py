@@ -342,3 +342,35 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
                          text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "replicas 2 1" in res.stdout
+
+
+def test_fast_recipe_ema_tta_and_warmup_linear_schedule(tmp_path, learnable):
+    from cifar_tui.training import WarmupLinear
+
+    sched = WarmupLinear(1.0, 100, 20)
+    values = [float(sched(s)) for s in (0, 10, 20, 60, 100)]
+    assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0])
+    cfg = TrainConfig.for_arch("fast", epochs=2, batch_size=64, val_split=0.2)
+    assert (cfg.ema, cfg.tta, cfg.schedule, cfg.crop_pixels) == (True, True, "warmup-linear", 2)
+    run = train(cfg, data=learnable, store=RunStore(tmp_path))
+    assert run.status == "finished" and run.metrics["n"] == 50
+    model = load_run_model(run)  # the registered schedule reloads under safe_mode
+    assert model.optimizer.use_ema
+    whiten = model.get_layer("whiten").get_weights()[0]
+    assert np.abs(whiten).sum() > 0  # filled from the data, then kept frozen
+
+
+def test_tta_averages_with_the_mirror_image():
+    from cifar_tui.evaluation import predict_probs
+
+    class Lopsided:  # "probability" of class 0 = mean of the left half's red channel
+        def predict(self, x, batch_size, verbose):
+            left = x[:, :, :16, 0].mean(axis=(1, 2))
+            out = np.zeros((len(x), 10), np.float32)
+            out[:, 0], out[:, 1] = left, 1 - left
+            return out
+
+    x = np.zeros((1, 32, 32, 3), np.uint8)
+    x[:, :, :16] = 255
+    assert predict_probs(Lopsided(), x)[0, 0] == pytest.approx(1.0)
+    assert predict_probs(Lopsided(), x, tta=True)[0, 0] == pytest.approx(0.5)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Group
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Static, Switch, TabPane
@@ -102,6 +103,14 @@ class DataPane(TabPane):
         if ds is not None:
             self.query_one(Gallery).show(ds.x_train, first_per_class(ds.y_train, 8),
                                          self.SHRINKS[self.zoom])
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Data: zoom gallery in", "Bigger images (+)",
+                            lambda: self.action_zoom(1))
+        yield SystemCommand("Data: zoom gallery out", "Smaller images (-)",
+                            lambda: self.action_zoom(-1))
+        yield SystemCommand("Data: full-screen gallery", "Toggle (f)",
+                            self.action_maximize_gallery)
 
     def action_maximize_gallery(self) -> None:
         box = self.query_one("#gallery-box")

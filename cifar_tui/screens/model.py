@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch, TabPane
@@ -14,6 +16,7 @@ from ..widgets import MaximizableScroll
 # (field, label, kind) in form order; kind: "input" text, "switch", or a tuple of choices.
 FIELDS = [
     ("spec", "custom spec", "input"),
+    ("weights", "weights", "input"),
     ("optimizer", "optimizer", OPTIMIZERS),
     ("learning_rate", "learning rate", "input"),
     ("schedule", "lr schedule", SCHEDULES),
@@ -28,6 +31,7 @@ FIELDS = [
     ("label_smoothing", "label smoothing", "input"),
     ("subset", "images/class (blank all)", "input"),
 ]
+OPTIONAL = ("spec", "weights", "dropout", "batch_norm")  # shown only where the arch takes them
 NUMBERS = {"learning_rate": float, "batch_size": int, "epochs": int, "patience": int,
            "val_split": float, "dropout": float, "label_smoothing": float, "subset": int}
 
@@ -80,7 +84,7 @@ class ModelPane(TabPane):
                 widget.value = bool(value)
             else:
                 widget.value = value
-            if name in ("spec", "dropout", "batch_norm"):
+            if name in OPTIONAL:
                 self.query_one(f"#row-{name}").display = name in allowed
         self.action_refresh_params()
 
@@ -90,7 +94,7 @@ class ModelPane(TabPane):
         allowed = ARCH_FIELDS[arch]
         values: dict = {}
         for name, label, kind in FIELDS:
-            if name in ("spec", "dropout", "batch_norm") and name not in allowed:
+            if name in OPTIONAL and name not in allowed:
                 continue
             widget = self.query_one(f"#f-{name}")
             raw = widget.value
@@ -119,6 +123,12 @@ class ModelPane(TabPane):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "arch":
             self.fill(str(event.value))
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Model: refresh parameter table", "Rebuild the model and count",
+                            self.action_refresh_params)
+        yield SystemCommand("Model: full-screen parameter table", "Toggle (f)",
+                            self.action_maximize_table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id in ("f-spec", "f-dropout"):

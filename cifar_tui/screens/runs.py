@@ -46,6 +46,10 @@ class RunsPane(TabPane):
         yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
                             self.action_resume)
         yield SystemCommand("Runs: reload", "Read the run store again", self.refresh_runs)
+        yield SystemCommand("Runs: select / unselect highlighted run", "Overlay its curves "
+                            "(space)", self.action_toggle_select)
+        yield SystemCommand("Runs: open highlighted run", "Show it in Results and Predict",
+                            self.action_open)
 
     def refresh_runs(self) -> None:
         table = self.query_one(DataTable)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from collections.abc import Iterator
+
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import ProgressBar, RichLog, Static, TabPane
 
@@ -23,7 +25,7 @@ class TrainPane(TabPane):
 
     def compose(self) -> ComposeResult:
         yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
-        yield ProgressBar(id="train-progress", show_eta=True)
+        yield ProgressBar(id="train-progress", show_eta=False)
         yield Static(id="overfit-warning")
         yield HistoryPlot(id="train-plot")
         yield RichLog(id="train-log", max_lines=500, markup=True, wrap=True)
@@ -54,11 +56,12 @@ class TrainPane(TabPane):
             self.plot()
         elif isinstance(event, BatchProgress):
             self.query_one(ProgressBar).update(total=event.steps, progress=event.step)
+            # Fixed-size line: no layout pass, so frequent updates cost training little.
             status.update(stat_line([
                 ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs}"),
                 ("step", f"{event.step}/{event.steps}"), ("loss", f"{event.loss:.4f}"),
                 ("acc", f"{event.accuracy:.4f}"), ("img/s", f"{event.images_per_sec:.0f}"),
-                ("epoch ETA", f"{event.eta_s:.0f} s")]))
+                ("epoch ETA", f"{event.eta_s:.0f} s")]), layout=False)
         elif isinstance(event, EpochEnd):
             self.history = event.history
             m = event.metrics
@@ -92,6 +95,10 @@ class TrainPane(TabPane):
 
     def plot(self) -> None:
         self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric)
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Train: plot accuracy / loss", "Switch the live plot (l)",
+                            self.action_toggle_metric)
 
     def action_toggle_metric(self) -> None:
         self.metric = "loss" if self.metric == "accuracy" else "accuracy"
