@@ -281,3 +281,24 @@ async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
         await pilot.press("enter")
         await wait_for(pilot, lambda: "resized to 32x32" in text_of(app, "#pred-header"),
                        timeout=60)
+
+
+async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        pane = app.query_one("ModelPane")
+        app.query_one("#arch", Select).value = "transfer"
+        await pilot.pause()
+        assert app.query_one("#row-weights").display and not app.query_one("#row-spec").display
+        app.query_one("#f-weights", Input).value = "none"
+        cfg = pane.current_config()
+        assert (cfg.arch, cfg.optimizer, cfg.weights) == ("transfer", "adam", "none")
+        assert cfg.model_options()["weights"] == ""
+        app.query_one("#arch", Select).value = "cnn-dropout-bn"
+        await pilot.pause()
+        assert app.query_one("#row-batch_norm").display
+        cfg = pane.current_config()
+        assert (cfg.dropout, cfg.batch_norm, cfg.spec) == (0.25, True, None)
+        await pilot.press("1", "n", "2")  # the Data pane's scaling toggle reaches training
+        assert pane.current_config().normalize is False

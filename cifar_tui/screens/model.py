@@ -8,6 +8,7 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.lazy import Lazy
 from textual.widgets import Input, Label, Select, Static, Switch, TabPane
 
 from ..config import ARCH_FIELDS, ARCHS, OPTIMIZERS, SCHEDULES, TrainConfig, arch_info
@@ -45,36 +46,48 @@ class ModelPane(TabPane):
     can_focus = True
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            with VerticalScroll(id="model-form"):
-                yield Label("architecture")
-                yield Select([(a, a) for a in ARCHS], value="cnn", allow_blank=False, id="arch",
-                             compact=True)
-                yield Static(id="arch-description")
-                for name, label, kind in FIELDS:
-                    with Horizontal(classes="field", id=f"row-{name}"):
-                        yield Label(label)
-                        if kind == "input":
-                            yield Input(id=f"f-{name}", compact=True)
-                        elif kind == "switch":
-                            yield Switch(id=f"f-{name}")
-                        else:
-                            yield Select([(c, c) for c in kind], allow_blank=False,
-                                         id=f"f-{name}", compact=True)
-            with MaximizableScroll(id="param-box"):
-                yield Static("Parameter table: building...", id="param-table")
+        # Built with the cnn preset's values and mounted lazily (after the first frame): this
+        # form is most of the app's widgets.
+        self._table_wanted = False  # built on first show: TensorFlow loads only when needed
+        values, allowed = self._defaults("cnn")
+        rows = []
+        for name, label, kind in FIELDS:
+            value = values.get(name)
+            if kind == "input":
+                field = Input("" if value is None else str(value), id=f"f-{name}", compact=True)
+            elif kind == "switch":
+                field = Switch(bool(value), id=f"f-{name}")
+            else:
+                field = Select([(c, c) for c in kind], value=value, allow_blank=False,
+                               id=f"f-{name}", compact=True)
+            row = Horizontal(Label(label), field, classes="field", id=f"row-{name}")
+            row.display = name not in OPTIONAL or name in allowed
+            rows.append(row)
+        form = VerticalScroll(
+            Label("architecture"),
+            Select([(a, a) for a in ARCHS], value="cnn", allow_blank=False, id="arch",
+                   compact=True),
+            Static(arch_info("cnn").description, id="arch-description"),
+            *rows, id="model-form")
+        table = MaximizableScroll(Static("Parameter table: building...", id="param-table"),
+                                  id="param-box")
+        yield Lazy(Horizontal(form, table))
 
-    def on_mount(self) -> None:
-        self.fill("cnn")
+    def on_show(self) -> None:
+        if not self._table_wanted:
+            self._table_wanted = True
+            self.call_after_refresh(self.action_refresh_params)
+
+    def _defaults(self, arch: str) -> tuple[dict, set]:
+        info = arch_info(arch)
+        cfg = TrainConfig.for_arch(arch, subset=self.app.subset)
+        return {"dropout": 0.0, **cfg.to_dict(), **info.options}, ARCH_FIELDS[arch]
 
     # -- form <-> config -------------------------------------------------------------------
     def fill(self, arch: str) -> None:
         """Load the preset's defaults into the form."""
-        info = arch_info(arch)
-        cfg = TrainConfig.for_arch(arch, subset=self.app.subset)
-        values = {"dropout": 0.0, **cfg.to_dict(), **info.options}
-        allowed = ARCH_FIELDS[arch]
-        self.query_one("#arch-description", Static).update(info.description)
+        values, allowed = self._defaults(arch)
+        self.query_one("#arch-description", Static).update(arch_info(arch).description)
         for name, _, kind in FIELDS:
             widget = self.query_one(f"#f-{name}")
             value = values.get(name)
@@ -86,10 +99,14 @@ class ModelPane(TabPane):
                 widget.value = value
             if name in OPTIONAL:
                 self.query_one(f"#row-{name}").display = name in allowed
-        self.action_refresh_params()
+        if self._table_wanted:
+            self.action_refresh_params()
 
     def current_config(self) -> TrainConfig:
         """The form as a TrainConfig; raises ValueError naming the bad field."""
+        if not self.query("#arch"):  # the lazy form is not mounted yet: the defaults
+            return TrainConfig.for_arch("cnn", subset=self.app.subset,
+                                        normalize=self.app.normalize, data=self.app.data_source)
         arch = self.query_one("#arch", Select).value
         allowed = ARCH_FIELDS[arch]
         values: dict = {}
@@ -131,11 +148,11 @@ class ModelPane(TabPane):
                             self.action_maximize_table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id in ("f-spec", "f-dropout"):
+        if event.input.id in ("f-spec", "f-dropout") and self._table_wanted:
             self.action_refresh_params()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
-        if event.switch.id == "f-batch_norm":
+        if event.switch.id == "f-batch_norm" and self._table_wanted:
             self.action_refresh_params()
 
     def action_leave_form(self) -> None:
