@@ -163,12 +163,8 @@ class CifarApp(App):
             WorkerState.PENDING, WorkerState.RUNNING)
 
     def action_start_training(self) -> None:
-        try:
-            config = self.query_one(ModelPane).current_config()
-        except ValueError as exc:
-            self.notify(str(exc), title="Check the Model pane", severity="error")
-            return
-        self.start_training(config)
+        if (config := self._form_config()) is not None:
+            self.start_training(config)
 
     def start_training(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
         if self.training:
@@ -220,25 +216,24 @@ class CifarApp(App):
             if self.queue and not self.stop_event.is_set():
                 self.start_training(self.queue.pop(0))
 
+    def _form_config(self) -> TrainConfig | None:
+        try:
+            return self.query_one(ModelPane).current_config()
+        except ValueError as exc:
+            self.notify(str(exc), title="Check the Model pane", severity="error")
+            return None
+
     def compare(self, field: str, values: list) -> None:
         """Queue one run per value of ``field`` on the current model settings."""
-        try:
-            base = self.query_one(ModelPane).current_config()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        configs = [replace(base, **{field: v}) for v in values]
-        self._queue_runs(configs, f"{field} = {', '.join(map(str, values))}")
+        if (base := self._form_config()) is not None:
+            configs = [replace(base, **{field: v}) for v in values]
+            self._queue_runs(configs, f"{field} = {', '.join(map(str, values))}")
 
     def compare_regularization(self) -> None:
-        try:
-            base = self.query_one(ModelPane).current_config()
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        configs = [replace(base, arch=a, dropout=None, batch_norm=None, spec=None)
-                   for a in ("cnn", "cnn-dropout", "cnn-dropout-bn")]
-        self._queue_runs(configs, "cnn vs cnn-dropout vs cnn-dropout-bn")
+        if (base := self._form_config()) is not None:
+            configs = [replace(base, arch=a, dropout=None, batch_norm=None, spec=None)
+                       for a in ("cnn", "cnn-dropout", "cnn-dropout-bn")]
+            self._queue_runs(configs, "cnn vs cnn-dropout vs cnn-dropout-bn")
 
     def _queue_runs(self, configs: list[TrainConfig], what: str) -> None:
         if self.training:

@@ -114,10 +114,13 @@ def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: in
     for i, w in enumerate(widths, start=1):
         x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv1")(x)
         x = layers.MaxPooling2D(2, name=f"group{i}_pool")(x)
-        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, name=f"group{i}_bn1")(x)
+        # As in airbench: BN scale fixed at 1, only the offset is learned.
+        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False,
+                                      name=f"group{i}_bn1")(x)
         x = layers.Activation("gelu", name=f"group{i}_gelu1")(x)
         x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv2")(x)
-        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, name=f"group{i}_bn2")(x)
+        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False,
+                                      name=f"group{i}_bn2")(x)
         x = layers.Activation("gelu", name=f"group{i}_gelu2")(x)
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     x = layers.Dense(num_classes, use_bias=False, name="head")(x)

@@ -100,3 +100,10 @@ class MaximizableScroll(VerticalScroll):
     """A scroll area that `f` can blow up to the full screen (Screen.maximize)."""
 
     ALLOW_MAXIMIZE = True
+
+    def toggle_maximized(self) -> None:
+        if self.screen.maximized is self:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(self, container=False)
+            self.focus()

@@ -105,6 +105,10 @@ async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
         assert "\u2580" in gallery and "automobile" in gallery
         await pilot.press("n")
         assert app.normalize is True
+        await pilot.press("f")  # the gallery fills the screen, and back
+        assert app.screen.maximized is app.query_one("#gallery-box")
+        await pilot.press("f")
+        assert app.screen.maximized is None
 
 
 async def test_data_load_error_is_shown(tmp_path):
@@ -127,6 +131,10 @@ async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
         await pilot.press("2")
         await wait_for(pilot, lambda: "890,410" in text_of(app, "#param-table"))
         assert "(3*3*32+1)*64" in text_of(app, "#param-table")
+        await pilot.press("f")
+        assert app.screen.maximized is app.query_one("#param-box")
+        await pilot.press("f")
+        assert app.screen.maximized is None
         app.query_one("#arch", Select).value = "dense"
         await wait_for(pilot, lambda: "9,050,378" in text_of(app, "#param-table"))
         app.query_one("#arch", Select).value = "custom"

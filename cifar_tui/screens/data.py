@@ -113,12 +113,7 @@ class DataPane(TabPane):
                             self.action_maximize_gallery)
 
     def action_maximize_gallery(self) -> None:
-        box = self.query_one("#gallery-box")
-        if self.screen.maximized is box:
-            self.screen.minimize()
-        else:
-            self.screen.maximize(box, container=False)
-            box.focus()
+        self.query_one("#gallery-box", MaximizableScroll).toggle_maximized()
 
     def action_zoom(self, step: int) -> None:
         self.zoom = min(len(self.SHRINKS) - 1, max(0, self.zoom + step))

@@ -159,12 +159,7 @@ class ModelPane(TabPane):
         self.focus()
 
     def action_maximize_table(self) -> None:
-        box = self.query_one("#param-box")
-        if self.screen.maximized is box:
-            self.screen.minimize()
-        else:
-            self.screen.maximize(box, container=False)
-            box.focus()
+        self.query_one("#param-box", MaximizableScroll).toggle_maximized()
 
     # -- parameter table -------------------------------------------------------------------
     def action_refresh_params(self) -> None:
