@@ -137,10 +137,11 @@ def cmd_params(args: argparse.Namespace) -> int:
     from .models import build_model
     from .params import param_table
 
+    weights = None
+    if args.arch == "transfer":  # counts do not depend on the weights: no download for them
+        weights = "" if args.weights in (None, "none", "imagenet") else args.weights
     model = build_model(args.arch, spec=args.spec, dropout=args.dropout,
-                        batch_norm=args.batch_norm,
-                        weights=(None if args.weights == "none" else args.weights)
-                        if args.arch == "transfer" else None)
+                        batch_norm=args.batch_norm, weights=weights)
     table = param_table(model)
     if args.json:
         print(json.dumps(table.to_dict(), indent=2))

@@ -129,8 +129,10 @@ def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: in
     return keras.Model(inputs, outputs, name="fast")
 
 
-def init_whitening(model: keras.Model, x: np.ndarray, eps: float = 5e-4) -> bool:
-    """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x`` (float, as trained).
+def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
+                   eps: float = 5e-4) -> bool:
+    """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x * scale`` (the images
+    as the model sees them).
 
     Each eigenvector, scaled by 1/sqrt(eigenvalue), appears with both signs, so the layer
     decorrelates the input pixels. Returns False if the model has no such layer.
@@ -139,6 +141,7 @@ def init_whitening(model: keras.Model, x: np.ndarray, eps: float = 5e-4) -> bool
         layer = model.get_layer("whiten")
     except ValueError:
         return False
+    x = x.astype(np.float32) * scale
     c = x.shape[-1]
     patches = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
     patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 2 * 2 * c).astype(np.float64)

@@ -312,8 +312,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
             else:
                 model = build_model(config.arch, **config.model_options())
-                sample = data.x_train[tr[:5000]].astype("float32")
-                init_whitening(model, sample / 255.0 if config.normalize else sample)
+                init_whitening(model, data.x_train[tr[:5000]],
+                               scale=1 / 255 if config.normalize else 1.0)
                 opt = make_optimizer(config.optimizer, _learning_rate(config, steps),
                                      config.weight_decay, config.momentum, ema=config.ema)
                 jit = {"on": True, "off": False}.get(config.jit_compile, "auto")

@@ -166,3 +166,13 @@ def test_fast_preset_whitening_decorrelates_patches():
     np.testing.assert_allclose(cov, np.eye(12), atol=0.05)
     assert param_table(model).matches_keras
     assert not init_whitening(build_model("cnn"), x)  # no whitening layer: nothing to do
+
+
+def test_cli_params_transfer_needs_no_download(capsys, monkeypatch):
+    def offline(*a, **k):
+        raise AssertionError("tried to download weights just to count parameters")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    assert main(["params", "transfer", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["matches_keras"] and out["total"] > 2_000_000
