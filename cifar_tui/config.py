@@ -12,6 +12,13 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear", "warmup-linear")
 
 
+SPEC_HELP = (
+    "Tokens joined by '-': C32 conv 3x3 same, C32v valid, C32k5 5x5 kernel, P max-pool 2, "
+    "AP avg-pool 2, GAP global average pool, D.25 dropout, B batch norm, F flatten, "
+    "FC256 dense ReLU. A softmax-10 layer is added at the end. e.g. C32-C32-P-D.25-C64-P-F-FC256"
+)
+
+
 @dataclass(frozen=True)
 class ArchInfo:
     """A named architecture: what it is, its model options and its training defaults."""
@@ -52,7 +59,7 @@ ARCHS: dict[str, ArchInfo] = {
                  {"base": "mobilenetv2", "weights": "imagenet"},
                  {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5,
                   "augment_flip": True}),
-        ArchInfo("custom", "Your own architecture from a text spec",
+        ArchInfo("custom", "Your own architecture. " + SPEC_HELP,
                  {"spec": "C32-C32-P-D.25-C64-C64-P-D.25-F-FC256-D.5"},
                  {"optimizer": "adam", "learning_rate": 1e-3}),
     ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import OPTIMIZERS, arch_info
+from .config import OPTIMIZERS, SPEC_HELP, arch_info
 from .quiet import native_stderr_to_log
 
 with native_stderr_to_log():
@@ -212,11 +212,6 @@ def _preprocess_layer(base: str) -> layers.Layer:
 
 # -- custom architectures from a text spec ---------------------------------------------------
 
-SPEC_HELP = (
-    "Tokens joined by '-': C32 conv 3x3 same, C32v valid, C32k5 5x5 kernel, P max-pool 2, "
-    "AP avg-pool 2, GAP global average pool, D.25 dropout, B batch norm, F flatten, "
-    "FC256 dense ReLU. A softmax-10 layer is added at the end. e.g. C32-C32-P-D.25-C64-P-F-FC256"
-)
 _TOKEN = re.compile(r"[^-\s]+")
 _CONV = re.compile(r"^C(\d+)(v?)(?:k(\d+))?(v?)$", re.I)
 _FC = re.compile(r"^FC(\d+)$", re.I)

@@ -310,3 +310,20 @@ async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
         assert (cfg.dropout, cfg.batch_norm, cfg.spec) == (0.25, True, None)
         await pilot.press("1", "n", "2")  # the Data pane's scaling toggle reaches training
         assert pane.current_config().normalize is False
+
+
+async def test_start_key_works_with_focus_on_the_architecture_picker(tmp_path, tiny):
+    trainer = FakeTrainer(tiny, epochs=1)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("2")
+        await pilot.pause()
+        app.query_one("#arch", Select).value = "dense"
+        app.query_one("#arch", Select).focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(trainer.calls) == 1 and not app.training)
+        assert trainer.calls[0]["config"].arch == "dense"
+        app.query_one("#f-epochs", Input).focus()
+        await pilot.press("escape")  # leave the field: the pane has focus again
+        assert app.focused is app.query_one("ModelPane")

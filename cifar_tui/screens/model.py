@@ -177,6 +177,7 @@ class ModelPane(TabPane):
     @work(thread=True, exclusive=True, group="params", exit_on_error=False)
     def build_table(self, arch: str, options: dict) -> None:
         from rich.console import Console
+        from textual.worker import get_current_worker
 
         from ..models import build_model  # imports TensorFlow, in this worker thread
         from ..params import param_table
@@ -190,7 +191,8 @@ class ModelPane(TabPane):
             renderable = Text(str(exc), style="red")
         # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
         width = Console(width=400).measure(renderable).maximum
-        self.app.call_from_thread(self._show_table, renderable, width)
+        if not get_current_worker().is_cancelled:  # a newer edit has started its own build
+            self.app.call_from_thread(self._show_table, renderable, width)
 
     def _show_table(self, renderable: object, width: int) -> None:
         table = self.query_one("#param-table", Static)
