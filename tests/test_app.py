@@ -205,13 +205,17 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
         assert len(runs.selected) == 3
 
 
+async def start_slow_training(app: CifarApp, pilot, trainer: FakeTrainer) -> None:
+    await wait_for(pilot, lambda: app.dataset is not None)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: trainer.started.is_set())
+
+
 async def test_stop_key_stops_and_resume(tmp_path, tiny):
     trainer = FakeTrainer(tiny, epochs=3, block=True)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: trainer.started.is_set())
+        await start_slow_training(app, pilot, trainer)
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.training)
         assert app.query_one("TrainPane").status == "stopped"
@@ -226,9 +230,7 @@ async def test_quit_during_training_stops_cleanly(tmp_path, tiny):
     trainer = FakeTrainer(tiny, epochs=3, block=True)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: trainer.started.is_set())
+        await start_slow_training(app, pilot, trainer)
         await pilot.press("q")
         await pilot.pause(0.5)
     assert app.stop_event.is_set()
