@@ -65,6 +65,7 @@ def divert_stderr(log_path: Path) -> TextIO:
     terminal = io.TextIOWrapper(
         io.FileIO(terminal_fd, "w", closefd=True), encoding="utf-8", line_buffering=False
     )
-    sys.__stderr__ = terminal  # type: ignore[misc]
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+    # Textual draws on sys.__stderr__; Python-level errors (a crash's traceback after the app
+    # exits) also go to the terminal, and only what native code writes to fd 2 lands in the log.
+    sys.__stderr__ = sys.stderr = terminal  # type: ignore[misc]
     return terminal
