@@ -29,10 +29,6 @@ class Evaluation:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> Evaluation:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
-
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Weighted mean |accuracy - confidence| over equal-width confidence bins."""

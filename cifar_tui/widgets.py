@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -90,10 +89,6 @@ def class_counts_table(train: dict[str, int], test: dict[str, int]) -> Table:
     for name in CLASSES:
         table.add_row(name, f"{train.get(name, 0):,}", f"{test.get(name, 0):,}")
     return table
-
-
-def group(*items: object) -> Group:
-    return Group(*items)
 
 
 class MaximizableScroll(VerticalScroll):
