@@ -251,15 +251,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import load_cifar10, subset
+    from .data import load_cifar10
     from .runs import RunStore
     from .training import evaluate_run
 
     run = RunStore(args.runs).get(args.run)
-    data = None
-    if args.data:
-        data = subset(load_cifar10(args.data), run.config.get("subset"))
-    ev = evaluate_run(run, data)
+    ev = evaluate_run(run, load_cifar10(args.data) if args.data else None)
     if args.json:
         print(json.dumps(ev.to_dict(), indent=2))
         return 0

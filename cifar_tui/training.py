@@ -366,10 +366,13 @@ def load_run_model(run: Run) -> keras.Model:
 
 
 def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
-    """Evaluate the run's best model on the test set; store metrics.json and predictions."""
+    """Evaluate the run's best model on its test set; store metrics.json and predictions.
+
+    ``data``: the full dataset (default: the run's source); the run's own subset is applied here
+    (a no-op on data that is already that subset).
+    """
     cfg = TrainConfig.from_dict(run.config)
-    if data is None:
-        data = subset(load_cifar10(cfg.data), cfg.subset)
+    data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset)
     model = load_run_model(run)
     probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
     ev = evaluate_probs(probs, data.y_test)

@@ -215,6 +215,9 @@ def test_per_class_subset(tiny):
     small = data.subset(tiny, 2, 1)
     assert np.bincount(small.y_train).tolist() == [2] * 10
     assert np.bincount(small.y_test).tolist() == [1] * 10
+    again = data.subset(small, 2, 1)  # evaluate_run re-applies a run's subset to cut data
+    np.testing.assert_array_equal(again.x_train, small.x_train)
+    np.testing.assert_array_equal(again.y_test, small.y_test)
     gallery = data.first_per_class(tiny.y_train, 3)
     assert all(len(v) == 3 and (tiny.y_train[v] == c).all() for c, v in gallery.items())
 

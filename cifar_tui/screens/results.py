@@ -72,11 +72,10 @@ class ResultsPane(TabPane):
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def evaluate(self, run, ds) -> None:  # noqa: ANN001
-        from ..data import subset
         from ..training import evaluate_run  # TensorFlow: in this worker thread
 
         try:
-            evaluate_run(run, subset(ds, run.config.get("subset")))
+            evaluate_run(run, ds)
         except Exception as exc:
             self.app.call_from_thread(self.notify, str(exc), title="Evaluation failed",
                                       severity="error")
