@@ -1,7 +1,8 @@
 """The model zoo: the assignment's models, better ones, and user-typed architectures. No UI code.
 
-Every builder returns an uncompiled ``keras.Model`` made of built-in layers only, so saved models
-load with ``safe_mode=True``. ``compile_model`` attaches the optimizer, loss and metrics.
+Every builder returns an uncompiled ``keras.Model`` made of built-in layers and this module's one
+registered layer (``ScaledBias``), so saved models load with ``safe_mode=True``.
+``compile_model`` attaches the optimizer, loss and metrics.
 """
 
 from __future__ import annotations
@@ -101,32 +102,85 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     return keras.Model(inputs, _classifier(x, num_classes), name="resnet9")
 
 
+@keras.saving.register_keras_serializable("cifar_tui")
+class ScaledBias(layers.Layer):
+    """A per-channel offset stored as ``bias / multiplier``: plain SGD then moves it as if its
+    learning rate were ``multiplier**2`` times the others' (airbench trains BN offsets 64x faster;
+    Keras optimizers have no per-variable learning rate), while decoupled weight decay shrinks it
+    at the same relative rate as every other weight, as in airbench."""
+
+    def __init__(self, multiplier: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiplier = float(multiplier)
+
+    def build(self, input_shape: tuple) -> None:
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, x):  # noqa: ANN001, ANN201
+        return x + keras.ops.cast(self.bias * self.multiplier, x.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "multiplier": self.multiplier}
+
+
+# PyTorch's default conv/linear init, U(+-1/sqrt(fan_in)), which airbench's hyper-parameters
+# (learning rate against weight decay on BN-normalised weights) were tuned with.
+_TORCH_INIT = {"class_name": "VarianceScaling",
+               "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
+
+
+def _dirac_init(conv: layers.Conv2D) -> None:
+    """airbench: the first ``c_in`` filters start as the identity (centre tap 1), the rest
+    random."""
+    kernel = conv.get_weights()[0]
+    kh, kw, c_in, _ = kernel.shape
+    kernel[:, :, :, :c_in] = 0.0
+    kernel[kh // 2, kw // 2, np.arange(c_in), np.arange(c_in)] = 1.0
+    conv.set_weights([kernel])
+
+
 def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: int = 24,
-               num_classes: int = NUM_CLASSES) -> keras.Model:
+               bias_multiplier: float = 8.0, num_classes: int = NUM_CLASSES) -> keras.Model:
     """airbench94-style net: frozen 2x2 patch-whitening conv, three conv-pool-BN-GELU groups,
     global max pool, a bias-free linear head with logits scaled by 1/9.
 
-    The whitening kernel is filled from the training data by ``init_whitening``.
+    The whitening kernel is filled from the training data by ``init_whitening``. BN learns only
+    its offset (a ``ScaledBias`` whose learning rate is ``bias_multiplier**2`` times the rest).
     """
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = layers.Conv2D(whiten_filters, 2, padding="valid", name="whiten", trainable=False)(inputs)
     x = layers.Activation("gelu", name="whiten_gelu")(x)
+    convs = []
+
+    def bn(x, name: str):  # noqa: ANN001, ANN202
+        # airbench: BN scale fixed at 1, only the offset is learned; Keras momentum 0.6 keeps
+        # 60 % of the running statistics per step, as torch's momentum 0.4 does.
+        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, center=False, scale=False,
+                                      name=f"{name}_bn")(x)
+        x = ScaledBias(bias_multiplier, name=f"{name}_offset")(x)
+        return layers.Activation("gelu", name=f"{name}_gelu")(x)
+
     for i, w in enumerate(widths, start=1):
-        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv1")(x)
-        x = layers.MaxPooling2D(2, name=f"group{i}_pool")(x)
-        # As in airbench: BN scale fixed at 1, only the offset is learned.
-        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False,
-                                      name=f"group{i}_bn1")(x)
-        x = layers.Activation("gelu", name=f"group{i}_gelu1")(x)
-        x = layers.Conv2D(w, 3, padding="same", use_bias=False, name=f"group{i}_conv2")(x)
-        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, scale=False,
-                                      name=f"group{i}_bn2")(x)
-        x = layers.Activation("gelu", name=f"group{i}_gelu2")(x)
+        conv1 = layers.Conv2D(w, 3, padding="same", use_bias=False,
+                              kernel_initializer=_TORCH_INIT, name=f"group{i}_conv1")
+        conv2 = layers.Conv2D(w, 3, padding="same", use_bias=False,
+                              kernel_initializer=_TORCH_INIT, name=f"group{i}_conv2")
+        convs += [conv1, conv2]
+        x = bn(layers.MaxPooling2D(2, name=f"group{i}_pool")(conv1(x)), f"group{i}_1")
+        x = bn(conv2(x), f"group{i}_2")
     x = layers.GlobalMaxPooling2D(name="pool")(x)
-    x = layers.Dense(num_classes, use_bias=False, name="head")(x)
+    x = layers.Dense(num_classes, use_bias=False, kernel_initializer=_TORCH_INIT, name="head")(x)
     x = layers.Rescaling(1 / 9, name="logit_scale")(x)  # airbench's temperature
     outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="fast")
+    model = keras.Model(inputs, outputs, name="fast")
+    for conv in convs:
+        _dirac_init(conv)
+    return model
+
+
+# airbench normalises images by these before whitening; eps below is in those units.
+CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465])
+CIFAR_STD = np.array([0.2470, 0.2435, 0.2616])
 
 
 def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
@@ -134,23 +188,27 @@ def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
     """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x * scale`` (the images
     as the model sees them).
 
-    Each eigenvector, scaled by 1/sqrt(eigenvalue), appears with both signs, so the layer
-    decorrelates the input pixels. Returns False if the model has no such layer.
+    The patches are centred and scaled by CIFAR's channel std, as airbench's normalised inputs
+    are; each eigenvector, divided by sqrt(eigenvalue + eps), appears with both signs, and the bias
+    removes the patch mean, so the layer maps the data to decorrelated, zero-mean features.
+    Returns False if the model has no such layer.
     """
     try:
         layer = model.get_layer("whiten")
     except ValueError:
         return False
-    x = x.astype(np.float32) * scale
     c = x.shape[-1]
-    patches = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+    std = np.resize(CIFAR_STD * (255.0 * scale), 4 * c)  # per patch entry, (h, w, c) order
+    patches = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32) * scale, (2, 2),
+                                                       axis=(1, 2))
     patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 2 * 2 * c).astype(np.float64)
-    eigval, eigvec = np.linalg.eigh(np.cov(patches, rowvar=False))
-    basis = (eigvec / np.sqrt(eigval + eps)).T[::-1]  # strongest first
-    kernel = basis.reshape(-1, 2, 2, c).transpose(1, 2, 3, 0)
+    mean = patches.mean(axis=0)
+    eigval, eigvec = np.linalg.eigh(np.cov(patches / std, rowvar=False))
+    basis = (eigvec / np.sqrt(eigval + eps)).T[::-1] / std  # strongest first; raw-input units
     half = layer.filters // 2
-    kernel = np.concatenate([kernel[..., :half], -kernel[..., :half]], axis=-1)
-    layer.set_weights([kernel.astype("float32"), np.zeros(layer.filters, "float32")])
+    basis = np.concatenate([basis[:half], -basis[:half]])
+    kernel = basis.reshape(-1, 2, 2, c).transpose(1, 2, 3, 0)
+    layer.set_weights([kernel.astype("float32"), (-basis @ mean).astype("float32")])
     return True
 
 
@@ -303,15 +361,13 @@ def build_model(arch: str, **options: Any) -> keras.Model:
 
 
 def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0,
-                   momentum: float = 0.9, ema: bool = False) -> keras.optimizers.Optimizer:
+                   momentum: float = 0.9) -> keras.optimizers.Optimizer:
     """SGD (plain, momentum, Nesterov), Adam or AdamW; ``learning_rate`` may be a schedule.
 
-    ``ema``: keep an exponential moving average of the weights and copy it into the model every
-    5 steps (Keras's own EMA; in effect the lookahead of the fast CIFAR recipes).
+    ``weight_decay`` is Keras's decoupled decay: each step multiplies weights by
+    ``1 - learning_rate * weight_decay``.
     """
     common: dict[str, Any] = {"weight_decay": weight_decay or None}
-    if ema:
-        common.update(use_ema=True, ema_momentum=0.95, ema_overwrite_frequency=5)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, **common)
     if name in ("momentum", "nesterov"):

@@ -72,6 +72,9 @@ def _formula(layer: keras.layers.Layer) -> tuple[str, int] | None:
         learned = int(layer.scale) + int(layer.center)  # gamma, beta
         terms = [f"{learned}*{c}"] if learned else []
         return " + ".join([*terms, f"2*{c}"]), (learned + 2) * c
+    if cls == "ScaledBias":
+        c = layer.bias.shape[0]
+        return f"{c}", c
     if cls == "LayerNormalization":
         c = _size(layer.weights)
         return f"{c}", c

@@ -144,26 +144,33 @@ def test_cli_params_table_and_bad_spec(capsys):
     assert "token 'Q'" in capsys.readouterr().err
 
 
-def test_fast_preset_whitening_decorrelates_patches():
+def test_fast_preset_whitening_decorrelates_and_centres_patches():
     import numpy as np
 
     from cifar_tui.models import init_whitening
 
     rng = np.random.default_rng(0)
-    # Correlated pixels: a smooth random field plus a little noise.
-    base = rng.normal(size=(64, 17, 17, 3)).repeat(2, 1).repeat(2, 2)[:, :32, :32]
-    x = (base + 0.1 * rng.normal(size=base.shape)).astype("float32")
+    # Correlated pixels (a smooth random field plus a little noise) and channels, mean not 0.
+    base = rng.normal(size=(64, 17, 17, 1)).repeat(2, 1).repeat(2, 2)[:, :32, :32]
+    base = np.concatenate([base, 0.5 * base, rng.normal(size=base.shape)], axis=-1)
+    x = np.clip(128 + 30 * (base + 0.1 * rng.normal(size=base.shape)), 0, 255).astype("uint8")
     model = build_model("fast")
     assert not model.get_layer("whiten").trainable
-    assert init_whitening(model, x)
-    kernel = model.get_layer("whiten").get_weights()[0]
+    assert init_whitening(model, x, scale=1 / 255)
+    kernel, bias = model.get_layer("whiten").get_weights()
     assert kernel.shape == (2, 2, 3, 24)
     np.testing.assert_allclose(kernel[..., 12:], -kernel[..., :12])
-    patches = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+    patches = np.lib.stride_tricks.sliding_window_view(x / 255, (2, 2), axis=(1, 2))
     patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 12)
-    out = patches @ kernel[..., :12].reshape(12, 12)
+    out = patches @ kernel[..., :12].reshape(12, 12) + bias[:12]
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-3)
     cov = np.cov(out, rowvar=False)
-    np.testing.assert_allclose(cov, np.eye(12), atol=0.05)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0, atol=1e-4)  # decorrelated
+    # Unit variance, except that eps (5e-4 in CIFAR-normalised units) damps the weakest
+    # directions, which come last: variance lambda / (lambda + eps) falls along the diagonal.
+    var = np.diag(cov)
+    assert var[0] == pytest.approx(1, abs=0.01) and np.all(np.diff(var) <= 1e-6)
+    assert var.min() > 0.5
     assert param_table(model).matches_keras
     assert not init_whitening(build_model("cnn"), x)  # no whitening layer: nothing to do
 
