@@ -90,16 +90,24 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
                   batch_size: int = 256, tta: bool = False) -> np.ndarray:
     """Class probabilities for uint8 images, scaled the way the model was trained.
 
-    ``tta``: average with the prediction for the mirrored image.
+    ``tta``: airbench's test-time augmentation: half the weight on the image and its mirror,
+    half on the two 1-pixel diagonal shifts (reflect-padded) of each.
     """
     x = x_uint8.astype(np.float32)
     if normalize:
         x /= 255.0
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
-    if tta:
-        mirrored = model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
-        probs = (probs + np.asarray(mirrored, dtype=np.float32)) / 2
-    return probs
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+
+    def with_mirror(images: np.ndarray) -> np.ndarray:
+        return (predict(images) + predict(images[:, :, ::-1])) / 2
+
+    if not tta:
+        return predict(x)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    shifted = (with_mirror(padded[:, :32, :32]) + with_mirror(padded[:, 2:, 2:])) / 2
+    return (with_mirror(x) + shifted) / 2
 
 
 def load_image(path: str | Path) -> np.ndarray:

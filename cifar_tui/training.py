@@ -139,26 +139,29 @@ def _learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
     if cfg.schedule == "linear":
         return sched.PolynomialDecay(cfg.learning_rate, total, end_learning_rate=0.0, power=1.0)
     if cfg.schedule == "warmup-linear":
-        return WarmupLinear(cfg.learning_rate, total, warmup_steps=max(1, total // 5))
+        return WarmupLinear(cfg.learning_rate, total, warmup_steps=max(1, total // 5), start=0.2)
     return cfg.learning_rate
 
 
 @keras.saving.register_keras_serializable("cifar_tui")
 class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``peak``, then linear decay to 0 (the fast CIFAR recipes' shape)."""
+    """Linear warm-up from ``start * peak`` to ``peak``, then linear decay to 0 (the fast CIFAR
+    recipes' triangle; airbench starts at 0.2)."""
 
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int) -> None:
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int,
+                 start: float = 0.0) -> None:
         self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
+        self.start = start
 
     def __call__(self, step):  # noqa: ANN001, ANN204
         step = keras.ops.cast(step, "float32")
-        up = step / self.warmup_steps
+        up = self.start + (1.0 - self.start) * step / self.warmup_steps
         down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
         return self.peak * keras.ops.clip(keras.ops.minimum(up, down), 0.0, 1.0)
 
     def get_config(self) -> dict:
         return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps}
+                "warmup_steps": self.warmup_steps, "start": self.start}
 
 
 def _strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
@@ -187,6 +190,39 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if self._resume_best is not None:
             self.best, self.wait = self._resume_best, self._resume_wait
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench's lookahead: every ``every`` steps, move an average of the weights toward the
+    model's (``avg = d * avg + (1 - d) * weights``) and copy it back into the model.
+
+    ``d`` ramps as ``peak * (step / total) ** 3``: no averaging early, when it would only slow
+    learning, and strong averaging near the end. BN statistics are averaged too. A resumed run
+    starts its average from the saved weights (at most ``every - 1`` steps behind).
+    """
+
+    def __init__(self, total_steps: int, every: int = 5, peak: float = 0.95 ** 5) -> None:
+        super().__init__()
+        self.total_steps, self.every, self.peak = max(1, total_steps), every, peak
+        self._avg: list[np.ndarray] | None = None
+
+    def _variables(self) -> list:
+        return [v for v in self.model.trainable_variables + self.model.non_trainable_variables
+                if "float" in str(v.dtype)]
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._avg = [np.array(v.numpy()) for v in self._variables()]
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every == 0:
+            self.update(self.peak * min(1.0, step / self.total_steps) ** 3)
+
+    def update(self, decay: float) -> None:
+        for avg, var in zip(self._avg, self._variables()):
+            avg *= decay
+            avg += (1.0 - decay) * var.numpy()
+            var.assign(avg)
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -315,7 +351,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 init_whitening(model, data.x_train[tr[:5000]],
                                scale=1 / 255 if config.normalize else 1.0)
                 opt = make_optimizer(config.optimizer, _learning_rate(config, steps),
-                                     config.weight_decay, config.momentum, ema=config.ema)
+                                     config.weight_decay, config.momentum)
                 jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
                 compile_model(model, opt, config.label_smoothing, jit)
         state = run.state
@@ -325,6 +361,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 best=state.get("es_best") if initial_epoch else None,
                 wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
                 monitor="val_accuracy", mode="max", patience=config.patience)
+        lookahead = Lookahead(config.epochs * steps) if config.ema else None
         recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), early,
                                has_val=bool(len(va)))
         emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
@@ -334,7 +371,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             try:
                 model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                           initial_epoch=initial_epoch, verbose=0, shuffle=False,
-                          callbacks=[c for c in (early, recorder) if c is not None])
+                          callbacks=[c for c in (lookahead, early, recorder) if c is not None])
                 if early is not None and early.stopped_epoch > 0 \
                         and run.epochs_done < config.epochs:
                     status = "early-stopped"

@@ -344,23 +344,49 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
     assert "replicas 2 1" in res.stdout
 
 
-def test_fast_recipe_ema_tta_and_warmup_linear_schedule(tmp_path, learnable):
+def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnable):
     from cifar_tui.training import WarmupLinear
 
     sched = WarmupLinear(1.0, 100, 20)
     values = [float(sched(s)) for s in (0, 10, 20, 60, 100)]
     assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0])
+    sched = WarmupLinear(1.0, 100, 20, start=0.2)  # airbench's triangle starts at 0.2
+    assert [float(sched(s)) for s in (0, 10, 20)] == pytest.approx([0.2, 0.6, 1.0])
     cfg = TrainConfig.for_arch("fast", epochs=2, batch_size=64, val_split=0.2)
     assert (cfg.ema, cfg.tta, cfg.schedule, cfg.crop_pixels) == (True, True, "warmup-linear", 2)
     run = train(cfg, data=learnable, store=RunStore(tmp_path))
     assert run.status == "finished" and run.metrics["n"] == 50
-    model = load_run_model(run)  # the registered schedule reloads under safe_mode
-    assert model.optimizer.use_ema
+    model = load_run_model(run)  # the schedule and ScaledBias reload under safe_mode
+    assert model.optimizer._learning_rate.get_config()["start"] == 0.2
+    offsets = [layer for layer in model.layers if type(layer).__name__ == "ScaledBias"]
+    assert len(offsets) == 6 and all(layer.multiplier == 8.0 for layer in offsets)
+    assert any(np.abs(layer.get_weights()[0]).sum() > 0 for layer in offsets)  # they learned
     whiten = model.get_layer("whiten").get_weights()[0]
     assert np.abs(whiten).sum() > 0  # filled from the data, then kept frozen
 
 
-def test_tta_averages_with_the_mirror_image():
+def test_lookahead_averages_weights_on_its_cubic_ramp():
+    import keras
+
+    from cifar_tui.training import Lookahead
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer="sgd", loss="mse")
+    la = Lookahead(total_steps=10, every=5, peak=0.5)
+    la.set_model(model)
+    model.layers[0].kernel.assign(np.zeros((2, 1), np.float32))
+    la.on_train_begin()
+    model.layers[0].kernel.assign(np.ones((2, 1), np.float32))
+    model.optimizer.iterations.assign(5)  # halfway: decay 0.5 * 0.5**3
+    la.on_train_batch_end(4)
+    assert model.layers[0].kernel.numpy()[0, 0] == pytest.approx(1 - 0.0625)
+    model.optimizer.iterations.assign(7)  # not a multiple of 5: untouched
+    model.layers[0].kernel.assign(np.full((2, 1), 3.0, np.float32))
+    la.on_train_batch_end(6)
+    assert model.layers[0].kernel.numpy()[0, 0] == 3.0
+
+
+def test_tta_averages_mirror_and_shifted_views():
     from cifar_tui.evaluation import predict_probs
 
     class Lopsided:  # "probability" of class 0 = mean of the left half's red channel
@@ -371,6 +397,10 @@ def test_tta_averages_with_the_mirror_image():
             return out
 
     x = np.zeros((1, 32, 32, 3), np.uint8)
-    x[:, :, :16] = 255
+    x[:, :, :17] = 255  # a 17-column bright band: 1-pixel shifts change the left half
     assert predict_probs(Lopsided(), x)[0, 0] == pytest.approx(1.0)
-    assert predict_probs(Lopsided(), x, tta=True)[0, 0] == pytest.approx(0.5)
+    # mirror: columns 15..31 bright -> 1/16 of the left half; shifted right by 1 (reflect) it
+    # keeps 16/16 and mirrored 2/16; shifted left by 1: 16/16 and mirrored 0/16.
+    mirror = (1 + 1 / 16) / 2
+    shifted = ((1 + 2 / 16) / 2 + (1 + 0) / 2) / 2
+    assert predict_probs(Lopsided(), x, tta=True)[0, 0] == pytest.approx((mirror + shifted) / 2)
