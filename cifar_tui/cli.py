@@ -73,9 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-pixels", type=int, help="translation range of --crop (default 4)")
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
-                   help="moving average of the weights (copied in every 5 steps)")
+                   help="lookahead: a moving average of the weights, copied in every 5 steps")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="average test predictions with the mirrored image")
+                   help="average test predictions over the mirror and 1-pixel shifts")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     p.add_argument("--subset", type=int, metavar="N", default=argparse.SUPPRESS,
@@ -188,8 +188,9 @@ def _print_event(event: object) -> None:
         if event.overfitting:
             print(f"  ! {event.overfitting}", flush=True)
     elif isinstance(event, Finished):
-        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s; "
-              f"best val acc {event.best_val_accuracy}", flush=True)
+        best = event.best_val_accuracy
+        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s"
+              + (f"; best val acc {best:.4f}" if best is not None else ""), flush=True)
         if event.evaluation is not None:
             ev = event.evaluation
             print(f"test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}",
