@@ -61,7 +61,7 @@ def main() -> None:
     from cifar_tui.runs import RunStore
     from cifar_tui.training import train
 
-    data = subset(load_cifar10(args.data), args.per_class)
+    data = subset(load_cifar10(args.data), args.per_class, test_per_class=1000)  # whole test set
     base = TrainConfig.for_arch("fast", epochs=args.epochs, val_split=args.val_split)
     print(f"fast preset, {len(data.y_train)} train+val images (val split {args.val_split}), "
           f"{args.epochs} epochs, test on {len(data.y_test)}")
