@@ -131,6 +131,18 @@ async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
         await pilot.press("2")
         await wait_for(pilot, lambda: "890,410" in text_of(app, "#param-table"))
         assert "(3*3*32+1)*64" in text_of(app, "#param-table")
+        await pilot.press("tab")  # straight into the form's first field
+        assert app.focused is app.query_one("#arch", Select)
+        await pilot.press("enter")  # open the list, go from cnn down to fast, pick it
+        for _ in range(4):
+            await pilot.pause()
+            await pilot.press("down")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "1,973,944" in text_of(app, "#param-table"))
+        assert "ScaledBias" in text_of(app, "#param-table")
+        await pilot.press("escape")
+        assert app.focused is app.query_one("ModelPane")
         await pilot.press("f")
         assert app.screen.maximized is app.query_one("#param-box")
         await pilot.press("f")

@@ -69,6 +69,7 @@ class ModelPane(TabPane):
                    compact=True),
             Static(arch_info("cnn").description, id="arch-description"),
             *rows, id="model-form")
+        form.can_focus = False  # tab goes straight to the first field; focus scrolls the form
         table = MaximizableScroll(Static("Parameter table: building...", id="param-table"),
                                   id="param-box")
         yield Lazy(Horizontal(form, table))
