@@ -101,6 +101,7 @@ class CifarApp(App):
         self.run_worker(self._load_data, thread=True, group="data", exit_on_error=False)
 
     def action_tab(self, tab: str) -> None:
+        self.screen.minimize()  # a full-screen view belongs to the pane being left
         tabs = self.query_one(TabbedContent)
         tabs.active = tab
         self._focus_pane(tabs.get_pane(tab))

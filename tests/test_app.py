@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 from conftest import static_text
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent
 
 from cifar_tui.app import CifarApp
 from cifar_tui.evaluation import evaluate_probs
@@ -341,3 +341,17 @@ async def test_start_key_works_with_focus_on_the_architecture_picker(tmp_path, t
         app.query_one("#f-epochs", Input).focus()
         await pilot.press("escape")  # leave the field: the pane has focus again
         assert app.focused is app.query_one("ModelPane")
+
+
+async def test_leaving_a_pane_leaves_its_full_screen_view(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "890,410" in text_of(app, "#param-table"))
+        await pilot.press("f")
+        await pilot.pause()
+        assert app.screen.maximized is app.query_one("#param-box")
+        await pilot.press("4")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "results"
+        assert app.screen.maximized is None
