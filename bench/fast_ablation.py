@@ -19,8 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cifar_tui.config import TrainConfig  # noqa: E402
@@ -40,12 +38,12 @@ VARIANTS = {
 
 def _tta_scores(run, data) -> tuple[float, float]:  # noqa: ANN001
     """(no TTA, mirror only) test accuracy of a finished run's model."""
+    from cifar_tui.evaluation import predict_probs
     from cifar_tui.training import load_run_model
 
     model = load_run_model(run)
-    x = data.x_test.astype(np.float32) / 255.0
-    plain = model.predict(x, batch_size=512, verbose=0)
-    mirror = (plain + model.predict(x[:, :, ::-1], batch_size=512, verbose=0)) / 2
+    plain = predict_probs(model, data.x_test)
+    mirror = (plain + predict_probs(model, data.x_test[:, :, ::-1])) / 2
     return tuple(float((p.argmax(1) == data.y_test).mean()) for p in (plain, mirror))
 
 

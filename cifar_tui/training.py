@@ -204,14 +204,13 @@ class Lookahead(keras.callbacks.Callback):
     def __init__(self, total_steps: int, every: int = 5, peak: float = 0.95 ** 5) -> None:
         super().__init__()
         self.total_steps, self.every, self.peak = max(1, total_steps), every, peak
-        self._avg: list[np.ndarray] | None = None
-
-    def _variables(self) -> list:
-        return [v for v in self.model.trainable_variables + self.model.non_trainable_variables
-                if "float" in str(v.dtype)]
+        self._vars: list = []
+        self._avg: list[np.ndarray] = []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._avg = [np.array(v.numpy()) for v in self._variables()]
+        self._vars = [v for v in self.model.trainable_variables
+                      + self.model.non_trainable_variables if "float" in str(v.dtype)]
+        self._avg = [np.array(v.numpy()) for v in self._vars]
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = int(self.model.optimizer.iterations.numpy())
@@ -219,7 +218,7 @@ class Lookahead(keras.callbacks.Callback):
             self.update(self.peak * min(1.0, step / self.total_steps) ** 3)
 
     def update(self, decay: float) -> None:
-        for avg, var in zip(self._avg, self._variables()):
+        for avg, var in zip(self._avg, self._vars):
             avg *= decay
             avg += (1.0 - decay) * var.numpy()
             var.assign(avg)
