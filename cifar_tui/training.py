@@ -1,6 +1,6 @@
 """The training engine: config -> tf.data -> model.fit with callbacks -> run store. No UI code.
 
-Listeners receive the event dataclasses below from the training thread; they must not block.
+Listeners receive the event dataclasses of ``events`` from the training thread; they must not block.
 A stop request (a ``threading.Event``) is honoured between batches; every finished epoch is
 already in the run store by then, and ``train(run=...)`` resumes from the last one.
 """
@@ -12,8 +12,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +20,7 @@ from . import CLASSES
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
+from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started  # noqa: F401
 from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
 from .runs import Run, RunStore, atomic_save_model
@@ -29,65 +28,6 @@ from .runs import Run, RunStore, atomic_save_model
 with native_stderr_to_log():
     import keras
     import tensorflow as tf
-
-# -- events ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Started:
-    run_id: str
-    config: dict
-    initial_epoch: int
-    epochs: int
-    steps: int
-    train_size: int
-    val_size: int
-    params: int
-    replicas: int = 1
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    run_id: str
-    epoch: int  # 1-based
-    epochs: int
-    step: int
-    steps: int
-    loss: float
-    accuracy: float
-    images_per_sec: float
-    eta_s: float  # to the end of this epoch
-
-
-@dataclass(frozen=True)
-class EpochEnd:
-    run_id: str
-    epoch: int  # 1-based
-    epochs: int
-    metrics: dict
-    history: list[dict]
-    overfitting: str | None
-    best: bool
-
-
-@dataclass(frozen=True)
-class Finished:
-    run_id: str
-    status: str  # finished, early-stopped, stopped
-    epochs_done: int
-    best_val_accuracy: float | None
-    evaluation: Evaluation | None = None
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Failed:
-    run_id: str
-    message: str
-
-
-Listener = Callable[[object], None]
-
 
 class StopRequested(Exception):
     """Raised inside fit by the stop callback; fit unwinds between batches."""
