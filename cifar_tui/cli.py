@@ -85,11 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", choices=("auto", "on", "off"))
     p.add_argument("--jit", dest="jit_compile", choices=("auto", "on", "off"))
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    p.add_argument("--detach", action="store_true",
+                   help="train in a background process that outlives this terminal; print the "
+                        "run id and its log, and return at once")
     _add_data(p)
     _add_runs(p)
 
-    p = sub.add_parser("runs", help="list past runs")
+    p = sub.add_parser("runs", help="list runs: live ones with their progress, past ones")
     p.add_argument("--json", action="store_true")
+    _add_runs(p)
+
+    p = sub.add_parser("watch", help="follow a run that any process trains: one line per epoch, "
+                                     "then the result")
+    p.add_argument("run")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="seconds between looks at the run's files (default 1)")
     _add_runs(p)
 
     p = sub.add_parser("eval", help="evaluate a run's best model on the test set")
@@ -155,7 +165,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     devices = args.devices.split(",") if args.devices else None
     if args.gpus:
@@ -170,7 +180,7 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _print_event(event: object) -> None:
-    from .training import EpochEnd, Failed, Finished, Started
+    from .events import EpochEnd, Failed, Finished, Started
 
     if isinstance(event, Started):
         print(f"run {event.run_id}: {event.config['arch']}, {event.params:,} params, "
@@ -201,9 +211,12 @@ def _print_event(event: object) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunStore
-    from .training import train
 
     store = RunStore(args.runs)
+    if args.detach:
+        return _train_detached(args, store)
+    from .training import train
+
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -232,10 +245,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if run.status != "stopped" else 130
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
+def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - RunStore
+    """Check what can be checked here (config, resumability), then hand the training to a
+    background process and return at once: no TensorFlow import in this process."""
+    from .live import refuse_if_live, start_detached
+
+    if args.resume:
+        run = store.get(args.resume)
+        if run.status in ("finished", "early-stopped"):
+            print(f"run {run.id} is already {run.status}", file=sys.stderr)
+            return 0
+        refuse_if_live(run)
+    elif not args.arch:
+        print("train: give an architecture or --resume RUN", file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        config = _config_from_args(args)
+        config.validate()
+        run = store.create(config.to_dict())
+    pid, log = start_detached(run, evaluate=not args.no_eval)
+    print(f"run {run.id} is training in the background (pid {pid})")
+    print(f"log: {log}")
+    print(f"follow it: cifar-tui watch {run.id}   list: cifar-tui runs   or open it in the TUI")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import time
+
+    from .events import Failed, Finished
+    from .live import Follower, describe
     from .runs import RunStore
 
-    rows = [r.summary() for r in RunStore(args.runs).list()]
+    run = RunStore(args.runs).get(args.run)
+    print(f"run {run.id}: {run.config.get('arch')}, {describe(run)}", flush=True)
+    follower = Follower(run)
+    code = 0
+    while True:
+        for event in follower.poll():
+            _print_event(event)
+            if isinstance(event, Failed) or (isinstance(event, Finished)
+                                             and event.status in ("interrupted", "stopped")):
+                code = 1
+        if follower.done:
+            return code
+        time.sleep(max(0.05, args.interval))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .live import live_summary
+    from .runs import RunStore
+
+    rows = [live_summary(r) for r in RunStore(args.runs).list()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -248,6 +309,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         te = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         print(f"{r['id']:<34}{r['status']:<15}{r['epochs']:>7}{r['batch_size'] or '-':>6}"
               f"  {va:>8}{te:>9}")
+        if r["live"]:
+            print(f"  {r['description']} (pid {r['pid']})")
     return 0
 
 
@@ -299,7 +362,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
-            "eval": cmd_eval, "predict": cmd_predict}
+            "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

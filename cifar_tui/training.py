@@ -21,6 +21,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started  # noqa: F401
+from .live import Publisher, refuse_if_live
 from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
 from .runs import Run, RunStore, atomic_save_model
@@ -253,6 +254,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     emit = listener or _noop
     store = store or RunStore()
     if run is not None:
+        refuse_if_live(run)
         config = TrainConfig.from_dict(run.config)
         if not run.checkpoint_path.exists() and run.epochs_done:
             raise FileNotFoundError(f"{run.checkpoint_path} is missing; cannot resume {run.id}")
@@ -263,6 +265,9 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         run = store.create(config.to_dict())
     initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
     run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(), error=None)
+    # progress.json for viewers in other processes; their stop requests reach `stop`
+    publisher = Publisher(run, emit, stop)
+    emit, stop = publisher, publisher.stop
     policy = keras.mixed_precision.global_policy()
     t_start = time.perf_counter()
     try:

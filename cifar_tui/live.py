@@ -1,0 +1,327 @@
+"""Live runs: what a training process publishes for viewers in other processes, and the viewers'
+side. No UI code, no TensorFlow.
+
+Besides the run store's files, the process that trains a run (the TUI, ``cifar-tui train``, or a
+``--detach``-ed one) keeps two small files in the run's folder:
+
+    progress.json   batch-level progress (epoch, step, img/s, ETA), rewritten at most once a second
+    stop-request    created by a viewer to ask that process to stop after the current batch
+
+Viewers poll files rather than talk to the trainer over a socket: a poll is a stat and a few small
+reads, any number of viewers can watch one run, and nothing breaks when either side dies. The
+trainer never waits on a viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .evaluation import Evaluation, detect_overfitting
+from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
+from .runs import Run, StorageError, atomic_write_text
+
+PROGRESS = "progress.json"
+STOP_REQUEST = "stop-request"
+LOG = "train.log"
+PROGRESS_EVERY_S = 1.0
+# A run's status while some process may still be training it.
+LIVE_STATUSES = ("running", "created")
+
+
+# -- the trainer's side ----------------------------------------------------------------------
+
+
+def _write_disposable(path: Path, text: str) -> None:
+    """Atomic (a reader never sees half a file) but not fsynced: progress is rewritten every
+    second and worthless after a crash, so it must not cost the training a disk flush."""
+    tmp = path.with_name(f".tmp-{path.stem}-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Publisher:
+    """A training listener that mirrors events into ``progress.json`` and turns a viewer's
+    ``stop-request`` file into the trainer's stop event, then passes every event on.
+
+    Called from the training thread once per throttled BatchProgress (about twice a second), so
+    the stop file is checked that often and a request is honoured within a batch of that.
+    A progress write that fails (full or read-only disk) is skipped, never fatal: the run store's
+    own writes report storage errors where they matter.
+    """
+
+    def __init__(self, run: Run, listener: Listener, stop: threading.Event | None,
+                 every_s: float = PROGRESS_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.run, self.listener, self.every_s, self.clock = run, listener, every_s, clock
+        self.stop = stop if stop is not None else threading.Event()
+        self._static: dict = {}
+        self._last_write = -math.inf
+        self._epoch_t0 = (0, clock())
+        self._history: list[dict] = []  # finished epochs, for the run's ETA
+        self.write_errors = 0
+        clear_stop_request(run)  # a request aimed at an earlier session must not stop this one
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Started):
+            self._static = {"pid": os.getpid(), "epochs": event.epochs, "steps": event.steps,
+                            "train_size": event.train_size, "val_size": event.val_size,
+                            "params": event.params, "initial_epoch": event.initial_epoch,
+                            "started": time.time()}
+            self._history = self.run.history()
+            self._write({"epoch": event.initial_epoch + 1, "step": 0}, force=True)
+        elif isinstance(event, BatchProgress):
+            if stop_requested(self.run):
+                self.stop.set()
+            if event.epoch != self._epoch_t0[0]:
+                self._epoch_t0 = (event.epoch, self.clock())
+            self._write({"epoch": event.epoch, "step": event.step, "loss": event.loss,
+                         "accuracy": event.accuracy, "images_per_sec": event.images_per_sec,
+                         "eta_s": event.eta_s,
+                         "eta_run_s": self._eta_run(event)})
+        elif isinstance(event, EpochEnd):
+            self._history = event.history
+            self._write({"epoch": event.epoch, "step": self._static.get("steps", 0),
+                         "images_per_sec": event.metrics.get("images_per_sec"), "eta_s": 0.0,
+                         "eta_run_s": self._per_epoch(event.history) * (event.epochs
+                                                                        - event.epoch)},
+                        force=True)
+        self.listener(event)
+
+    def _per_epoch(self, history: list[dict]) -> float:
+        secs = [h["seconds"] for h in history[-3:] if "seconds" in h]
+        return sum(secs) / len(secs) if secs else 0.0
+
+    def _eta_run(self, event: BatchProgress) -> float:
+        per_epoch = self._per_epoch(self._history)
+        if not per_epoch and event.step:  # first epoch: extrapolate this one
+            per_epoch = (self.clock() - self._epoch_t0[1]) * event.steps / event.step
+        return event.eta_s + per_epoch * (event.epochs - event.epoch)
+
+    def _write(self, fields: dict, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_write < self.every_s:
+            return
+        self._last_write = now
+        data = {**self._static, **fields, "updated": time.time()}
+        try:
+            _write_disposable(self.run.path / PROGRESS, json.dumps(data))
+        except OSError:
+            self.write_errors += 1
+
+
+def stop_requested(run: Run) -> bool:
+    return (run.path / STOP_REQUEST).exists()
+
+
+def clear_stop_request(run: Run) -> None:
+    try:
+        (run.path / STOP_REQUEST).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+# -- the viewers' side -----------------------------------------------------------------------
+
+
+def request_stop(run: Run) -> None:
+    """Ask whichever process trains ``run`` to stop after the current batch (finished epochs are
+    kept; the run can be resumed). Raises StorageError if the run folder cannot be written."""
+    try:
+        atomic_write_text(run.path / STOP_REQUEST,
+                          json.dumps({"pid": os.getpid(), "time": time.time()}))
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(exc.errno, f"cannot ask run {run.id} to stop: {exc.strerror} "
+                           f"({run.path}). Stop it where it runs (Ctrl-C, or kill -TERM "
+                           f"{run.state.get('pid', 'its pid')}).") from exc
+
+
+def read_progress(run: Run) -> dict | None:
+    """The live progress of ``run``'s current training session, or None.
+
+    Only progress written by the process that owns the run now counts: a file left by an earlier
+    session (stopped, killed) says nothing about this one.
+    """
+    try:
+        data = json.loads((run.path / PROGRESS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("pid") != run.state.get("pid"):
+        return None
+    return data
+
+
+def owner_pid(run: Run) -> int | None:
+    """The pid of the live process training ``run`` (this host), else None."""
+    if run.status != "running":
+        return None
+    pid = run.state.get("pid")
+    return int(pid) if isinstance(pid, int) else None
+
+
+class RunIsLive(RuntimeError):
+    """The run is being trained by another live process."""
+
+
+def refuse_if_live(run: Run) -> None:
+    """One trainer per run: raise RunIsLive if another live process trains ``run``."""
+    pid = owner_pid(run)
+    if pid is not None and pid != os.getpid():
+        raise RunIsLive(f"run {run.id} is live: process {pid} is training it. Watch it with "
+                        f"`cifar-tui watch {run.id}` (or open it in the Runs pane), or stop it "
+                        "there with x before resuming it.")
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe(run: Run) -> str:
+    """One line for lists: 'running, epoch 4/10, 812 img/s, ETA 3 min', or the plain status."""
+    status = run.status
+    if status != "running":
+        return status
+    p = read_progress(run)
+    epochs = run.config.get("epochs", "?")
+    if p is None:
+        return f"running, starting (epoch {run.epochs_done + 1}/{epochs})"
+    parts = [f"running, epoch {p.get('epoch', '?')}/{p.get('epochs', epochs)}"]
+    if p.get("images_per_sec"):
+        parts.append(f"{p['images_per_sec']:.0f} img/s")
+    if p.get("eta_run_s") is not None:
+        parts.append(f"ETA {_minutes(float(p['eta_run_s']))}")
+    return ", ".join(parts)
+
+
+def live_summary(run: Run) -> dict:
+    """``Run.summary()`` plus what a live view needs: pid (if live), epoch, seconds per epoch
+    and batch-level progress."""
+    s = run.summary()
+    hist = run.history()
+    secs = [h["seconds"] for h in hist if "seconds" in h]
+    pid = owner_pid(run)
+    progress = read_progress(run) if pid is not None else None
+    s.update({
+        "pid": pid, "live": pid is not None, "epoch": run.epochs_done,
+        "epochs_total": run.config.get("epochs"),
+        "seconds_per_epoch": round(sum(secs) / len(secs), 3) if secs else None,
+        "progress": progress, "description": describe(run),
+    })
+    return s
+
+
+class Follower:
+    """Turns the files of a run, written by whatever process trains it, into the same training
+    events a trainer in this process would emit, so a viewer reuses the trainer's views.
+
+    Call ``poll()`` every second or so; ``done`` turns true after the final Finished/Failed.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.done = False
+        self.status = "unknown"
+        self._started = False
+        self._epochs_seen = 0
+        self._progress_stamp: float | None = None
+
+    def poll(self) -> list[object]:
+        if self.done:
+            return []
+        run, events = self.run, []
+        # state first: history is written before the state that ends a run, so a final state
+        # read here means the history read next is complete.
+        self.status = status = run.status
+        progress = read_progress(run) if status == "running" else None
+        if status in LIVE_STATUSES and progress is None and not self._started:
+            return []  # the trainer is still loading data and TensorFlow
+        history = run.history()
+        cfg = run.config
+        epochs = int(cfg.get("epochs", 0) or 0)
+        if not self._started:
+            p = progress or {}
+            events.append(Started(run.id, cfg, int(p.get("initial_epoch", 0)), epochs,
+                                  int(p.get("steps", 0)), int(p.get("train_size", 0)),
+                                  int(p.get("val_size", 0)), int(p.get("params", 0))))
+            self._started = True
+        for i in range(self._epochs_seen, len(history)):
+            so_far = history[:i + 1]
+            row = so_far[-1]
+            prior = [h.get("val_accuracy", -1.0) for h in so_far[:-1]]
+            best = "val_accuracy" in row and row["val_accuracy"] > max(prior, default=-1.0)
+            events.append(EpochEnd(run.id, int(row["epoch"]), epochs, row, so_far,
+                                   detect_overfitting(so_far), best))
+        self._epochs_seen = max(self._epochs_seen, len(history))
+        if progress is not None and progress.get("updated") != self._progress_stamp:
+            self._progress_stamp = progress.get("updated")
+            if int(progress.get("epoch", 0)) > len(history) and progress.get("step"):
+                events.append(BatchProgress(
+                    run.id, int(progress["epoch"]), int(progress.get("epochs", epochs)),
+                    int(progress["step"]), int(progress.get("steps", 0)),
+                    float(progress.get("loss", math.nan)),
+                    float(progress.get("accuracy", math.nan)),
+                    float(progress.get("images_per_sec", 0.0)),
+                    float(progress.get("eta_s", 0.0))))
+        if status not in LIVE_STATUSES:
+            self.done = True
+            if status == "failed":
+                events.append(Failed(run.id, str(run.state.get("error") or "failed")))
+            else:
+                events.append(Finished(
+                    run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
+                    _evaluation(run) if status in ("finished", "early-stopped") else None,
+                    sum(h.get("seconds", 0.0) for h in history)))
+        return events
+
+
+def _evaluation(run: Run) -> Evaluation | None:
+    try:
+        return Evaluation(**run.metrics)
+    except TypeError:  # no metrics.json (evaluation skipped) or an older layout
+        return None
+
+
+# -- starting a headless training ------------------------------------------------------------
+
+
+def start_detached(run: Run, *, evaluate: bool = True,
+                   python: str = sys.executable) -> tuple[int, Path]:
+    """Train ``run`` (new or to resume) in a new background process; return (pid, log path).
+
+    The process gets its own session (setsid): no controlling terminal, so closing the terminal
+    or the SSH connection sends it no SIGHUP; stdin is /dev/null and stdout/stderr go to
+    ``train.log`` in the run's folder. It resumes from the run's last finished epoch, which for a
+    fresh run is the start.
+    """
+    log = run.path / LOG
+    try:
+        out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
+    except OSError as exc:
+        raise StorageError(exc.errno, f"cannot write the log {log}: {exc.strerror}. Choose "
+                           "another --runs folder.") from exc
+    cmd = [python, "-m", "cifar_tui", "--runs", str(run.path.parent), "train",
+           "--resume", str(run.path.resolve())]
+    if not evaluate:
+        cmd.append("--no-eval")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                close_fds=True, env=env)
+    return proc.pid, log
