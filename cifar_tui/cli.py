@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_data(p)
     _add_runs(p)
 
+    p = sub.add_parser("report", help="write DIR/report.md and report.html with PNG figures")
+    p.add_argument("run_refs", nargs="+", metavar="RUN", help="run ids (several: overlaid)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write to")
+    _add_data(p)
+    _add_runs(p)
+
     p = sub.add_parser("predict", help="classify image files with a run's model")
     p.add_argument("run")
     p.add_argument("images", nargs="+", type=Path)
@@ -335,6 +341,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .data import load_cifar10
+    from .report import write_report
+    from .runs import RunStore
+
+    store = RunStore(args.runs)
+    runs = [store.get(ref) for ref in args.run_refs]
+    report = write_report(runs, args.out, load_cifar10(args.data) if args.data else None)
+    print(f"wrote {report.markdown}, {report.html} and {len(report.figures)} figures")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -362,7 +380,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
-            "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict}
+            "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

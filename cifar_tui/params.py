@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import keras
+
+_SUMMARY_LOCK = threading.Lock()  # $COLUMNS is process-wide
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,25 @@ def param_table(model: keras.Model) -> ParamTable:
     total = sum(r.count for r in rows)
     return ParamTable(model.name, rows, total, sum(r.trainable for r in rows),
                       sum(r.non_trainable for r in rows), model.count_params())
+
+
+def keras_summary(model: keras.Model, width: int = 100) -> str:
+    """Keras's own ``model.summary()`` as plain text, ``width`` columns wide.
+
+    Keras draws it with a Rich console sized from ``$COLUMNS`` (80 when not a terminal), which
+    would cut the parameter column off; the variable is set for the call only.
+    """
+    import os
+
+    lines: list[str] = []
+    with _SUMMARY_LOCK:
+        old = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = str(width)
+        try:
+            model.summary(print_fn=lambda text, **_: lines.append(text), line_length=width)
+        finally:
+            if old is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = old
+    return "".join(lines).rstrip() + "\n"

@@ -1,0 +1,195 @@
+"""Matplotlib figures of a run's results, written as PNG files. No UI code.
+
+Imported only by the report command: matplotlib (Agg, no display) loads on first use. Every
+figure has a fixed size in pixels (``figsize * DPI``, no tight bounding box), so callers and
+tests know what they get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import CLASSES
+
+DPI = 100
+# (width, height) in inches; pixels are these times DPI.
+SIZES = {
+    "history": (12.0, 4.5),
+    "confusion": (8.0, 7.0),
+    "per_class": (10.0, 4.5),
+    "confused_pairs": (10.0, 2.2),  # per pair row
+    "predictions": (12.0, 2.0),  # per grid row
+}
+
+
+def _plt():  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pixel_size(kind: str, rows: int = 1) -> tuple[int, int]:
+    """(width, height) in pixels of a figure of ``kind`` with ``rows`` rows."""
+    w, h = SIZES[kind]
+    if kind in ("confused_pairs", "predictions"):
+        h = h * rows
+    return round(w * DPI), round(h * DPI)
+
+
+def _save(fig, path: Path) -> Path:  # noqa: ANN001
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")
+    _plt().close(fig)
+    return path
+
+
+def history_figure(histories: Sequence[tuple[str, list[dict]]], path: Path) -> Path:
+    """Accuracy and loss per epoch; train solid, validation dashed, one colour per run."""
+    plt = _plt()
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=SIZES["history"])
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, rows) in enumerate(histories):
+        colour = colours[i % len(colours)]
+        epochs = [r["epoch"] for r in rows]
+        for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+            for prefix, style, what in (("", "-", "train"), ("val_", "--", "val")):
+                pts = [(e, r[prefix + key]) for e, r in zip(epochs, rows) if prefix + key in r]
+                if pts:
+                    ax.plot(*zip(*pts), style, marker="o", markersize=3, color=colour,
+                            label=f"{label} {what}")
+    for ax, title in ((acc_ax, "Accuracy"), (loss_ax, "Loss")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    acc_ax.set_ylabel("accuracy")
+    loss_ax.set_ylabel("categorical cross-entropy")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSES) -> Path:
+    """Heatmap of the confusion matrix (rows true, columns predicted) with the counts printed."""
+    plt = _plt()
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=SIZES["confusion"])
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)  # colour: row share
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for t in range(cm.shape[0]):
+        for p in range(cm.shape[1]):
+            ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
+                    color="white" if share[t, p] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (counts; colour = share of the true class)")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def per_class_figure(per_class: Sequence[dict], path: Path) -> Path:
+    """Grouped bars of precision, recall and F1 for each class."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=SIZES["per_class"])
+    x = np.arange(len(per_class))
+    for i, key in enumerate(("precision", "recall", "f1")):
+        ax.bar(x + (i - 1) * 0.27, [c[key] for c in per_class], 0.27, label=key)
+    ax.set_xticks(x, [c["class"] for c in per_class], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("score")
+    ax.set_title("Per-class precision, recall and F1 (test set)")
+    ax.legend(ncols=3, fontsize=8, loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def worst_of_pair(probs: np.ndarray, labels: np.ndarray, true: int, predicted: int) -> np.ndarray:
+    """Indices of test images of class ``true`` predicted as ``predicted``, the most confident
+    mistakes first (fastai's top losses for one confused pair)."""
+    pred = probs.argmax(axis=1)
+    idx = np.flatnonzero((labels == true) & (pred == predicted))
+    return idx[np.argsort(-probs[idx, predicted], kind="stable")]
+
+
+def confused_pairs_figure(pairs: Sequence[dict], images: np.ndarray, probs: np.ndarray,
+                          labels: np.ndarray, path: Path, per_pair: int = 6) -> Path:
+    """One row per confused pair: its name and count, then its worst test images."""
+    plt = _plt()
+    rows = max(1, len(pairs))
+    w, h = SIZES["confused_pairs"]
+    fig, axes = plt.subplots(rows, per_pair + 1, figsize=(w, h * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, pair in enumerate(pairs):
+        t, p = CLASSES.index(pair["true"]), CLASSES.index(pair["predicted"])
+        axes[r, 0].text(0.5, 0.5, f"{pair['true']}\n-> {pair['predicted']}\n{pair['count']} "
+                        f"({pair['rate']:.0%})", ha="center", va="center", fontsize=11)
+        for c, i in enumerate(worst_of_pair(probs, labels, t, p)[:per_pair], start=1):
+            axes[r, c].imshow(images[i], interpolation="nearest")
+            axes[r, c].set_title(f"#{i}  p={probs[i, p]:.2f}", fontsize=8)
+    if not pairs:
+        axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle("Most confused pairs (true -> predicted), most confident mistakes first")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def prediction_picks(probs: np.ndarray, labels: np.ndarray, n: int = 8) -> np.ndarray:
+    """Test images for the prediction grid: one per class in turn, right and wrong mixed as
+    they come (the first image of each class, then the second...), ``n`` at most."""
+    picks: list[int] = []
+    by_class = [np.flatnonzero(labels == c) for c in range(probs.shape[1])]
+    depth = 0
+    while len(picks) < min(n, len(labels)):
+        for idx in by_class:
+            if depth < len(idx) and len(picks) < n:
+                picks.append(int(idx[depth]))
+        depth += 1
+    return np.array(picks, dtype=int)
+
+
+def predictions_figure(images: np.ndarray, probs: np.ndarray, labels: np.ndarray,
+                       path: Path, per_row: int = 4) -> Path:
+    """The assignment's view: each test image beside a bar chart of its 10 probabilities
+    (true class green, a wrong top guess red)."""
+    plt = _plt()
+    n = len(images)
+    rows = max(1, -(-n // per_row))
+    w, h = SIZES["predictions"]
+    fig, axes = plt.subplots(rows, 2 * per_row, figsize=(w, h * rows), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6] * per_row})
+    for ax in axes.flat:
+        ax.axis("off")
+    for k in range(n):
+        r, c = divmod(k, per_row)
+        img_ax, bar_ax = axes[r, 2 * c], axes[r, 2 * c + 1]
+        p, true = probs[k], int(labels[k])
+        guess = int(p.argmax())
+        img_ax.imshow(images[k], interpolation="nearest")
+        img_ax.set_title(f"{CLASSES[true]}", fontsize=8,
+                         color="green" if guess == true else "red")
+        bar_ax.axis("on")
+        colours = ["tab:gray"] * len(p)
+        if guess != true:
+            colours[guess] = "tab:red"
+        colours[true] = "tab:green"
+        bar_ax.barh(range(len(p)), p, color=colours)
+        bar_ax.set_xlim(0, 1)
+        bar_ax.set_yticks(range(len(p)), CLASSES, fontsize=6)
+        bar_ax.invert_yaxis()
+        bar_ax.tick_params(axis="x", labelsize=6)
+    fig.suptitle("Test predictions: image and class probabilities (green true, red wrong guess)")
+    fig.tight_layout()
+    return _save(fig, path)

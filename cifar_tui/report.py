@@ -1,0 +1,345 @@
+"""A write-up of one or more runs: ``report.md`` plus a self-contained ``report.html``, with PNG
+figures. No UI code.
+
+The document is built once as a list of blocks (paragraphs, tables, figures, preformatted text)
+and written out twice, as Markdown (figures linked from ``figures/``) and as HTML (the same PNGs
+embedded as data URIs, so the single file can be mailed or opened anywhere without a server).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import TrainConfig
+from .data import Cifar10, DataError, load_cifar10, subset
+from .evaluation import evaluate_probs
+from .runs import Run, atomic_write_text
+
+# -- document blocks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: Path  # relative to the report folder
+    caption: str
+
+
+@dataclass(frozen=True)
+class Pre:
+    text: str
+
+
+@dataclass
+class Section:
+    title: str
+    level: int = 2
+    blocks: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: Path
+    html: Path
+    figures: list[Path]
+
+
+# -- run facts -------------------------------------------------------------------------------
+
+
+def timings(run: Run) -> dict:
+    """Seconds per epoch (mean; and without the first, which includes graph compilation),
+    median training images/s, total seconds, and where it ran."""
+    hist = run.history()
+    secs = [h["seconds"] for h in hist if "seconds" in h]
+    rates = [h["images_per_sec"] for h in hist if h.get("images_per_sec")]
+    st = run.state
+    return {
+        "epochs": len(hist),
+        "s_per_epoch": statistics.fmean(secs) if secs else None,
+        "s_per_epoch_after_first": statistics.fmean(secs[1:]) if len(secs) > 1 else None,
+        "images_per_sec": statistics.median(rates) if rates else None,
+        "total_s": sum(secs) if secs else None,
+        "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
+    }
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+@dataclass
+class _RunFacts:
+    run: Run
+    config: TrainConfig
+    metrics: dict | None
+    probs: np.ndarray | None
+    labels: np.ndarray | None
+    images: np.ndarray | None
+    image_note: str | None
+
+
+def _test_images(run: Run, cfg: TrainConfig, labels: np.ndarray,
+                 data: Cifar10 | None) -> tuple[np.ndarray | None, str | None]:
+    """The run's test images in predictions.npz order, or (None, why not)."""
+    try:
+        ds = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset)
+    except (DataError, OSError) as exc:
+        return None, (f"Test images not shown: could not load the run's data ({exc}). "
+                      "Pass --data PATH.")
+    if len(ds.y_test) != len(labels) or not np.array_equal(ds.y_test, labels):
+        return None, ("Test images not shown: the data given holds other test images than the "
+                      f"run was evaluated on ({len(ds.y_test)} vs {len(labels)}); pass the "
+                      "run's own data with --data PATH.")
+    return ds.x_test, None
+
+
+def _facts(run: Run, data: Cifar10 | None) -> _RunFacts:
+    cfg = TrainConfig.from_dict(run.config)
+    preds = run.predictions()
+    probs, labels = preds if preds is not None else (None, None)
+    metrics = run.metrics or (evaluate_probs(probs, labels).to_dict() if preds else None)
+    images, note = (None, None)
+    if labels is not None:
+        images, note = _test_images(run, cfg, labels, data)
+    return _RunFacts(run, cfg, metrics, probs, labels, images, note)
+
+
+# -- building the document -------------------------------------------------------------------
+
+
+def _layer_table(cfg: TrainConfig) -> list:
+    from .models import build_model  # TensorFlow: only when a report is written
+    from .params import keras_summary, param_table
+
+    options = cfg.model_options()
+    if cfg.arch == "transfer":
+        options["weights"] = ""  # counts do not depend on the weights: no download
+    try:
+        model = build_model(cfg.arch, **options)
+    except (ValueError, RuntimeError) as exc:
+        return [Para(f"Could not rebuild the model for its layer table: {exc}")]
+    table = param_table(model)
+    rows = [(r.name, r.type, r.output_shape, r.formula, f"{r.count:,}") for r in table.rows]
+    rows.append(("total", "", "", f"trainable {table.trainable:,}, non-trainable "
+                 f"{table.non_trainable:,}", f"{table.total:,}"))
+    check = ("equals" if table.matches_keras else "DIFFERS FROM") + \
+        f" Keras's count_params() ({table.keras_total:,})"
+    return [Table(("layer", "type", "output shape", "parameters = formula", "count"), rows),
+            Para(f"The formulas' total {check}."),
+            Para("Keras's own `model.summary()`:"), Pre(keras_summary(model))]
+
+
+def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) -> Section:
+    from . import figures as figs
+
+    run, cfg = f.run, f.config
+    sec = Section(f"Run {run.id}")
+    sec.blocks.append(Para(f"Architecture **{cfg.arch}**, status {run.status}, "
+                           f"{run.epochs_done}/{cfg.epochs} epochs."))
+
+    def add(path: Path, caption: str) -> None:
+        figures.append(path)
+        sec.blocks.append(Figure(rel / path.name, caption))
+
+    m = f.metrics
+    if m is None:
+        sec.blocks.append(Para(f"No test evaluation yet: run `cifar-tui eval {run.id}` and "
+                               "write the report again."))
+    else:
+        sec.blocks.append(Para(f"Test accuracy **{_pct(m['accuracy'])}**, loss "
+                               f"{m['loss']:.4f}, expected calibration error {m['ece']:.4f} "
+                               f"on {m['n']:,} test images."))
+        add(figs.confusion_figure(np.array(m["confusion"]), fig_dir / "confusion.png"),
+            "Confusion matrix")
+        sec.blocks.append(Table(("class", "precision", "recall", "F1", "support"),
+                                [(c["class"], _fmt(c["precision"], 3), _fmt(c["recall"], 3),
+                                  _fmt(c["f1"], 3), c["support"]) for c in m["per_class"]]))
+        add(figs.per_class_figure(m["per_class"], fig_dir / "per_class.png"),
+            "Per-class precision, recall and F1")
+        pairs = m["confused_pairs"]
+        sec.blocks.append(Table(("true", "predicted as", "count", "share of true class"),
+                                [(p["true"], p["predicted"], p["count"], _pct(p["rate"]))
+                                 for p in pairs]))
+        if f.images is not None:
+            add(figs.confused_pairs_figure(pairs, f.images, f.probs, f.labels,
+                                           fig_dir / "confused_pairs.png"),
+                "Most confused pairs with their most confident mistakes")
+            picks = figs.prediction_picks(f.probs, f.labels)
+            add(figs.predictions_figure(f.images[picks], f.probs[picks], f.labels[picks],
+                                        fig_dir / "predictions.png"),
+                "Test images with their predicted probabilities")
+        elif f.image_note:
+            sec.blocks.append(Para(f.image_note))
+
+    t = timings(run)
+    sec.blocks.append(Para("**Timings**"))
+    sec.blocks.append(Table(("epochs", "s/epoch", "s/epoch after the first", "images/s",
+                             "total s", "hardware"),
+                            [(t["epochs"], _fmt(t["s_per_epoch"], 2),
+                              _fmt(t["s_per_epoch_after_first"], 2),
+                              _fmt(t["images_per_sec"], 0), _fmt(t["total_s"], 1),
+                              t["hardware"] or "not recorded")]))
+    sec.blocks.append(Para("**Layers and parameters**"))
+    sec.blocks.extend(_layer_table(cfg))
+    sec.blocks.append(Para("**Configuration**"))
+    sec.blocks.append(Table(("setting", "value"),
+                            [(k, "-" if v is None else v) for k, v in cfg.to_dict().items()]))
+    return sec
+
+
+def build_report(runs: Sequence[Run], out: Path, data: Cifar10 | None = None,
+                 ) -> tuple[list[Section], list[Path]]:
+    """The document's sections, with its figures written under ``out/figures``."""
+    from . import figures as figs
+
+    if not runs:
+        raise ValueError("give at least one run to report on")
+    fig_root = Path("figures")
+    figures: list[Path] = []
+    facts = [_facts(r, data) for r in runs]
+    head = Section("CIFAR-10 report", level=1)
+    head.blocks.append(Table(
+        ("run", "arch", "status", "epochs", "best val acc", "test acc", "s/epoch", "images/s"),
+        [(f.run.id, f.config.arch, f.run.status, f.run.epochs_done,
+          _pct(f.run.summary()["best_val_accuracy"]),
+          _pct(f.metrics["accuracy"]) if f.metrics else "-",
+          _fmt(timings(f.run)["s_per_epoch"], 2), _fmt(timings(f.run)["images_per_sec"], 0))
+         for f in facts]))
+    curves = Section("Training curves")
+    labels = [f.run.id if len(runs) == 1 or len({x.config.arch for x in facts}) < len(facts)
+              else f.config.arch for f in facts]
+    hist_png = figs.history_figure([(lab, f.run.history()) for lab, f in zip(labels, facts)],
+                                   out / fig_root / "history.png")
+    figures.append(hist_png)
+    what = "several runs overlaid; " if len(runs) > 1 else ""
+    curves.blocks.append(Figure(fig_root / hist_png.name,
+                                f"Accuracy and loss per epoch ({what}train solid, "
+                                "validation dashed)"))
+    sections = [head, curves]
+    for f in facts:
+        rel = fig_root / f.run.id
+        sections.append(_run_section(f, out / rel, rel, figures))
+    return sections, figures
+
+
+# -- writers ---------------------------------------------------------------------------------
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(sections: Sequence[Section]) -> str:
+    out: list[str] = []
+    for sec in sections:
+        out.append(f"{'#' * sec.level} {sec.title}\n")
+        for b in sec.blocks:
+            if isinstance(b, Para):
+                out.append(b.text + "\n")
+            elif isinstance(b, Table):
+                out.append("| " + " | ".join(_md_cell(h) for h in b.headers) + " |")
+                out.append("|" + "---|" * len(b.headers))
+                out.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows)
+                out.append("")
+            elif isinstance(b, Figure):
+                out.append(f"![{b.caption}]({b.path.as_posix()})\n")
+                out.append(f"*{b.caption}*\n")
+            elif isinstance(b, Pre):
+                out.append("```\n" + b.text.rstrip("\n") + "\n```\n")
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 8px}
+th{background:#f0f0f0}img{max-width:100%}figure{margin:1em 0}
+pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}"""
+
+
+def _inline_md(text: str) -> str:
+    """The little Markdown the paragraphs use (**bold**, `code`) as HTML."""
+    import re
+
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def to_html(sections: Sequence[Section], root: Path) -> str:
+    out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(sections[0].title)}</title><style>{_CSS}</style></head><body>"]
+    for sec in sections:
+        out.append(f"<h{sec.level}>{html.escape(sec.title)}</h{sec.level}>")
+        for b in sec.blocks:
+            if isinstance(b, Para):
+                out.append(f"<p>{_inline_md(b.text)}</p>")
+            elif isinstance(b, Table):
+                out.append("<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>"
+                                                   for h in b.headers) + "</tr>")
+                out.extend("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row)
+                           + "</tr>" for row in b.rows)
+                out.append("</table>")
+            elif isinstance(b, Figure):
+                data = base64.b64encode((root / b.path).read_bytes()).decode("ascii")
+                out.append(f'<figure><img src="data:image/png;base64,{data}" '
+                           f'alt="{html.escape(b.caption)}"><figcaption>'
+                           f"{html.escape(b.caption)}</figcaption></figure>")
+            elif isinstance(b, Pre):
+                out.append(f"<pre>{html.escape(b.text)}</pre>")
+    out.append(f"<hr><p><small>cifar-tui report, Python {platform.python_version()}"
+               "</small></p></body></html>")
+    return "\n".join(out)
+
+
+def write_report(runs: Sequence[Run], out: Path | str, data: Cifar10 | None = None) -> Report:
+    """Write ``out/report.md``, ``out/report.html`` and ``out/figures/``; returns their paths.
+
+    ``data``: the dataset the runs were trained on (default: each run's own source); only the
+    test images of the confused-pair and prediction figures come from it.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; give a folder for the report with --out DIR")
+    out.mkdir(parents=True, exist_ok=True)
+    sections, figures = build_report(runs, out, data)
+    md, page = out / "report.md", out / "report.html"
+    for path, text in ((md, to_markdown(sections)), (page, to_html(sections, out))):
+        atomic_write_text(path, text)
+        os.chmod(path, 0o666 & ~_umask())  # meant to be shared, unlike the private temp file
+    return Report(md, page, figures)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

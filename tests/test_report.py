@@ -1,0 +1,129 @@
+"""The report command: files, figure sizes, what the markdown names, and bad input."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import make_arrays, write_batches
+from PIL import Image
+
+from cifar_tui import figures
+from cifar_tui.cli import main
+from cifar_tui.config import TrainConfig
+from cifar_tui.data import Cifar10
+from cifar_tui.report import write_report
+from cifar_tui.runs import RunStore
+from cifar_tui.training import train
+
+SMALL = "C8-P-C16-P-F-FC32"
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"spec": SMALL, "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 16,
+            "epochs": 2, "val_split": 0.2, "patience": 0}
+    return TrainConfig.for_arch("custom", **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data() -> Cifar10:
+    return Cifar10(*make_arrays(20, 4), source="generated")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, data) -> RunStore:
+    store = RunStore(tmp_path_factory.mktemp("store"))
+    train(_cfg(), data=data, store=store)
+    train(_cfg(batch_size=32, epochs=3), data=data, store=store)
+    return store
+
+
+def _png_size(path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        im.load()  # decodes the whole file, not just the header
+        assert im.format == "PNG"
+        return im.size
+
+
+def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
+    run = store.list()[0]
+    report = write_report([run], tmp_path / "rep", data)
+    md = report.markdown.read_text()
+    assert report.markdown.exists() and report.html.exists()
+    names = {p.name: p for p in report.figures}
+    assert set(names) == {"history.png", "confusion.png", "per_class.png",
+                          "confused_pairs.png", "predictions.png"}
+    n_pairs = len(run.metrics["confused_pairs"])
+    expected = {"history.png": figures.pixel_size("history"),
+                "confusion.png": figures.pixel_size("confusion"),
+                "per_class.png": figures.pixel_size("per_class"),
+                "confused_pairs.png": figures.pixel_size("confused_pairs", max(1, n_pairs)),
+                "predictions.png": figures.pixel_size("predictions", 2)}  # 8 images, 4 a row
+    for name, path in names.items():
+        assert path.is_file() and path.is_relative_to(tmp_path / "rep")
+        assert _png_size(path) == expected[name], name
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(linked) == sorted(p.relative_to(tmp_path / "rep").as_posix()
+                                    for p in report.figures)
+    for text in ("Test accuracy", "Timings", "s/epoch", "images/s", "Layers and parameters",
+                 "equals Keras's count_params()", "model.summary()", "Configuration",
+                 "| learning_rate | 0.003 |", "| cat |"):
+        assert text in md, text
+    page = report.html.read_text()
+    assert page.count("data:image/png;base64,") == len(report.figures)
+    assert "<img src=\"figures" not in page  # self-contained: nothing to fetch
+
+
+def test_several_runs_are_overlaid_and_each_gets_a_section(tmp_path, store, data):
+    runs = store.list()
+    report = write_report(runs, tmp_path / "rep", data)
+    md = report.markdown.read_text()
+    for run in runs:
+        assert f"## Run {run.id}" in md
+        assert f"{run.id} train" in md or run.id in md
+    assert sum(p.name == "history.png" for p in report.figures) == 1
+    assert len([p for p in report.figures if p.name == "confusion.png"]) == len(runs)
+
+
+def test_missing_data_skips_only_the_image_figures(tmp_path, store):
+    run = store.list()[0]  # its config has no data path; point it somewhere absent
+    cfg = dict(run.config, data=str(tmp_path / "gone"))
+    run.write_config(cfg)
+    try:
+        report = write_report([run], tmp_path / "rep")
+    finally:
+        run.write_config(dict(cfg, data=None))
+    md = report.markdown.read_text()
+    assert "Test images not shown" in md and "--data" in md
+    assert {p.name for p in report.figures} == {"history.png", "confusion.png", "per_class.png"}
+
+
+def test_other_test_images_are_not_passed_off_as_the_runs(tmp_path, store):
+    other = Cifar10(*make_arrays(20, 3, seed=1), source="other")
+    report = write_report([store.list()[0]], tmp_path / "rep", other)
+    assert "holds other test images" in report.markdown.read_text()
+
+
+def test_worst_of_pair_orders_by_wrong_probability():
+    probs = np.full((5, 10), 0.01)
+    labels = np.array([3, 3, 3, 5, 3])
+    probs[0, 5], probs[1, 5], probs[2, 3], probs[4, 5] = 0.6, 0.9, 0.9, 0.7
+    assert figures.worst_of_pair(probs, labels, 3, 5).tolist() == [1, 4, 0]
+
+
+def test_cli_report_and_bad_out(tmp_path, arrays, capsys):
+    data = write_batches(tmp_path / "b", arrays)
+    runs = tmp_path / "runs"
+    assert main(["train", "custom", "--spec", SMALL, "--epochs", "1", "--batch-size", "16",
+                 "--data", str(data), "--runs", str(runs)]) == 0
+    run_id = RunStore(runs).list()[0].id
+    capsys.readouterr()
+    assert main(["report", run_id, "--runs", str(runs), "--out", str(tmp_path / "r")]) == 0
+    assert "report.md" in capsys.readouterr().out
+    assert (tmp_path / "r" / "figures" / run_id / "predictions.png").is_file()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["report", run_id, "--runs", str(runs), "--out", str(afile)]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert main(["report", "nosuchrun", "--runs", str(runs), "--out", str(tmp_path / "r")]) == 1
