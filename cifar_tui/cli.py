@@ -91,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_data(p)
     _add_runs(p)
 
+    train_p = p
+
+    p = sub.add_parser("code", help="print a standalone Keras script of a run or an "
+                       "architecture + flags (cifar-tui code RUN > train.py)")
+    p.add_argument("target", metavar="RUN|ARCH", help=f"a run id, or one of {', '.join(PRESETS)}")
+    # The training flags, shared with `train` so the two cannot drift apart.
+    for action in train_p._actions:
+        if action.dest in _CODE_FLAGS:
+            p._add_action(action)
+    _add_runs(p)
+
     p = sub.add_parser("runs", help="list runs: live ones with their progress, past ones")
     p.add_argument("--json", action="store_true")
     _add_runs(p)
@@ -167,6 +178,29 @@ def cmd_params(args: argparse.Namespace) -> int:
     from .render import param_table_renderable
 
     Console().print(param_table_renderable(table))
+    return 0
+
+
+# train's flags that describe what is trained (not where or how it runs)
+_CODE_FLAGS = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate",
+               "schedule", "momentum", "weight_decay", "batch_size", "epochs", "patience",
+               "val_split", "augment_flip", "augment_crop", "crop_pixels", "label_smoothing",
+               "ema", "lookahead", "tta", "normalize", "seed", "subset")
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    from .codegen import export_script
+    from .config import ARCHS, TrainConfig
+
+    flags = {k: v for k, v in vars(args).items() if k in _CODE_FLAGS and v is not None}
+    if args.target in ARCHS:
+        cfg, run_id = TrainConfig.for_arch(args.target, **flags), None
+    else:
+        from .runs import RunStore
+
+        run = RunStore(args.runs).get(args.target)
+        cfg, run_id = TrainConfig.from_dict({**run.config, **flags}), run.id
+    sys.stdout.write(export_script(cfg, run_id))
     return 0
 
 
@@ -381,7 +415,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
             "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict,
-            "report": cmd_report}
+            "report": cmd_report, "code": cmd_code}
 
 
 def main(argv: list[str] | None = None) -> int:

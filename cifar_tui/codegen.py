@@ -1,0 +1,409 @@
+"""Export a configuration as a standalone Keras script a student could have written. No UI code.
+
+Nothing here restates an architecture: the model the app would train is built with
+``models.build_model`` and its layers are walked, each written as the constructor call that makes
+it (only the arguments that differ from Keras's defaults). A chain of layers becomes a
+``keras.Sequential``; anything else (residual additions, a nested backbone) the functional API.
+The optimizer and loss are read back from a model compiled by ``models.compile_model``. The
+script needs TensorFlow/Keras and numpy only, and loads CIFAR-10 with
+``keras.datasets.cifar10``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import inspect
+import json
+import math
+import re
+from typing import Any
+
+from .config import TrainConfig
+
+# What the fast recipe needs beyond built-in Keras, so its export is refused with these reasons.
+NOT_EXPORTABLE = {
+    "fast": "the fast recipe fills its whitening layer from the training data, starts its "
+            "convolutions as identities, trains BN offsets through the project's ScaledBias "
+            "layer, averages weights with a lookahead callback and averages test predictions "
+            "over flips and shifts; a plain Keras script would not train the same thing. Train "
+            "it with `cifar-tui train fast`, or export `resnet9`, the closest built-in recipe.",
+}
+
+
+# Classes of this project an export uses (a learning-rate schedule): name -> source, written
+# into the script so that it needs nothing of cifar_tui.
+_INLINE: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("inline")
+
+
+class ExportError(ValueError):
+    """This configuration cannot be written as a standalone Keras script."""
+
+
+# -- values and constructor calls ------------------------------------------------------------
+
+
+def _value(v: Any) -> str:
+    """Python source for a config value."""
+    if isinstance(v, dict) and "class_name" in v and "config" in v:
+        return _serialized_call(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else f"float({str(v)!r})"
+    if isinstance(v, list | tuple):
+        inner = ", ".join(_value(x) for x in v)
+        return f"({inner},)" if isinstance(v, tuple) and len(v) == 1 else (
+            f"({inner})" if isinstance(v, tuple) else f"[{inner}]")
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_value(k)}: {_value(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+def _keras_path(module: str, name: str) -> str:
+    """A public spelling of a Keras class: ``keras.initializers.VarianceScaling``."""
+    module = re.sub(r"^keras\.src\.", "keras.", module)
+    return f"{module}.{name}" if module.startswith("keras") else name
+
+
+def _serialized_call(d: dict) -> str:
+    """A serialized Keras object (initializer, schedule, dtype policy) as a constructor call."""
+    module, name = d.get("module") or "keras", d["class_name"]
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        cls = None
+    config = d["config"]
+    if cls is not None and not module.startswith("keras"):  # the project's own: inline it
+        _INLINE.get().setdefault(name, inspect.getsource(cls))
+        return _call(name, cls, config)
+    if cls is not None:
+        return _call(_keras_path(module, name), cls, config)
+    args = ", ".join(f"{k}={_value(x)}" for k, x in config.items() if x is not None)
+    return f"{_keras_path(module, name)}({args})"
+
+
+def _required(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _defaults(cls: type, config: dict) -> dict:
+    """The config an instance with only the required arguments has."""
+    try:
+        return cls(**{k: config[k] for k in _required(cls)}).get_config()
+    except Exception:  # noqa: BLE001 - an odd class: then every argument is written out
+        return {}
+
+
+def _simplify(key: str, v: Any) -> Any:
+    # (3, 3) -> 3 where Keras accepts either, as people write it
+    if key in ("kernel_size", "pool_size", "strides") and isinstance(v, list | tuple) \
+            and len(set(v)) == 1:
+        return v[0]
+    return v
+
+
+def _call(path: str, cls: type, config: dict, skip: tuple[str, ...] = (),
+          extra: tuple[str, ...] = ()) -> str:
+    """``path(required..., key=value...)`` for the arguments that differ from the defaults."""
+    defaults = _defaults(cls, config)
+    required = _required(cls)
+    args = [_value(_simplify(k, config[k])) for k in required if k in config]
+    for key, v in sorted(config.items(), key=lambda kv: kv[0] == "name"):  # name last
+        if key in required or key in skip or (key in defaults and defaults[key] == v):
+            continue
+        if key == "name" and isinstance(v, str) and _auto_name(cls, v):
+            continue
+        if key in ("trainable", "dtype") and key not in defaults:
+            continue
+        args.append(f"{key}={_value(_simplify(key, v))}")
+    return f"{path}({', '.join([*args, *extra])})"
+
+
+def _auto_name(cls: type, name: str) -> bool:
+    """Keras's own generated name (``conv2d_3``): not worth writing out."""
+    snake = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    snake = re.sub(r"([a-z])([0-9]+d)$", r"\1\2", snake)
+    return re.fullmatch(rf"{re.escape(snake)}(_\d+)?", name) is not None
+
+
+# -- the model -------------------------------------------------------------------------------
+
+
+def _inputs_of(layer: Any) -> list[Any]:
+    if not layer._inbound_nodes:
+        return []
+    return [t._keras_history.operation for t in layer._inbound_nodes[0].input_tensors]
+
+
+def _backbone_call(layer: Any, weights: str | None) -> list[str]:
+    """A nested keras.applications model, as the application constructor call."""
+    from .models import TRANSFER_BASES
+
+    ctor = next((c for c, _ in TRANSFER_BASES.values() if layer.name.lower()
+                 .startswith(c.lower())), None)
+    if ctor is None:
+        raise ExportError(f"the nested model {layer.name!r} is not a keras.applications model")
+    shape = tuple(layer.input.shape[1:])
+    pooling = {"GlobalAveragePooling2D": "avg", "GlobalMaxPooling2D": "max"}.get(
+        type(layer.layers[-1]).__name__)
+    w = "imagenet" if weights == "imagenet" else ("None" if not weights else weights)
+    weights_src = json.dumps(w) if w != "None" else "None"
+    lines = [f"backbone = keras.applications.{ctor}(include_top=False, weights={weights_src}, "
+             f"input_shape={_value(shape)}, pooling={_value(pooling)})"]
+    if weights not in (None, "", "imagenet"):
+        lines[0] = lines[0].replace(f"weights={weights_src}", "weights=None")
+        lines.append(f"backbone.load_weights({json.dumps(weights)})")
+    if not layer.trainable:
+        lines.append("backbone.trainable = False  # train only the new head")
+    return lines
+
+
+def layer_call(layer: Any) -> str:
+    """``layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")``."""
+    cls = type(layer)
+    module = cls.__module__
+    if not module.startswith("keras"):
+        raise ExportError(f"layer {layer.name!r} is the project's own {cls.__name__}, which "
+                          "plain Keras does not have")
+    return _call(f"layers.{cls.__name__}", cls, layer.get_config())
+
+
+def model_code(model: Any, weights: str | None = None) -> list[str]:
+    """Source lines that build ``model`` as ``model``: Sequential for a chain of built-in
+    layers, the functional API otherwise."""
+    import keras
+
+    layers = model.layers
+    first = layers[0]
+    shape = tuple(first.output.shape[1:]) if hasattr(first, "output") else tuple(
+        model.input_shape[1:])
+    input_name = first.name if not _auto_name(type(first), first.name) \
+        and not first.name.startswith("input_layer") else None
+    input_src = f"keras.Input(shape={_value(shape)}" + (
+        f", name={json.dumps(input_name)})" if input_name else ")")
+    body = layers[1:]
+    nested = [lay for lay in body if isinstance(lay, keras.Model)]
+    chain = all(_inputs_of(lay) == [prev] for prev, lay in zip(layers, body))
+    if chain and not nested:
+        lines = ["model = keras.Sequential(["]
+        lines.append(f"    {input_src},")
+        lines += [f"    {layer_call(lay)}," for lay in body]
+        lines.append(f"], name={json.dumps(model.name)})")
+        return lines
+
+    # Functional: each output goes in the first variable whose value is no longer needed.
+    order = {id(lay): i for i, lay in enumerate(layers)}
+    last_use: dict[int, int] = {}
+    for i, lay in enumerate(body, start=1):
+        for src in _inputs_of(lay):
+            last_use[id(src)] = i
+    var_of = {id(first): "inputs"}
+    holder: dict[str, int] = {}  # variable -> index of the layer whose value it holds
+    lines = []
+    for lay in nested:
+        lines += _backbone_call(lay, weights)
+    lines.append(f"inputs = {input_src}")
+    for i, lay in enumerate(body, start=1):
+        srcs = [var_of[id(s)] for s in _inputs_of(lay)]
+        arg = srcs[0] if len(srcs) == 1 else "[" + ", ".join(srcs) + "]"
+        for name in ("x", "y", "z", *(f"t{n}" for n in range(len(layers)))):
+            held = holder.get(name)
+            if held is None or last_use.get(id(layers[held]), 0) <= i:
+                break
+        var_of[id(lay)], holder[name] = name, order[id(lay)]
+        if isinstance(lay, keras.Model):
+            lines.append(f"{name} = backbone({arg}, training=False)")
+        else:
+            lines.append(f"{name} = {layer_call(lay)}({arg})")
+    lines.append(f"model = keras.Model(inputs, {var_of[id(layers[-1])]}, "
+                 f"name={json.dumps(model.name)})")
+    return lines
+
+
+# -- the script ------------------------------------------------------------------------------
+
+
+def _object_call(obj: Any, skip: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> str:
+    cls = type(obj)
+    return _call(_keras_path(cls.__module__.rsplit(".", 1)[0], cls.__name__), cls,
+                 obj.get_config(), skip, extra)
+
+
+def _wrap(line: str, width: int = 99) -> list[str]:
+    """A long ``name = call(a, b, ...)`` line as one argument per line, as a formatter would."""
+    if len(line) <= width or "(" not in line or line.lstrip().startswith("#"):
+        return [line]
+    start = line.index("(")
+    depth, quote, parts, cur = 0, None, [], ""
+    for i, ch in enumerate(line[start + 1:], start + 1):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                parts.append(cur.strip())
+                indent = " " * (len(line) - len(line.lstrip()) + 4)
+                return ([line[:start + 1]] + [f"{indent}{p}," for p in parts if p]
+                        + [line[:len(line) - len(line.lstrip())] + line[i:]])
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    return [line]
+
+
+def _train_size(cfg: TrainConfig) -> int:
+    n = 50_000 if not cfg.subset else 10 * min(cfg.subset, 5000)
+    n_val = max(round(cfg.val_split * n), 10) if cfg.val_split else 0
+    return n - n_val
+
+
+def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
+    """The standalone training script for ``cfg`` (the run's config, or an arch + flags)."""
+    if cfg.arch in NOT_EXPORTABLE:
+        raise ExportError(f"{cfg.arch} cannot be exported as a plain Keras script: "
+                          f"{NOT_EXPORTABLE[cfg.arch]}")
+    if getattr(cfg, "lookahead", getattr(cfg, "ema", False)):
+        raise ExportError("lookahead weight averaging (--ema) is the project's own callback, "
+                          "which plain Keras does not have; export without --ema")
+    cfg.validate()
+    from .models import build_model, compile_model, make_optimizer
+    from .training import _learning_rate
+
+    options = cfg.model_options()
+    weights = options.get("weights")
+    if cfg.arch == "transfer":
+        options["weights"] = ""  # the script gets the weights itself; building needs none
+    model = build_model(cfg.arch, **options)
+    steps = math.ceil(_train_size(cfg) / cfg.batch_size)
+    opt = make_optimizer(cfg.optimizer, _learning_rate(cfg, steps), cfg.weight_decay,
+                         cfg.momentum)
+    compile_model(model, opt, cfg.label_smoothing)
+    scaled_inside = any(type(lay).__name__ == "Rescaling" and
+                        abs(float(lay.scale) - 1 / 255) < 1e-9 for lay in model.layers[:3])
+    inline_token = _INLINE.set({})
+    try:
+        return _script(cfg, model, weights, steps, scaled_inside, run_id)
+    finally:
+        _INLINE.reset(inline_token)
+
+
+def _script(cfg: TrainConfig, model: Any, weights: str | None, steps: int,
+            scaled_inside: bool, run_id: str | None) -> str:
+    lr = model.optimizer.get_config()["learning_rate"]
+    lr_src = _value(lr) if isinstance(lr, dict) else repr(cfg.learning_rate)
+    model_lines = model_code(model, weights)
+    optimizer_src = _object_call(model.optimizer, skip=("learning_rate",),
+                                 extra=("learning_rate=learning_rate",))
+    loss_src = _object_call(model.loss)
+    what = f"run {run_id}" if run_id else f"cifar-tui code {cfg.arch}"
+    lr_note = (f"  # {cfg.schedule} schedule over {cfg.epochs} epochs of {steps} steps"
+               if cfg.schedule != "constant" else "")
+    out = [
+        f'"""CIFAR-10 {cfg.arch}: exported by cifar-tui from {what}.',
+        "",
+        "Needs only TensorFlow (Keras 3) and numpy: python train.py",
+        '"""',
+        "",
+        "import numpy as np",
+        "import keras",
+        "from keras import layers",
+        "",
+        "INLINE",
+        f"EPOCHS = {cfg.epochs}",
+        f"BATCH_SIZE = {cfg.batch_size}",
+        f"VAL_SPLIT = {cfg.val_split!r}",
+        f"PATIENCE = {cfg.patience}  # early stopping on validation accuracy; 0: off",
+        f"SUBSET = {cfg.subset!r}  # training images per class; None: all",
+        f"SEED = {cfg.seed}",
+        "",
+        "keras.utils.set_random_seed(SEED)",
+        "(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()",
+        "y_train, y_test = y_train.ravel(), y_test.ravel()",
+        "if SUBSET:  # the first SUBSET images of each class (and a fifth as many test images)",
+        "    def first_per_class(y, n):",
+        "        return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(10)]))",
+        "",
+        "    keep = first_per_class(y_train, SUBSET)",
+        "    x_train, y_train = x_train[keep], y_train[keep]",
+        "    keep = first_per_class(y_test, max(1, SUBSET // 5))",
+        "    x_test, y_test = x_test[keep], y_test[keep]",
+    ]
+    if cfg.normalize and not scaled_inside:
+        out += ["x_train = x_train.astype(\"float32\") / 255.0  # pixels to [0, 1]",
+                "x_test = x_test.astype(\"float32\") / 255.0"]
+    else:
+        out += ["x_train, x_test = x_train.astype(\"float32\"), x_test.astype(\"float32\")"]
+    out += [
+        "y_train_1hot = keras.utils.to_categorical(y_train, 10)",
+        "y_test_1hot = keras.utils.to_categorical(y_test, 10)",
+        "",
+        "# hold out a shuffled VAL_SPLIT of the training images for validation",
+        "order = np.random.default_rng(SEED).permutation(len(x_train))",
+        "n_val = int(round(VAL_SPLIT * len(x_train)))",
+        "val, tr = order[:n_val], order[n_val:]",
+        "",
+        *model_lines,
+        "model.summary()",
+        "",
+        *([lr_note.replace("  # ", "# ")] if lr_note else []),
+        f"learning_rate = {lr_src}",
+        f"optimizer = {optimizer_src}",
+        f"loss = {loss_src}",
+        "model.compile(optimizer=optimizer, loss=loss, metrics=[\"accuracy\"])",
+        "",
+        "callbacks = []",
+        "if PATIENCE and n_val:",
+        "    callbacks.append(keras.callbacks.EarlyStopping(",
+        "        monitor=\"val_accuracy\", mode=\"max\", patience=PATIENCE, "
+        "restore_best_weights=True))",
+    ]
+    validation = "validation_data=(x_train[val], y_train_1hot[val]) if n_val else None"
+    if cfg.augment_flip or cfg.augment_crop:
+        aug = []
+        if cfg.augment_flip:
+            aug.append('layers.RandomFlip("horizontal")')
+        if cfg.augment_crop:
+            f = cfg.crop_pixels / 32
+            aug.append(f'layers.RandomTranslation({f!r}, {f!r}, fill_mode="reflect")')
+        out += [
+            "",
+            "# data augmentation, applied to training batches only",
+            "import tensorflow as tf",
+            f"augment = keras.Sequential([{', '.join(aug)}])",
+            "train_ds = (tf.data.Dataset.from_tensor_slices((x_train[tr], y_train_1hot[tr]))",
+            "            .shuffle(len(tr), seed=SEED).batch(BATCH_SIZE)",
+            "            .map(lambda x, y: (augment(x, training=True), y))",
+            "            .prefetch(tf.data.AUTOTUNE))",
+            "history = model.fit(train_ds, epochs=EPOCHS,",
+            f"                    {validation},",
+            "                    callbacks=callbacks)",
+        ]
+    else:
+        out += [
+            "",
+            "history = model.fit(x_train[tr], y_train_1hot[tr], batch_size=BATCH_SIZE, "
+            "epochs=EPOCHS,",
+            f"                    {validation},",
+            "                    callbacks=callbacks)",
+        ]
+    out += [
+        "",
+        "test_loss, test_accuracy = model.evaluate(x_test, y_test_1hot, verbose=0)",
+        "print(f\"test accuracy {test_accuracy:.4f}  loss {test_loss:.4f}\")",
+    ]
+    if cfg.tta:
+        out.insert(-3, "# (the app also averages test predictions over flips and shifts: "
+                       "--tta; this script does not)")
+    lines = [w for line in out for w in _wrap(line)]
+    inline = [line for src in _INLINE.get().values() for line in ("", src.rstrip(), "")]
+    at = lines.index("INLINE")
+    return "\n".join(lines[:at] + inline + lines[at + 1:]) + "\n"
