@@ -1,12 +1,20 @@
 """The run store: one folder per training run, every file written atomically. No UI code.
 
     runs/<id>/config.json     the TrainConfig
-    runs/<id>/state.json      status, pid, last finished epoch, early-stopping state
+    runs/<id>/state.json      status, pid, last finished epoch, early-stopping state, and the
+                              names of the checkpoint and best model of that epoch
     runs/<id>/history.csv     one row per finished epoch
-    runs/<id>/checkpoint.keras  model + optimizer after the last finished epoch (for --resume)
-    runs/<id>/model.keras     the best model so far (by val accuracy)
+    runs/<id>/checkpoint-NNNN.keras  model + optimizer after epoch NNNN (for --resume)
+    runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
     runs/<id>/metrics.json    test-set evaluation
     runs/<id>/predictions.npz test-set probabilities
+
+Crash consistency: an epoch is committed by ONE atomic rename, that of state.json. Its model
+files are written first under new names, and history.csv before state.json; readers trust only
+what state.json points at (history rows past its ``epochs_done`` are ignored), so a writer killed
+at any instant leaves the previous epoch's state intact and a resume continues exactly after the
+last epoch history shows. Runs written before this scheme (checkpoint.keras, model.keras) still
+load.
 """
 
 from __future__ import annotations
@@ -34,26 +42,58 @@ class StorageError(OSError):
     """Writing a run failed (full disk, permissions); earlier files are intact."""
 
 
+class RunDamagedError(ValueError):
+    """A run's files are unreadable or disagree with each other; the message says which."""
+
+
 def default_root() -> Path:
     return Path(os.environ.get(ENV_RUNS, "runs"))
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; do that once, before any worker thread exists.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+TMP_PREFIX = ".tmp-"  # every temp file of a run starts with this; a killed writer's are swept
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temp file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.stem}-",
+                               suffix=path.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, FILE_MODE)  # mkstemp makes 0600; run files are ordinary files
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+        _fsync_dir(path.parent)
     except OSError as exc:
         what = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
         raise StorageError(exc.errno, f"could not write {path}: {what}. Free space or "
                            "choose another --runs folder; files already saved are intact.") from exc
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (a power cut must not undo the commit after later writes)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -78,6 +118,166 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _file_name(value: object, default: str) -> str:
+    """A file name that state.json points at, never a path out of the run's folder."""
+    if isinstance(value, str) and value and Path(value).name == value and value[0] != ".":
+        return value
+    return default
+
+
+def _optimizer_steps(model) -> int | None:  # noqa: ANN001 - keras.Model
+    opt = getattr(model, "optimizer", None)
+    try:
+        return int(opt.iterations.numpy())
+    except AttributeError:
+        return None
+
+
+# -- the run lock: one trainer per run -------------------------------------------------------
+
+LOCK_NAME = "lock"
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> float | None:
+    """When ``pid`` started (clock ticks since boot on Linux), None if unknown.
+
+    Recorded with the pid so that a new process that got a dead owner's pid is not taken for it.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return float(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        return float(psutil.Process(pid).create_time())
+    except Exception:  # noqa: BLE001 - no such process, access denied: unknown
+        return None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that holds a run's lock."""
+
+    pid: int
+    host: str
+    since: str  # when it took the lock, local time
+    start: float | None = None  # process_start(pid) when it took the lock
+    boot: str | None = None
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host} since {self.since}"
+
+    def alive(self) -> bool:
+        """False when this owner is certainly gone (another host's process is assumed alive)."""
+        if self.host != socket.gethostname():
+            return True
+        if self.boot is not None and self.boot != _boot_id():
+            return False
+        if not _pid_alive(self.pid):
+            return False
+        return self.start is None or process_start(self.pid) == self.start
+
+    @classmethod
+    def read(cls, path: Path) -> Owner | None:
+        """The owner recorded in a lock file (alive or not); None if it records none."""
+        try:
+            d = json.loads(path.read_text(encoding="utf-8") or "null")
+            return cls(pid=int(d["pid"]), host=str(d["host"]), since=str(d["since"]),
+                       start=None if d.get("start") is None else float(d["start"]),
+                       boot=None if d.get("boot") is None else str(d["boot"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+
+class RunLockedError(RuntimeError):
+    """Another live process trains this run."""
+
+    def __init__(self, run_id: str, owner: Owner | None) -> None:
+        self.run_id, self.owner = run_id, owner
+        who = owner.describe() if owner else "another process"
+        stop = f" (Ctrl-C there, or kill -TERM {owner.pid})" if owner else ""
+        super().__init__(f"run {run_id} is live: {who} is training it. Stop that training "
+                         f"first{stop}, or watch it; one run has one trainer at a time.")
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held while a process trains it.
+
+    The kernel's ``flock`` on ``<run>/lock`` is the mutex: it is atomic, and the kernel releases
+    it when its holder dies however it dies, so a stale lock (kill -9, a crash) is simply taken
+    over. The file also records the holder (pid, process start time, host, since when) so others
+    can say who owns a run without touching the lock: see ``Run.owner()``.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.path = run, run.path / LOCK_NAME
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise RunLockedError naming the live owner."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunLockedError(self.run.id, Owner.read(self.path)) from None
+        pid = os.getpid()
+        record = {"pid": pid, "host": socket.gethostname(), "start": process_start(pid),
+                  "boot": _boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
+            os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
+        self._fd = fd
+        self.run.sweep()  # whatever a killed owner left half-written goes now
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (the file stays: removing it would let two processes lock two
+        different files)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
 @dataclass
 class Run:
     path: Path
@@ -89,11 +289,13 @@ class Run:
     # -- files -----------------------------------------------------------------------------
     @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        """The best model of the last committed epoch (``model.keras`` in older runs)."""
+        return self.path / _file_name(self.state.get("model"), "model.keras")
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.path / "checkpoint.keras"
+        """Model + optimizer of the last committed epoch (``checkpoint.keras`` in older runs)."""
+        return self.path / _file_name(self.state.get("checkpoint"), "checkpoint.keras")
 
     @property
     def predictions_path(self) -> Path:
@@ -130,15 +332,81 @@ class Run:
         self._write_json("metrics.json", metrics)
 
     def history(self) -> list[dict]:
+        """One row per committed epoch (a row written by a writer killed before its commit is
+        not one)."""
         try:
             text = (self.path / "history.csv").read_text(encoding="utf-8")
         except OSError:
             return []
+        done = self.epochs_done
         rows = []
         for row in csv.DictReader(io.StringIO(text)):
             rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()
                          if v not in ("", None)})
-        return rows
+        return [r for r in rows if r.get("epoch", 0) <= done]
+
+    def commit_epoch(self, model, history: list[dict], *, best: bool,  # noqa: ANN001
+                     **state: object) -> None:
+        """Record the epoch that ``history[-1]`` describes, all or nothing.
+
+        ``model``: the Keras model after that epoch (its optimizer included); ``best``: it is the
+        best so far, so it also becomes the run's model; ``state``: more state.json fields that
+        belong to this epoch (early-stopping counters, best score).
+
+        Order: new checkpoint (and best model) under new names, then history.csv, then
+        state.json pointing at them -- that rename is the commit -- then the files it no longer
+        points at are removed. Killed before the commit, the run is the previous epoch's.
+        """
+        epoch = int(history[-1]["epoch"])
+        old = self.state
+        checkpoint = f"checkpoint-{epoch:04d}.keras"
+        atomic_save_model(model, self.path / checkpoint)
+        best_name = old.get("model")
+        if best:
+            best_name = f"model-{epoch:04d}.keras"
+            atomic_save_model(model, self.path / best_name)
+        self.write_history(history)
+        steps = _optimizer_steps(model)
+        self._write_json("state.json", {**old, **state, "epochs_done": epoch,
+                                        "checkpoint": checkpoint, "model": best_name,
+                                        "optimizer_steps": steps})
+        self.sweep(temps=False)
+
+    def check_checkpoint(self, model, steps_per_epoch: int) -> None:  # noqa: ANN001
+        """Refuse a checkpoint whose optimizer did not stop where history does.
+
+        state.json records the optimizer's step count with each commit; runs written before
+        that must have ``epochs_done * steps_per_epoch`` steps.
+        """
+        found = _optimizer_steps(model)
+        st = self.state
+        recorded = st.get("optimizer_steps")
+        expected = recorded if isinstance(recorded, int) else self.epochs_done * steps_per_epoch
+        if found is not None and found != expected:
+            raise RunDamagedError(
+                f"run {self.id}: its checkpoint has {found} optimizer steps but its history ends "
+                f"at epoch {self.epochs_done} ({expected} steps): the files are from different "
+                "epochs (a writer was killed mid-save by an older version), so it cannot be "
+                "resumed safely. Start a new run with the same settings.")
+
+    def sweep(self, temps: bool = True) -> None:
+        """Remove what no commit points at: model files of other epochs and (``temps``) the
+        temp files of killed writers.
+
+        Only the run's owner may call this, as it takes the lock: a live writer's temp files
+        look the same.
+        """
+        st = self.state
+        keep = {LOCK_NAME, _file_name(st.get("checkpoint"), "checkpoint.keras"),
+                _file_name(st.get("model"), "model.keras")}
+        for p in self.path.iterdir():
+            name = p.name
+            temp = name.startswith(TMP_PREFIX) or (  # older versions' temp files too
+                name.startswith(".") and name.endswith((".keras", ".json", ".csv", ".npz")))
+            model = name.startswith(("checkpoint", "model")) and name.endswith(".keras")
+            ours = model or (temps and temp)
+            if ours and name not in keep and p.is_file():
+                p.unlink(missing_ok=True)
 
     def write_history(self, rows: list[dict]) -> None:
         buf = io.StringIO()
@@ -158,6 +426,16 @@ class Run:
         except (OSError, KeyError, ValueError):
             return None
 
+    # -- ownership -------------------------------------------------------------------------
+    def lock(self) -> RunLock:
+        """Take this run's lock (``with run.lock(): ...``), or raise RunLockedError."""
+        return RunLock(self).acquire()
+
+    def owner(self) -> Owner | None:
+        """The live process training this run, or None (no one, or its owner died)."""
+        owner = Owner.read(self.path / LOCK_NAME)
+        return owner if owner is not None and owner.alive() else None
+
     # -- derived ---------------------------------------------------------------------------
     @property
     def status(self) -> str:
@@ -165,7 +443,9 @@ class Run:
         st = self.state
         status = st.get("status", "unknown")
         if status == "running":
-            same_host = st.get("host") == socket.gethostname()
+            if (self.path / LOCK_NAME).exists():
+                return "running" if self.owner() is not None else "interrupted"
+            same_host = st.get("host") == socket.gethostname()  # runs from before the lock
             if same_host and not _pid_alive(int(st.get("pid", 0))):
                 return "interrupted"
         return status

@@ -24,7 +24,7 @@ from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
 from .live import Publisher, refuse_if_live
 from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
-from .runs import Run, RunStore, atomic_save_model
+from .runs import Run, RunStore
 
 with native_stderr_to_log():
     import keras
@@ -219,11 +219,8 @@ class RunCallback(keras.callbacks.Callback):
         improved = score is None or self.best is None or score > self.best
         if improved:
             self.best = score if score is not None else self.best
-            atomic_save_model(self.model, self.run.model_path)
-        atomic_save_model(self.model, self.run.checkpoint_path)
-        self.run.write_history(self.history)
-        self.run.update_state(
-            epochs_done=epoch + 1, best_val_accuracy=self.best,
+        self.run.commit_epoch(
+            self.model, self.history, best=improved, best_val_accuracy=self.best,
             es_best=float(self.early.best) if self.early is not None else None,
             es_wait=int(self.early.wait) if self.early is not None else 0)
         self.emit(EpochEnd(self.run.id, epoch + 1, self.epochs, row, list(self.history),
@@ -263,14 +260,16 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     config.validate()
     if run is None:
         run = store.create(config.to_dict())
-    initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
-    run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(), error=None)
+    lock = run.lock()  # one trainer per run: RunLockedError names a live owner
     # progress.json for viewers in other processes; their stop requests reach `stop`
     publisher = Publisher(run, emit, stop)
     emit, stop = publisher, publisher.stop
     policy = keras.mixed_precision.global_policy()
     t_start = time.perf_counter()
     try:
+        initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
+        run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
+                         error=None)
         if data is None:
             data = load_cifar10(config.data)
         data = subset(data, config.subset)
@@ -290,6 +289,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         with strategy.scope():
             if initial_epoch:
                 model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
+                run.check_checkpoint(model, steps)
             else:
                 model = build_model(config.arch, **config.model_options())
                 init_whitening(model, data.x_train[tr[:5000]],
@@ -336,6 +336,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         raise
     finally:
         keras.mixed_precision.set_global_policy(policy)
+        lock.release()
 
 
 def load_run_model(run: Run) -> keras.Model:

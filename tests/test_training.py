@@ -64,8 +64,8 @@ def finished(tmp_path_factory, learnable):
 def test_run_files_history_and_events(finished):
     run, events = finished
     assert run.status == "finished" and run.epochs_done == 3
-    for name in ("config.json", "state.json", "history.csv", "model.keras", "checkpoint.keras",
-                 "metrics.json", "predictions.npz"):
+    for name in ("config.json", "state.json", "history.csv", run.model_path.name,
+                 run.checkpoint_path.name, "metrics.json", "predictions.npz"):
         assert (run.path / name).exists(), name
     hist = run.history()
     assert [h["epoch"] for h in hist] == [1, 2, 3]
