@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list runs: live ones with their progress, past ones")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="hyperparameter table of these runs: the settings that differ, then "
+                        "best val, test accuracy, s/epoch, images/s")
+    p.add_argument("--sort", metavar="COLUMN", help="with --compare: sort by this column")
+    p.add_argument("--desc", action="store_true", help="with --sort: largest first")
     _add_runs(p)
 
     p = sub.add_parser("watch", help="follow a run that any process trains: one line per epoch, "
@@ -332,10 +337,34 @@ def cmd_watch(args: argparse.Namespace) -> int:
         time.sleep(max(0.05, args.interval))
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import cell, hparam_table
+    from .runs import RunStore
+
+    store = RunStore(args.runs)
+    table = hparam_table([store.get(ref) for ref in args.compare], args.sort, args.desc)
+    if args.json:
+        print(json.dumps({"rows": table.to_dicts(), "shared": table.shared}, indent=2))
+        return 0
+    cells = [[cell(c, v) for c, v in zip(table.columns, row)] for row in table.rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(table.columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip())
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    print("same in all: " + ", ".join(f"{k}={v}" for k, v in table.shared.items()
+                                      if v is not None))
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .live import live_summary
     from .runs import RunStore
 
+    if args.compare:
+        return cmd_compare(args)
+    if args.sort:
+        raise ValueError("--sort orders the --compare table: cifar-tui runs --compare RUN... "
+                         "--sort COLUMN")
     rows = [live_summary(r) for r in RunStore(args.runs).list()]
     if args.json:
         print(json.dumps(rows, indent=2))

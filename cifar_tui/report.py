@@ -13,13 +13,13 @@ import html
 import math
 import os
 import platform
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .compare import timings
 from .config import TrainConfig
 from .data import Cifar10, DataError, load_cifar10, subset
 from .evaluation import evaluate_probs
@@ -65,23 +65,6 @@ class Report:
 
 
 # -- run facts -------------------------------------------------------------------------------
-
-
-def timings(run: Run) -> dict:
-    """Seconds per epoch (mean; and without the first, which includes graph compilation),
-    median training images/s, total seconds, and where it ran."""
-    hist = run.history()
-    secs = [h["seconds"] for h in hist if "seconds" in h]
-    rates = [h["images_per_sec"] for h in hist if h.get("images_per_sec")]
-    st = run.state
-    return {
-        "epochs": len(hist),
-        "s_per_epoch": statistics.fmean(secs) if secs else None,
-        "s_per_epoch_after_first": statistics.fmean(secs[1:]) if len(secs) > 1 else None,
-        "images_per_sec": statistics.median(rates) if rates else None,
-        "total_s": sum(secs) if secs else None,
-        "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
-    }
 
 
 def _fmt(value: object, digits: int = 4) -> str:

@@ -1,0 +1,96 @@
+"""A hyperparameter table of runs, like TensorBoard's HParams view. No UI code, no TensorFlow.
+
+One row per run; the columns are the config fields whose values differ between the runs, then
+the results: best validation accuracy, test accuracy, seconds per epoch and images per second.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import TrainConfig
+from .runs import Run
+
+METRICS = ("best_val", "test_acc", "s_per_epoch", "images_per_sec")
+# Where a run was trained from and on, not what was trained: never a column of its own.
+NOT_HPARAMS = ("data", "devices")
+
+
+def timings(run: Run) -> dict:
+    """Seconds per epoch (mean; and without the first, which includes graph compilation),
+    median training images/s, total seconds, and where it ran."""
+    hist = run.history()
+    secs = [h["seconds"] for h in hist if "seconds" in h]
+    rates = [h["images_per_sec"] for h in hist if h.get("images_per_sec")]
+    st = run.state
+    return {
+        "epochs": len(hist),
+        "s_per_epoch": statistics.fmean(secs) if secs else None,
+        "s_per_epoch_after_first": statistics.fmean(secs[1:]) if len(secs) > 1 else None,
+        "images_per_sec": statistics.median(rates) if rates else None,
+        "total_s": sum(secs) if secs else None,
+        "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
+    }
+
+
+@dataclass(frozen=True)
+class HParamTable:
+    columns: list[str]  # "run", the differing config fields, then METRICS
+    rows: list[list]  # values (None where unknown), in the columns' order
+    shared: dict  # config fields equal in every run
+
+    def to_dicts(self) -> list[dict]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+
+def _hparams(run: Run) -> dict:
+    cfg = TrainConfig.from_dict(run.config).to_dict()  # missing keys: the defaults
+    return {k: v for k, v in cfg.items() if k not in NOT_HPARAMS}
+
+
+def _sort_key(value: object) -> tuple:
+    # None last whichever the direction; numbers by value, the rest as text
+    if value is None:
+        return (1, 0, "")
+    if isinstance(value, bool | int | float):
+        return (0, 0, float(value))
+    return (0, 1, str(value))
+
+
+def hparam_table(runs: Sequence[Run], sort: str | None = None,
+                 descending: bool = False) -> HParamTable:
+    """The table for ``runs``, sorted by column ``sort`` (None: the given order)."""
+    configs = [_hparams(r) for r in runs]
+    keys = list(configs[0]) if configs else []
+    differing = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    shared = {k: configs[0][k] for k in keys if k not in differing}
+    columns = ["run", *differing, *METRICS]
+    rows = []
+    for run, cfg in zip(runs, configs):
+        t = timings(run)
+        summary = run.summary()
+        rows.append([run.id, *(cfg[k] for k in differing), summary["best_val_accuracy"],
+                     summary["test_accuracy"], t["s_per_epoch"], t["images_per_sec"]])
+    if sort is not None:
+        if sort not in columns:
+            raise ValueError(f"no column {sort!r} to sort by; choose from {', '.join(columns)}")
+        i = columns.index(sort)
+        present = [r for r in rows if r[i] is not None]
+        present.sort(key=lambda r: _sort_key(r[i]), reverse=descending)
+        rows = present + [r for r in rows if r[i] is None]
+    return HParamTable(columns, rows, shared)
+
+
+def cell(column: str, value: object) -> str:
+    """A value as the table shows it."""
+    if value is None:
+        return "-"
+    if column in ("best_val", "test_acc"):
+        return f"{value:.2%}"
+    if column == "s_per_epoch":
+        return f"{value:.2f}"
+    if column == "images_per_sec":
+        return f"{value:,.0f}"
+    return str(value)

@@ -1,0 +1,70 @@
+"""runs --compare: the hyperparameter table (no training needed: runs are written directly)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cifar_tui.cli import main
+from cifar_tui.compare import hparam_table
+from cifar_tui.config import TrainConfig
+from cifar_tui.runs import RunStore
+
+
+def _run(store: RunStore, val: float | None, test: float | None, secs: float, **cfg):
+    run = store.create(TrainConfig.for_arch("cnn", **cfg).to_dict())
+    rows = [{"epoch": e, "accuracy": 0.5, "loss": 1.0, "seconds": secs,
+             "images_per_sec": 900 / secs,
+             **({"val_accuracy": val - 0.01 * (2 - e)} if val is not None else {})}
+            for e in (1, 2)]
+    run.write_history(rows)
+    if test is not None:
+        run.write_metrics({"accuracy": test})
+    return run
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    store = RunStore(tmp_path / "runs")
+    _run(store, 0.61, 0.60, 3.0, batch_size=32)
+    _run(store, 0.66, 0.64, 2.0, batch_size=64)
+    _run(store, 0.55, None, 1.0, batch_size=128, dropout=0.25)
+    return store
+
+
+def test_columns_are_the_differing_settings_then_results(store):
+    table = hparam_table(store.list())
+    assert table.columns == ["run", "dropout", "batch_size", "best_val", "test_acc",
+                             "s_per_epoch", "images_per_sec"]
+    assert [r[2] for r in table.rows] == [32, 64, 128]
+    assert table.rows[1][3:] == [0.66, 0.64, 2.0, 450.0]
+    assert table.shared["optimizer"] == "sgd" and "batch_size" not in table.shared
+    assert "data" not in table.columns  # where it came from is not a hyperparameter
+
+
+def test_sort_any_column_unknown_last(store):
+    runs = store.list()
+    by_test = hparam_table(runs, "test_acc", descending=True)
+    assert [r[4] for r in by_test.rows] == [0.64, 0.60, None]
+    by_test = hparam_table(runs, "test_acc")
+    assert [r[4] for r in by_test.rows] == [0.60, 0.64, None]
+    assert [r[2] for r in hparam_table(runs, "s_per_epoch").rows] == [128, 64, 32]
+    with pytest.raises(ValueError, match="choose from run, dropout"):
+        hparam_table(runs, "accuracy")
+
+
+def test_cli_compare_text_and_json(store, capsys):
+    ids = [r.id for r in store.list()]
+    assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--sort", "best_val",
+                 "--desc"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "dropout", "batch_size", "best_val", "test_acc",
+                                "s_per_epoch", "images_per_sec"]
+    assert lines[1].startswith(ids[1]) and "66.00%" in lines[1] and "64.00%" in lines[1]
+    assert lines[-1].startswith("same in all:") and "optimizer=sgd" in lines[-1]
+    assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[2]["dropout"] == 0.25 and rows[2]["test_acc"] is None
+    assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--sort", "nope"]) == 1
+    assert "choose from" in capsys.readouterr().err
