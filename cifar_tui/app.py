@@ -6,6 +6,8 @@ Training runs in a thread worker whose listener only posts messages back to the 
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -81,6 +83,10 @@ class CifarApp(App):
         self.stop_event = threading.Event()
         self.train_worker: Worker | None = None
         self.queue: list[TrainConfig] = []
+        # set whenever no trainer runs in this process; a Textual thread worker outlives the app
+        self.training_done = threading.Event()
+        self.training_done.set()
+        self.hung_up = False
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -183,8 +189,15 @@ class CifarApp(App):
             kwargs["run"] = run
         else:
             kwargs["config"] = config
-        self.train_worker = self.run_worker(partial(self.trainer, **kwargs), thread=True,
+        self.training_done.clear()
+        self.train_worker = self.run_worker(partial(self._train, **kwargs), thread=True,
                                             group="train", exit_on_error=False)
+
+    def _train(self, **kwargs: object) -> Run:
+        try:
+            return self.trainer(**kwargs)
+        finally:
+            self.training_done.set()
 
     def action_stop_training(self) -> None:
         if not self.training:
@@ -265,12 +278,48 @@ class CifarApp(App):
 
 
 def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:
-    """Start the TUI with fd 2 diverted to a log so TensorFlow cannot draw over it."""
-    from .quiet import divert_stderr, log_path, quiet_tensorflow
+    """Start the TUI with fd 2 diverted to a log so TensorFlow cannot draw over it.
+
+    A hangup (SSH drop, terminal closed, tmux killed) never stops a training: the screen closes,
+    the terminal's descriptors are pointed at /dev/null, and this process carries on headless
+    until the training (and any queued comparison runs) end. Why this rather than handing the
+    run to a fresh background process that resumes from the last checkpoint: nothing is lost (the
+    epoch in progress goes on), TensorFlow, the data and the GPU memory are not loaded twice, and
+    the run keeps one owner pid throughout, so viewers never see it as interrupted. (``q`` ->
+    background, where the shell must get its terminal back, does hand over to a new process.)
+    """
+    from .quiet import detach_from_terminal, divert_stderr, log_path, quiet_tensorflow
 
     quiet_tensorflow()
     log = log_path()
-    divert_stderr(log)
+    terminal = divert_stderr(log)
     app = CifarApp(data_source=data, runs_root=runs, subset=subset)
+
+    def on_hangup(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal is gone for good
+        # A tty hangup also sends SIGCONT, on which Textual would re-enter application mode and
+        # start a new input thread that keeps the process alive after the training.
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        detach_from_terminal(terminal)
+        app.hung_up = True
+        try:  # wake the event loop from this signal handler to close the screen
+            asyncio.get_running_loop().call_soon_threadsafe(app.exit)
+        except RuntimeError:  # the app has already closed
+            pass
+
+    signal.signal(signal.SIGHUP, on_hangup)
     app.run()
+    app.training_done.wait()
+    if app.hung_up:
+        _train_queue_headless(app)
     return app.return_code or 0
+
+
+def _train_queue_headless(app: CifarApp) -> None:
+    """Comparison runs queued before a hangup still run, one after another, without a screen."""
+    while app.queue and not app.stop_event.is_set():
+        try:
+            app.trainer(config=app.queue.pop(0), data=app.dataset, store=app.store,
+                        stop=app.stop_event, listener=lambda event: None)
+        except Exception:  # noqa: BLE001 - recorded in that run's state; go on with the next
+            continue

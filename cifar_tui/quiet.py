@@ -51,6 +51,39 @@ def native_stderr_to_log() -> Iterator[None]:
         os.close(saved)
 
 
+class TerminalStream(io.TextIOWrapper):
+    """The terminal Textual draws on. Once the terminal is gone (SSH drop, tmux killed) a write
+    fails with EIO; that must not kill Textual's writer thread (its bounded queue would then block
+    the app for good), so failed writes are dropped instead."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except (OSError, ValueError):
+            pass
+
+
+def detach_from_terminal(terminal: TextIO | None = None) -> None:
+    """Point stdin, stdout and ``terminal`` at /dev/null: after a hangup nothing this process
+    does may read from or write to the dead terminal (fd 2 already goes to the log)."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        fds = [0, 1] + ([terminal.fileno()] if terminal is not None else [])
+        for fd in fds:
+            try:
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(devnull)
+
+
 def divert_stderr(log_path: Path) -> TextIO:
     """Point fd 2 at ``log_path`` and return a text stream on the original terminal.
 
@@ -62,7 +95,7 @@ def divert_stderr(log_path: Path) -> TextIO:
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    terminal = io.TextIOWrapper(
+    terminal = TerminalStream(
         io.FileIO(terminal_fd, "w", closefd=True), encoding="utf-8", line_buffering=False
     )
     # Textual draws on sys.__stderr__; Python-level errors (a crash's traceback after the app
