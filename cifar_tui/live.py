@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .evaluation import Evaluation, detect_overfitting
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
-from .runs import Run, StorageError, atomic_write_text
+from .runs import Run, RunLockedError, StorageError, atomic_write_text
 
 PROGRESS = "progress.json"
 STOP_REQUEST = "stop-request"
@@ -151,7 +151,7 @@ def request_stop(run: Run) -> None:
 def read_progress(run: Run) -> dict | None:
     """The live progress of ``run``'s current training session, or None.
 
-    Only progress written by the process that owns the run now counts: a file left by an earlier
+    Only progress written by the process that trains the run now counts: a file left by an earlier
     session (stopped, killed) says nothing about this one.
     """
     try:
@@ -164,24 +164,22 @@ def read_progress(run: Run) -> dict | None:
 
 
 def owner_pid(run: Run) -> int | None:
-    """The pid of the live process training ``run`` (this host), else None."""
+    """The pid of the live process training ``run``, else None."""
     if run.status != "running":
         return None
-    pid = run.state.get("pid")
+    owner = run.owner()
+    if owner is not None:
+        return owner.pid
+    pid = run.state.get("pid")  # a run from before the lock file
     return int(pid) if isinstance(pid, int) else None
 
 
-class RunIsLive(RuntimeError):
-    """The run is being trained by another live process."""
-
-
 def refuse_if_live(run: Run) -> None:
-    """One trainer per run: raise RunIsLive if another live process trains ``run``."""
-    pid = owner_pid(run)
-    if pid is not None and pid != os.getpid():
-        raise RunIsLive(f"run {run.id} is live: process {pid} is training it. Watch it with "
-                        f"`cifar-tui watch {run.id}` (or open it in the Runs pane), or stop it "
-                        "there with x before resuming it.")
+    """One trainer per run, checked before starting one elsewhere (``--detach``): raise
+    RunLockedError naming the live owner. (The trainer itself takes the run's lock.)"""
+    owner = run.owner()
+    if owner is not None and owner.pid != os.getpid():
+        raise RunLockedError(run.id, owner)
 
 
 def _minutes(seconds: float) -> str:

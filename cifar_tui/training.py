@@ -21,7 +21,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started  # noqa: F401
-from .live import Publisher, refuse_if_live
+from .live import Publisher
 from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
 from .runs import Run, RunStore
@@ -251,7 +251,6 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     emit = listener or _noop
     store = store or RunStore()
     if run is not None:
-        refuse_if_live(run)
         config = TrainConfig.from_dict(run.config)
         if not run.checkpoint_path.exists() and run.epochs_done:
             raise FileNotFoundError(f"{run.checkpoint_path} is missing; cannot resume {run.id}")
