@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -318,11 +317,4 @@ def write_report(runs: Sequence[Run], out: Path | str, data: Cifar10 | None = No
     md, page = out / "report.md", out / "report.html"
     for path, text in ((md, to_markdown(sections)), (page, to_html(sections, out))):
         atomic_write_text(path, text)
-        os.chmod(path, 0o666 & ~_umask())  # meant to be shared, unlike the private temp file
     return Report(md, page, figures)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

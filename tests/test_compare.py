@@ -19,6 +19,7 @@ def _run(store: RunStore, val: float | None, test: float | None, secs: float, **
              **({"val_accuracy": val - 0.01 * (2 - e)} if val is not None else {})}
             for e in (1, 2)]
     run.write_history(rows)
+    run.update_state(epochs_done=2)  # history counts committed epochs only
     if test is not None:
         run.write_metrics({"accuracy": test})
     return run
