@@ -1,7 +1,8 @@
-"""The Textual app: state, messages and actions. Panes live in ``screens``, widgets in ``widgets``.
+"""The Textual app: shared state as reactives, the decisions, and the actions.
 
-TensorFlow is imported only inside worker threads, so the first frame does not wait for it.
-Training runs in a thread worker whose listener only posts messages back to the app.
+Panes (``panes/``) post messages (``messages.py``) and watch the app's reactives; they never call
+each other or the app's methods. TensorFlow is imported only inside worker threads, so the first
+frame does not wait for it. Training runs in a thread worker whose listener only posts messages.
 """
 
 from __future__ import annotations
@@ -14,37 +15,44 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, TabbedContent
+from textual.widgets._tabbed_content import ContentTabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10
+from .form import config_from_form, preset_values
+from .messages import (
+    Compare,
+    ConfigChanged,
+    DataLoaded,
+    OpenRun,
+    RunChanged,
+    SetNormalize,
+    StartTraining,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingMessage,
+    TrainingQueued,
+    TrainingStarted,
+    training_message,
+)
+from .panes.data import DataPane
+from .panes.model import ModelPane
+from .panes.predict import PredictPane
+from .panes.results import ResultsPane
+from .panes.runs import RunsPane
+from .panes.train import TrainPane
 from .runs import Run, RunStore
-from .screens.data import DataPane
-from .screens.model import ModelPane
-from .screens.predict import PredictPane
-from .screens.results import ResultsPane
-from .screens.runs import RunsPane
-from .screens.train import TrainPane
+from .widgets import typing_in_field
 
-
-class DataLoaded(Message):
-    def __init__(self, dataset: Cifar10 | None, error: str | None = None) -> None:
-        super().__init__()
-        self.dataset, self.error = dataset, error
-
-
-class TrainingEvent(Message):
-    """A core training event (training.Started, BatchProgress, EpochEnd, Finished, Failed)."""
-
-    def __init__(self, event: object) -> None:
-        super().__init__()
-        self.event = event
+PANES = ("data", "model", "train", "results", "predict", "runs")
 
 
 def _default_trainer(**kwargs: object) -> Run:
@@ -57,17 +65,26 @@ class CifarApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "cifar-tui"
     SUB_TITLE = "CIFAR-10 classifiers with Keras"
+    # Start, stop and quit come first so the footer shows them even at 80 columns; the digits
+    # are on the tab labels instead of the footer.
     BINDINGS = [
-        Binding("1", "tab('data')", "Data"),
-        Binding("2", "tab('model')", "Model"),
-        Binding("3", "tab('train')", "Train"),
-        Binding("4", "tab('results')", "Results"),
-        Binding("5", "tab('predict')", "Predict"),
-        Binding("6", "tab('runs')", "Runs"),
         Binding("s", "start_training", "Start"),
         Binding("x", "stop_training", "Stop"),
         Binding("q", "quit", "Quit"),
+        *(Binding(str(i), f"tab('{tab}')", tab.title(), show=False)
+          for i, tab in enumerate(PANES, start=1)),
     ]
+
+    # Shared state. Panes watch these (``self.watch(self.app, ...)``); only the app sets them.
+    dataset: reactive[Cifar10 | None] = reactive(None, always_update=True, init=False)
+    data_error: reactive[str | None] = reactive(None, init=False)
+    normalize: reactive[bool] = reactive(True, init=False)
+    current_run: reactive[Run | None] = reactive(None, always_update=True, init=False)
+    runs_version: reactive[int] = reactive(0, init=False)  # bumped when the run store changes
+    # The latest training message (TrainingQueued, TrainingStarted, TrainingProgress, ...).
+    train_event: reactive[TrainingMessage | None] = reactive(None, always_update=True,
+                                                             init=False)
+    train_status: reactive[str] = reactive("idle", init=False)  # idle starting running done
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -77,9 +94,6 @@ class CifarApp(App):
         self.data_source, self.subset = data_source, subset
         self.loader, self.trainer = loader, trainer
         self.store = RunStore(runs_root)
-        self.dataset: Cifar10 | None = None
-        self.normalize = True
-        self.current_run: Run | None = None
         self.stop_event = threading.Event()
         self.train_worker: Worker | None = None
         self.queue: list[TrainConfig] = []
@@ -87,23 +101,36 @@ class CifarApp(App):
         self.training_done = threading.Event()
         self.training_done.set()
         self.hung_up = False
+        # What the Model form describes (ModelPane posts ConfigChanged on every edit).
+        self.config: TrainConfig | None = config_from_form(preset_values("cnn", subset))
+        self.config_error: str | None = None
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(initial="data"):
-            yield DataPane("Data", id="data")
-            yield ModelPane("Model", id="model")
-            yield TrainPane("Train", id="train")
-            yield ResultsPane("Results", id="results")
-            yield PredictPane("Predict", id="predict")
-            yield RunsPane("Runs", id="runs")
+            yield DataPane("1 Data", id="data")
+            yield ModelPane("2 Model", id="model")
+            yield TrainPane("3 Train", id="train")
+            yield ResultsPane("4 Results", id="results")
+            yield PredictPane("5 Predict", id="predict")
+            yield RunsPane("6 Runs", id="runs")
         yield Footer()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a form field has focus every key is the field's: none of the app's single
+        # keys act (they show dimmed in the footer; esc leaves the field).
+        if typing_in_field(self) and action in ("tab", "start_training", "stop_training",
+                                                 "quit"):
+            return None
+        return True
+
     def on_mount(self) -> None:
+        # Tab walks the fields of the pane; the tab bar is for the mouse and the digit keys.
+        self.query_one(ContentTabs).can_focus = False
         runs = self.store.list()
         if runs:
-            self.set_current_run(runs[-1])
+            self.current_run = runs[-1]
         self.run_worker(self._load_data, thread=True, group="data", exit_on_error=False)
 
     def action_tab(self, tab: str) -> None:
@@ -124,7 +151,7 @@ class CifarApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for tab in ("data", "model", "train", "results", "predict", "runs"):
+        for tab in PANES:
             yield SystemCommand(f"Go to {tab}", f"Show the {tab} pane", partial(self.action_tab,
                                                                              tab))
         yield SystemCommand("Start training", "Train the model configured in the Model pane",
@@ -133,10 +160,6 @@ class CifarApp(App):
                             "are kept", self.action_stop_training)
         yield SystemCommand("Toggle [0,1] scaling", "Scale pixels to [0,1] or keep 0..255",
                             self.action_toggle_normalize)
-        yield SystemCommand("Compare batch sizes 32/64/128", "Queue three runs of the current "
-                            "model", partial(self.compare, "batch_size", [32, 64, 128]))
-        yield SystemCommand("Compare dropout / batch norm", "Queue cnn, cnn-dropout and "
-                            "cnn-dropout-bn", self.compare_regularization)
         for pane in (DataPane, ModelPane, TrainPane, ResultsPane, PredictPane, RunsPane):
             yield from self.query_one(pane).commands()
 
@@ -149,19 +172,36 @@ class CifarApp(App):
         else:
             self.post_message(DataLoaded(ds))
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
+    @on(DataLoaded)
+    def _data_loaded(self, message: DataLoaded) -> None:
+        self.data_error = message.error
         self.dataset = message.dataset
-        self.query_one(DataPane).show_data(message.dataset, message.error)
-        self.query_one(PredictPane).refresh_run()
         if message.error:
             self.notify(message.error, title="Could not load CIFAR-10", severity="error",
                         timeout=15)
 
     def action_toggle_normalize(self) -> None:
-        self.normalize = not self.normalize
-        self.query_one(DataPane).show_normalization()
-        self.notify("Pixels scaled to [0, 1]" if self.normalize else
-                    "Pixels left as 0..255: watch what this does to SGD training")
+        self.post_message(SetNormalize(not self.normalize))
+
+    @on(SetNormalize)
+    def _set_normalize(self, message: SetNormalize) -> None:
+        if message.normalize != self.normalize:
+            self.normalize = message.normalize
+            self.notify("Pixels scaled to [0, 1]" if self.normalize else
+                        "Pixels left as 0..255: watch what this does to SGD training")
+
+    # -- the Model form --------------------------------------------------------------------
+    @on(ConfigChanged)
+    def _config_changed(self, message: ConfigChanged) -> None:
+        self.config, self.config_error = message.config, message.error
+
+    def _form_config(self) -> TrainConfig | None:
+        """The Model form's config with the app-wide settings, or None (and say why)."""
+        if self.config is None:
+            self.notify(self.config_error or "the Model form is incomplete",
+                        title="Check the Model pane (2)", severity="error")
+            return None
+        return replace(self.config, normalize=self.normalize, data=self.data_source)
 
     # -- training --------------------------------------------------------------------------
     @property
@@ -171,7 +211,11 @@ class CifarApp(App):
 
     def action_start_training(self) -> None:
         if (config := self._form_config()) is not None:
-            self.start_training(config)
+            self.post_message(StartTraining(config))
+
+    @on(StartTraining)
+    def _start_message(self, message: StartTraining) -> None:
+        self.start_training(message.config, message.run)
 
     def start_training(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
         if self.training:
@@ -181,10 +225,11 @@ class CifarApp(App):
             self.notify("CIFAR-10 is not loaded yet (see the Data pane)", severity="warning")
             return
         self.stop_event = threading.Event()
-        self.query_one(TrainPane).reset(config or TrainConfig.from_dict(run.config))
+        self.train_status = "starting"
+        self.train_event = TrainingQueued(config or TrainConfig.from_dict(run.config))
         self.action_tab("train")
         kwargs = {"data": self.dataset, "store": self.store, "stop": self.stop_event,
-                  "listener": lambda event: self.post_message(TrainingEvent(event))}
+                  "listener": lambda event: self.post_message(training_message(event))}
         if run is not None:
             kwargs["run"] = run
         else:
@@ -207,63 +252,65 @@ class CifarApp(App):
         self.stop_event.set()
         self.notify("Stopping after this batch; finished epochs are kept")
 
-    def on_training_event(self, message: TrainingEvent) -> None:
-        from .training import Failed, Finished  # training events only exist once TF is loaded
+    @on(TrainingMessage)
+    def _training_event(self, message: TrainingMessage) -> None:
+        self.train_event = message
 
-        event = message.event
-        self.query_one(TrainPane).handle(event)
-        if isinstance(event, Finished | Failed):
-            runs = self.query_one(RunsPane)
-            runs.refresh_runs()
-            if isinstance(event, Finished):
-                self.set_current_run(self.store.get(event.run_id))
-            else:
-                self.notify(event.message, title="Training failed", severity="error",
-                            timeout=15)
+    @on(TrainingStarted)
+    def _training_started(self, message: TrainingStarted) -> None:
+        self.train_status = "running"
+        self.runs_version += 1
+
+    @on(TrainingFinished)
+    def _training_finished(self, message: TrainingFinished) -> None:
+        self.train_status = "done"
+        self.runs_version += 1
+        self.current_run = self.store.get(message.event.run_id)
+
+    @on(TrainingFailed)
+    def _training_failed(self, message: TrainingFailed) -> None:
+        self.train_status = "done"
+        self.runs_version += 1
+        self.notify(message.event.message, title="Training failed", severity="error",
+                    timeout=15)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.train_worker and event.state in (WorkerState.SUCCESS,
                                                                  WorkerState.ERROR):
-            if event.state == WorkerState.ERROR and self.query_one(TrainPane).status == "starting":
+            if event.state == WorkerState.ERROR and self.train_status == "starting":
                 # failed before the trainer could report (e.g. TensorFlow missing)
-                self.query_one(TrainPane).handle_error(str(event.worker.error))
+                self.post_message(TrainingFailed(_StartFailed(str(event.worker.error))))
             if self.queue and not self.stop_event.is_set():
                 self.start_training(self.queue.pop(0))
 
-    def _form_config(self) -> TrainConfig | None:
-        try:
-            return self.query_one(ModelPane).current_config()
-        except ValueError as exc:
-            self.notify(str(exc), title="Check the Model pane", severity="error")
-            return None
-
-    def compare(self, field: str, values: list) -> None:
-        """Queue one run per value of ``field`` on the current model settings."""
-        if (base := self._form_config()) is not None:
-            configs = [replace(base, **{field: v}) for v in values]
-            self._queue_runs(configs, f"{field} = {', '.join(map(str, values))}")
-
-    def compare_regularization(self) -> None:
-        if (base := self._form_config()) is not None:
-            configs = [replace(base, arch=a, dropout=None, batch_norm=None, spec=None)
-                       for a in ("cnn", "cnn-dropout", "cnn-dropout-bn")]
-            self._queue_runs(configs, "cnn vs cnn-dropout vs cnn-dropout-bn")
-
-    def _queue_runs(self, configs: list[TrainConfig], what: str) -> None:
+    @on(Compare)
+    def _compare(self, message: Compare) -> None:
+        """Queue one run per set of overrides of the current model settings."""
+        if (base := self._form_config()) is None:
+            return
+        configs = [replace(base, **overrides) for overrides in message.overrides]
         if self.training:
             self.queue.extend(configs)
         else:
             self.queue = configs[1:]
             self.start_training(configs[0])
-        self.notify(f"Comparing {what}: {len(configs)} runs queued. Select them in Runs (6) "
-                    "with space to overlay their curves.")
+        self.notify(f"Comparing {message.what}: {len(configs)} runs queued. Select them in "
+                    "Runs (6) with space to overlay their curves.")
 
     # -- runs ------------------------------------------------------------------------------
-    def set_current_run(self, run: Run) -> None:
-        self.current_run = run
-        self.query_one(ResultsPane).refresh_run()
-        self.query_one(PredictPane).refresh_run()
-        self.sub_title = f"run {run.id}"
+    @on(OpenRun)
+    def _open_run(self, message: OpenRun) -> None:
+        self.current_run = message.run
+
+    @on(RunChanged)
+    def _run_changed(self, message: RunChanged) -> None:
+        self.runs_version += 1
+        if self.current_run is not None and self.current_run.id == message.run.id:
+            self.current_run = message.run
+
+    def watch_current_run(self, run: Run | None) -> None:
+        if run is not None:
+            self.sub_title = f"run {run.id}"
 
     async def action_quit(self) -> None:
         if self.training and self.train_worker is not None:
@@ -275,6 +322,13 @@ class CifarApp(App):
             except (WorkerCancelled, WorkerFailed):
                 pass  # the run's own state file already says what happened
         self.exit()
+
+
+class _StartFailed:
+    """A training that failed before the trainer could report (no run exists)."""
+
+    def __init__(self, message: str) -> None:
+        self.run_id, self.message = "", message
 
 
 def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:

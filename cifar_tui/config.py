@@ -29,6 +29,7 @@ class ArchInfo:
     training: dict = field(default_factory=dict)
 
 
+MAX_LEARNING_RATE = 10.0  # above this every optimizer here diverges at once
 _SGD = {"optimizer": "sgd", "learning_rate": 0.01}
 ARCHS: dict[str, ArchInfo] = {
     a.name: a
@@ -82,35 +83,57 @@ def arch_info(name: str) -> ArchInfo:
                          f"choose from {', '.join(ARCHS)}") from None
 
 
+def _param(default: Any, help: str, label: str | None = None,
+           choices: tuple[str, ...] | None = None, form: bool = True) -> Any:
+    """A TrainConfig field described once: the TUI form (and CLI) are generated from this.
+
+    ``label``: a short name for the form (default: the field name with spaces); ``choices``: the
+    allowed strings; ``form=False``: a setting that is not a hyperparameter of the Model form.
+    """
+    return field(default=default, metadata={"help": help, "label": label, "choices": choices,
+                                            "form": form})
+
+
 @dataclass
 class TrainConfig:
-    arch: str = "cnn"
-    spec: str | None = None  # custom architecture text
-    weights: str | None = None  # transfer: imagenet, a file, or none
-    dropout: float | None = None  # None: the preset's own
-    batch_norm: bool | None = None
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    schedule: str = "constant"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    epochs: int = 10
-    patience: int = 2  # early stopping on val_accuracy; 0 disables
-    val_split: float = 0.1
-    augment_flip: bool = False
-    augment_crop: bool = False
-    crop_pixels: int = 4  # translation range of the crop augmentation
-    label_smoothing: float = 0.0
-    normalize: bool = True
-    ema: bool = False  # lookahead: a moving average of the weights copied in every 5 steps
-    tta: bool = False  # test-time augmentation: mirror and 1-pixel shifts
-    seed: int = 0
-    subset: int | None = None  # train images per class, for quick demos
-    data: str | None = None
-    devices: list[str] | None = None  # several -> MirroredStrategy
-    mixed_precision: str = "auto"  # auto (on with a GPU), on, off
-    jit_compile: str = "auto"  # auto (Keras: XLA on GPU), on, off
+    """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form
+    picks it up (and ``validate``/``problems`` is where its limits go)."""
+
+    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS))
+    spec: str | None = _param(None, "custom architecture text", label="custom spec")
+    weights: str | None = _param(None, "transfer: imagenet, a weights file, or none")
+    dropout: float | None = _param(None, "dropout rate (blank: the preset's own)")
+    batch_norm: bool | None = _param(None, "batch norm after each hidden layer")
+    optimizer: str = _param("sgd", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _param(0.01, "initial learning rate")
+    schedule: str = _param("constant", "learning-rate schedule", label="lr schedule",
+                           choices=SCHEDULES)
+    momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)")
+    weight_decay: float = _param(0.0, "decoupled weight decay")
+    batch_size: int = _param(32, "images per training step")
+    epochs: int = _param(10, "passes over the training images")
+    patience: int = _param(2, "early stopping on val accuracy: epochs without a new best; 0 off",
+                           label="patience (0 off)")
+    val_split: float = _param(0.1, "fraction of the train images held out for validation",
+                              label="validation split")
+    augment_flip: bool = _param(False, "random horizontal flips", label="augment: flip")
+    augment_crop: bool = _param(False, "random translations (reflect-pad, crop)",
+                                label="augment: crop")
+    crop_pixels: int = _param(4, "translation range of the crop augmentation",
+                              label="crop pixels")
+    label_smoothing: float = _param(0.0, "label smoothing")
+    normalize: bool = _param(True, "scale pixels to [0, 1]", form=False)  # the Data pane's n
+    ema: bool = _param(False, "lookahead: a moving average of the weights copied in every 5 "
+                       "steps", label="lookahead")
+    tta: bool = _param(False, "test-time augmentation: mirror and 1-pixel shifts",
+                       label="test-time augment")
+    seed: int = _param(0, "random seed")
+    subset: int | None = _param(None, "train images per class, for quick demos (blank: all)",
+                                label="images/class")
+    data: str | None = _param(None, "dataset path", form=False)
+    devices: list[str] | None = _param(None, "several -> MirroredStrategy", form=False)
+    mixed_precision: str = _param("auto", "auto (on with a GPU), on, off", form=False)
+    jit_compile: str = _param("auto", "auto (Keras: XLA on GPU), on, off", form=False)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
@@ -127,23 +150,53 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def validate(self) -> None:
-        arch_info(self.arch)
+    def problems(self) -> dict[str, str]:
+        """What is wrong with these settings, by field name (empty when all is well)."""
         checks = [
-            (self.batch_size >= 1, "batch size must be at least 1"),
-            (self.epochs >= 1, "epochs must be at least 1"),
-            (self.learning_rate > 0, "learning rate must be positive"),
-            (0 <= self.val_split < 1, "validation split must be in [0, 1)"),
-            (self.patience >= 0, "patience must be 0 (off) or more"),
-            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-            (self.subset is None or self.subset >= 1, "subset must be at least 1 per class"),
+            ("arch", self.arch in ARCHS, f"unknown architecture {self.arch!r}; "
+                                         f"choose from {', '.join(ARCHS)}"),
+            ("batch_size", self.batch_size >= 1, "batch size must be at least 1"),
+            ("epochs", self.epochs >= 1, "epochs must be at least 1"),
+            ("learning_rate", self.learning_rate > 0, "learning rate must be positive"),
+            ("learning_rate", self.learning_rate <= MAX_LEARNING_RATE,
+             f"learning rate {self.learning_rate:g} would diverge: use at most "
+             f"{MAX_LEARNING_RATE:g} (typical: 0.001 adam, 0.01-0.1 sgd)"),
+            ("val_split", 0 <= self.val_split < 1, "validation split must be in [0, 1)"),
+            ("patience", self.patience >= 0, "patience must be 0 (off) or more"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1,
+             "label smoothing must be in [0, 1)"),
+            ("schedule", self.schedule in SCHEDULES,
+             f"schedule must be one of {', '.join(SCHEDULES)}"),
+            ("optimizer", self.optimizer in OPTIMIZERS,
+             f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            ("dropout", self.dropout is None or 0 <= self.dropout < 1,
+             "dropout must be in [0, 1)"),
+            ("subset", self.subset is None or self.subset >= 1,
+             "subset must be at least 1 per class"),
+            ("momentum", 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "weight decay must be 0 or more"),
+            ("crop_pixels", 0 <= self.crop_pixels <= 16, "crop pixels must be in 0..16"),
         ]
-        for ok, msg in checks:
+        found: dict[str, str] = {}
+        for name, ok, msg in checks:
             if not ok:
-                raise ValueError(msg)
+                found.setdefault(name, msg)
+        return found
+
+    def validate(self) -> None:
+        """Raise ValueError with the first problem (see ``problems``)."""
+        for msg in self.problems().values():
+            raise ValueError(msg)
+
+    def warnings(self) -> dict[str, str]:
+        """Allowed but probably unintended settings, by field name."""
+        found = {}
+        if self.optimizer in ("adam", "adamw") and self.learning_rate > 0.01:
+            found["learning_rate"] = (f"{self.learning_rate:g} is high for {self.optimizer} "
+                                      "(typical 0.001)")
+        elif self.learning_rate > 1 and self.arch != "fast":
+            found["learning_rate"] = f"{self.learning_rate:g} is high (typical 0.01-0.1)"
+        return found
 
     def model_options(self) -> dict:
         """Options for models.build_model: only those this architecture takes."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from rich.table import Table
 from rich.text import Text
+from textual.app import App
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Checkbox, Input, Select, Static
 from textual_plotext import PlotextPlot
 
 from . import CLASSES
@@ -102,3 +103,13 @@ class MaximizableScroll(VerticalScroll):
         else:
             self.screen.maximize(self, container=False)
             self.focus()
+
+
+FIELD_TYPES = (Input, Select, Checkbox)
+
+
+def typing_in_field(app: App) -> bool:
+    """Whether the focus is in a form field (or its open list): single keys belong to it."""
+    focused = app.focused
+    return focused is not None and any(isinstance(node, FIELD_TYPES)
+                                       for node in focused.ancestors_with_self)

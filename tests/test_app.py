@@ -6,7 +6,6 @@ import asyncio
 import threading
 
 import numpy as np
-import pytest
 from conftest import static_text
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent
 
@@ -154,8 +153,10 @@ async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
         app.query_one("#f-spec", Input).value = "C32-FC10"
         await wait_for(pilot, lambda: "needs a flat input" in text_of(app, "#param-table"))
         app.query_one("#f-batch_size", Input).value = "abc"
-        with pytest.raises(ValueError, match="batch size: 'abc' is not a whole number"):
-            app.query_one("ModelPane").current_config()
+        await pilot.pause()
+        assert app.config is None
+        assert "batch size: 'abc' is not a whole number" in app.config_error
+        assert "not a whole number" in text_of(app, "#err-batch_size")
 
 
 async def test_train_results_predict_runs_with_fake_trainer(tmp_path, tiny):
@@ -207,7 +208,6 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
         assert [c["config"].batch_size for c in trainer.calls] == [32, 64, 128]
         await pilot.press("6")
         runs = app.query_one("RunsPane")
-        runs.refresh_runs()
         table = app.query_one(DataTable)
         assert table.row_count == 3
         table.focus()
@@ -309,21 +309,22 @@ async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
-        pane = app.query_one("ModelPane")
+        await pilot.pause()
         app.query_one("#arch", Select).value = "transfer"
         await pilot.pause()
         assert app.query_one("#row-weights").display and not app.query_one("#row-spec").display
         app.query_one("#f-weights", Input).value = "none"
-        cfg = pane.current_config()
+        await pilot.pause()
+        cfg = app.config
         assert (cfg.arch, cfg.optimizer, cfg.weights) == ("transfer", "adam", "none")
         assert cfg.model_options()["weights"] == ""
         app.query_one("#arch", Select).value = "cnn-dropout-bn"
         await pilot.pause()
         assert app.query_one("#row-batch_norm").display
-        cfg = pane.current_config()
+        cfg = app.config
         assert (cfg.dropout, cfg.batch_norm, cfg.spec) == (0.25, True, None)
         await pilot.press("1", "n", "2")  # the Data pane's scaling toggle reaches training
-        assert pane.current_config().normalize is False
+        assert app._form_config().normalize is False
 
 
 async def test_start_key_works_with_focus_on_the_architecture_picker(tmp_path, tiny):

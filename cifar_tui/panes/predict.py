@@ -51,7 +51,11 @@ class PredictPane(TabPane):
         yield SystemCommand("Predict: open image file", "Classify a photo from disk",
                             self.action_open_file)
 
-    def refresh_run(self) -> None:
+    def on_mount(self) -> None:
+        self.watch(self.app, "current_run", self.refresh_run)
+        self.watch(self.app, "dataset", self.refresh_run, init=False)
+
+    def refresh_run(self, _: object = None) -> None:
         run, ds = self.app.current_run, self.app.dataset
         self.probs = self.labels = self.images = None
         header = self.query_one("#pred-header", Static)

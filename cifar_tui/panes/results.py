@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabPane
 
+from ..messages import RunChanged
 from ..render import confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import stat_line
 
@@ -38,7 +39,10 @@ class ResultsPane(TabPane):
         yield SystemCommand("Confusion matrix: counts / row %", "Switch the heatmap's numbers",
                             self.action_toggle_normalized)
 
-    def refresh_run(self) -> None:
+    def on_mount(self) -> None:
+        self.watch(self.app, "current_run", self.refresh_run)
+
+    def refresh_run(self, _: object = None) -> None:
         run = self.app.current_run
         header = self.query_one("#results-header", Static)
         if run is None:
@@ -79,4 +83,4 @@ class ResultsPane(TabPane):
         except Exception as exc:
             self.app.call_from_thread(self.notify, str(exc), title="Evaluation failed",
                                       severity="error")
-        self.app.call_from_thread(self.app.set_current_run, run)
+        self.post_message(RunChanged(run))

@@ -8,11 +8,14 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabPane
 
+from ..messages import Compare, OpenRun, StartTraining
 from ..runs import Run
 from ..widgets import HistoryPlot
 
 COLUMNS = ("", "run", "arch", "status", "epochs", "batch", "optimizer", "lr", "best val",
            "test")
+BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
+REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
 
 
 class RunsPane(TabPane):
@@ -40,7 +43,7 @@ class RunsPane(TabPane):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
-        self.refresh_runs()
+        self.watch(self.app, "runs_version", self.refresh_runs)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
@@ -50,8 +53,12 @@ class RunsPane(TabPane):
                             "(space)", self.action_toggle_select)
         yield SystemCommand("Runs: open highlighted run", "Show it in Results and Predict",
                             self.action_open)
+        yield SystemCommand("Compare batch sizes 32/64/128", "Queue three runs of the current "
+                            "model (b)", self.action_compare_batches)
+        yield SystemCommand("Compare dropout / batch norm", "Queue cnn, cnn-dropout and "
+                            "cnn-dropout-bn (g)", self.action_compare_regularization)
 
-    def refresh_runs(self) -> None:
+    def refresh_runs(self, _: object = None) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -102,7 +109,7 @@ class RunsPane(TabPane):
     def action_open(self) -> None:
         run = self._cursor_run()
         if run is not None:
-            self.app.set_current_run(run)
+            self.post_message(OpenRun(run))
             self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
 
     def action_resume(self) -> None:
@@ -115,13 +122,16 @@ class RunsPane(TabPane):
         if run.status == "running":
             self.notify(f"{run.id} is running in another process", severity="warning")
             return
-        self.app.start_training(run=run)
+        self.post_message(StartTraining(run=run))
 
     def action_compare_batches(self) -> None:
-        self.app.compare("batch_size", [32, 64, 128])
+        self.post_message(Compare([{"batch_size": b} for b in BATCH_SIZES],
+                                  f"batch_size = {', '.join(map(str, BATCH_SIZES))}"))
 
     def action_compare_regularization(self) -> None:
-        self.app.compare_regularization()
+        self.post_message(Compare([{"arch": a, "dropout": None, "batch_norm": None, "spec": None}
+                                   for a in REGULARIZATION],
+                                  " vs ".join(REGULARIZATION)))
 
     def action_toggle_metric(self) -> None:
         self.metric = "loss" if self.metric == "accuracy" else "accuracy"

@@ -16,6 +16,7 @@ from textual.widgets import Label, Static, Switch, TabPane
 
 from .. import CLASSES
 from ..data import first_per_class, one_hot
+from ..messages import SetNormalize
 from ..widgets import Gallery, MaximizableScroll, class_counts_table, stat_line
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class DataPane(TabPane):
     can_focus = True
     BINDINGS = [
-        Binding("n", "app.toggle_normalize", "Scale [0,1]"),
+        Binding("n", "toggle_normalize", "Scale [0,1]"),
         Binding("plus,equals", "zoom(1)", "Zoom in"),
         Binding("minus", "zoom(-1)", "Zoom out"),
         Binding("f", "maximize_gallery", "Full gallery"),
@@ -48,14 +49,18 @@ class DataPane(TabPane):
             with MaximizableScroll(id="gallery-box"):
                 yield Gallery(id="gallery")
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "dataset", self.show_data, init=False)
+        self.watch(self.app, "normalize", self.show_normalization, init=False)
+
     @property
     def dataset(self) -> Cifar10 | None:
         return self.app.dataset
 
-    def show_data(self, ds: Cifar10 | None, error: str | None = None) -> None:
+    def show_data(self, ds: Cifar10 | None = None) -> None:
         summary = self.query_one("#data-summary", Static)
         if ds is None:
-            summary.update(Text(f"Could not load CIFAR-10:\n{error}", style="red"))
+            summary.update(Text(f"Could not load CIFAR-10:\n{self.app.data_error}", style="red"))
             return
         s = ds.summary()
         home = str(Path.home())
@@ -72,7 +77,7 @@ class DataPane(TabPane):
         self.show_normalization()
         self.show_gallery()
 
-    def show_normalization(self) -> None:
+    def show_normalization(self, _: bool | None = None) -> None:
         ds = self.dataset
         normalized = self.app.normalize
         switch = self.query_one("#normalize", Switch)
@@ -95,8 +100,11 @@ class DataPane(TabPane):
         self.query_one("#data-normalization", Static).update(text)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
-        if event.switch.id == "normalize" and event.value != self.app.normalize:
-            self.app.action_toggle_normalize()
+        if event.switch.id == "normalize":
+            self.post_message(SetNormalize(event.value))
+
+    def action_toggle_normalize(self) -> None:
+        self.post_message(SetNormalize(not self.app.normalize))
 
     def show_gallery(self) -> None:
         ds = self.dataset

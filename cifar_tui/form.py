@@ -1,0 +1,116 @@
+"""The Model form, described from TrainConfig's fields; pure functions, no Textual.
+
+A field of TrainConfig declared with ``config._param`` becomes a row of the form: a switch for a
+bool, a choice list where it has ``choices``, else a text box parsed as its type. Fields an
+architecture does not take (``ARCH_FIELDS``) are hidden for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+from .config import ARCH_FIELDS, ARCHS, TrainConfig, arch_info
+
+# Model options: shown only for the architectures that take them, and set by the preset.
+MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    help: str
+    kind: str  # "switch", "choice" or "text"
+    parse: type | None  # int, float or str for a text box
+    optional: bool  # blank allowed (None)
+    choices: tuple[str, ...] = ()
+
+
+def _form_field(f: Any) -> FormField:
+    meta = f.metadata
+    kind_text = str(f.type)
+    optional = "None" in kind_text
+    base = kind_text.replace("| None", "").strip()
+    if base == "bool":
+        kind, parse = "switch", None
+    elif meta.get("choices"):
+        kind, parse = "choice", None
+    else:
+        kind, parse = "text", {"int": int, "float": float}.get(base, str)
+    return FormField(f.name, meta.get("label") or f.name.replace("_", " "), meta.get("help", ""),
+                     kind, parse, optional, tuple(meta.get("choices") or ()))
+
+
+FORM: tuple[FormField, ...] = tuple(_form_field(f) for f in fields(TrainConfig)
+                                    if f.metadata.get("form", False))
+BY_NAME = {f.name: f for f in FORM}
+
+
+class FormError(ValueError):
+    """Which fields of the form are wrong, and why (``errors``: field name -> reason)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{BY_NAME[k].label if k in BY_NAME else k}: {v}"
+                                   for k, v in errors.items()))
+
+
+def visible(name: str, arch: str) -> bool:
+    """Whether the form shows field ``name`` for architecture ``arch``."""
+    return name not in MODEL_OPTIONS or name in ARCH_FIELDS.get(arch, set())
+
+
+def preset_values(arch: str, subset: int | None = None) -> dict[str, Any]:
+    """The form's values for a fresh ``arch``: its preset over TrainConfig's defaults."""
+    info = arch_info(arch)
+    cfg = TrainConfig.for_arch(arch, subset=subset)
+    return {**cfg.to_dict(), "dropout": 0.0, **info.options}
+
+
+def display(value: Any) -> Any:
+    """A config value as its widget holds it: text for text boxes, bools and choices as is."""
+    if isinstance(value, bool) or value is None:
+        return value if value is not None else ""
+    return value if isinstance(value, str) else str(value)
+
+
+def config_from_form(values: dict[str, Any]) -> TrainConfig:
+    """The form's raw values (text, bools, choices; keyed by field name) as a TrainConfig.
+
+    Fields the architecture does not take are ignored; a blank optional field means "none" (the
+    preset's own, or all images). Raises FormError naming every wrong field.
+    """
+    arch = values.get("arch", "cnn")
+    if arch not in ARCHS:
+        raise FormError({"arch": f"unknown architecture {arch!r}"})
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for f in FORM:
+        if f.name == "arch" or not visible(f.name, arch) or f.name not in values:
+            continue
+        raw = values[f.name]
+        if f.kind != "text":
+            parsed[f.name] = raw
+            continue
+        text = "" if raw is None else str(raw).strip()
+        if text == "":
+            if not f.optional:
+                errors[f.name] = "enter a value"
+            continue  # None: the preset's own
+        if f.parse is str:
+            parsed[f.name] = text
+            continue
+        try:
+            parsed[f.name] = f.parse(text)
+        except ValueError:
+            errors[f.name] = f"{text!r} is not {'a whole number' if f.parse is int else 'a number'}"
+    if errors:
+        raise FormError(errors)
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    cfg = TrainConfig(**{**defaults, **arch_info(arch).training, **parsed, "arch": arch})
+    if "batch_norm" in ARCH_FIELDS[arch] and cfg.batch_norm is None:
+        cfg.batch_norm = False  # the switch is off: not "the preset's own"
+    if problems := cfg.problems():
+        raise FormError(problems)
+    return cfg

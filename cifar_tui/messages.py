@@ -1,0 +1,118 @@
+"""The messages of the TUI: panes announce what the user asked for, the app decides.
+
+Panes post these and never call one another or the app's methods; the app handles each with
+``@on`` and changes its reactives (``current_run``, ``dataset``, ...), which the panes watch.
+Training events from the core arrive as one message class per event kind.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .data import Cifar10
+    from .runs import Run
+
+
+# -- panes -> app ----------------------------------------------------------------------------
+class ConfigChanged(Message):
+    """The Model form changed: the config it now describes, or why it describes none."""
+
+    def __init__(self, config: TrainConfig | None, error: str | None = None) -> None:
+        super().__init__()
+        self.config, self.error = config, error
+
+
+class StartTraining(Message):
+    """Train ``config``, or resume ``run`` when given."""
+
+    def __init__(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
+        super().__init__()
+        self.config, self.run = config, run
+
+
+class Compare(Message):
+    """Queue one run per set of overrides of the Model form's config."""
+
+    def __init__(self, overrides: list[dict[str, Any]], what: str) -> None:
+        super().__init__()
+        self.overrides, self.what = overrides, what
+
+
+class OpenRun(Message):
+    """Make ``run`` the current run (Results, Predict and the title show it)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+
+class RunChanged(Message):
+    """A pane wrote to ``run`` (e.g. a new evaluation): views of it must be redrawn."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+
+class SetNormalize(Message):
+    """Scale pixels to [0, 1] (True) or feed 0..255 (False) in the runs started from now."""
+
+    def __init__(self, normalize: bool) -> None:
+        super().__init__()
+        self.normalize = normalize
+
+
+# -- worker threads -> app -------------------------------------------------------------------
+class DataLoaded(Message):
+    def __init__(self, dataset: Cifar10 | None, error: str | None = None) -> None:
+        super().__init__()
+        self.dataset, self.error = dataset, error
+
+
+class TrainingMessage(Message):
+    """Base of the per-kind training messages; ``event`` is the core's event dataclass."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class TrainingQueued(TrainingMessage):
+    """The app is starting ``event`` (a TrainConfig); the backend is still loading."""
+
+
+class TrainingStarted(TrainingMessage):
+    pass
+
+
+class TrainingProgress(TrainingMessage):
+    pass
+
+
+class EpochEnded(TrainingMessage):
+    pass
+
+
+class TrainingFinished(TrainingMessage):
+    pass
+
+
+class TrainingFailed(TrainingMessage):
+    pass
+
+
+# Keyed by the event's class name, so this module (and the first frame) needs no backend import.
+_BY_EVENT = {"Started": TrainingStarted, "BatchProgress": TrainingProgress,
+             "EpochEnd": EpochEnded, "Finished": TrainingFinished, "Failed": TrainingFailed}
+
+
+def training_message(event: object) -> TrainingMessage:
+    """The message that carries a core training event to the app."""
+    try:
+        return _BY_EVENT[type(event).__name__](event)
+    except KeyError:
+        raise TypeError(f"not a training event: {event!r}") from None

@@ -1,0 +1,295 @@
+"""Model pane: the form generated from TrainConfig's fields, and the parameter table.
+
+Every edit is parsed and validated at once (``form.config_from_form``); the reason a value is
+refused shows under its field, and the pane posts ``ConfigChanged`` so the app always knows the
+config that ``s`` would train.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.lazy import Lazy
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static, TabPane
+
+from ..config import TrainConfig, arch_info
+from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
+from ..messages import ConfigChanged
+from ..widgets import MaximizableScroll, typing_in_field
+
+
+def _describe(name: str, value: Any) -> str:
+    label = next(f.label for f in FORM if f.name == name)
+    if isinstance(value, bool):
+        return f"{label} {'on' if value else 'off'}"
+    return f"{label} {value if value not in (None, '') else '(blank)'}"
+
+
+class ModelPane(TabPane):
+    """Focus rests on the pane so single keys work; tab enters the form, esc leaves it."""
+
+    BINDINGS = [Binding("escape", "leave_form", "Leave field"),
+                Binding("tab", "next_field(1)", "Next field", show=False),
+                Binding("shift+tab", "next_field(-1)", "Previous field", show=False),
+                Binding("p", "refresh_params", "Params"),
+                Binding("f", "maximize_table", "Full table")]
+    can_focus = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user_set: set[str] = set()  # fields the user changed: kept across arch switches
+        self.config: TrainConfig | None = None
+        self.error: str | None = None  # why the form describes no config
+        self._table_wanted = False  # built on first show: TensorFlow loads only when needed
+        self._model_key: tuple | None = None  # what the parameter table shows
+        # What the pane itself put in each widget: a Changed event with this value (as widgets
+        # send when mounted or set by code) is not the user's doing.
+        self._shown: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        # Built with the cnn preset's values and mounted lazily (after the first frame): this
+        # form is most of the app's widgets.
+        values = preset_values("cnn", self.app.subset)
+        rows: list[Widget] = []
+        for f in FORM:
+            value = values.get(f.name)
+            self._shown[f.name] = bool(value) if f.kind == "switch" else (
+                display(value) if f.kind == "text" else value)
+            wid = "arch" if f.name == "arch" else f"f-{f.name}"
+            if f.kind == "switch":
+                # A checkbox that says on/off: readable in 16 colours and without colour.
+                widget: Widget = Checkbox("on" if value else "off", bool(value), id=wid,
+                                          compact=True)
+            elif f.kind == "choice":
+                widget = Select([(c, c) for c in f.choices], value=value, allow_blank=False,
+                                id=wid, compact=True)
+            else:
+                widget = Input(display(value), id=wid, compact=True)
+            widget.tooltip = f.help
+            row = Vertical(Horizontal(Label(f.label), widget, classes="field"),
+                           Static("", id=f"err-{f.name}", classes="field-error"),
+                           id=f"row-{f.name}", classes="field-row")
+            row.display = visible(f.name, "cnn")
+            rows.append(row)
+            if f.name == "arch":
+                rows.append(Static(arch_info("cnn").description, id="arch-description"))
+        form = VerticalScroll(*rows, id="model-form")
+        form.can_focus = False  # tab goes straight to the first field; focus scrolls the form
+        table = MaximizableScroll(Static("Parameter table: building...", id="param-table"),
+                                  id="param-box")
+        yield Lazy(Horizontal(form, table))
+
+    def on_show(self) -> None:
+        if not self._table_wanted:
+            self._table_wanted = True
+            self.call_after_refresh(self.refresh_params)
+
+    # -- form <-> config -------------------------------------------------------------------
+    def _widget(self, name: str) -> Any:
+        return self.query_one("#arch" if name == "arch" else f"#f-{name}")
+
+    def values(self) -> dict[str, Any]:
+        """The raw values of the form, by field name."""
+        return {f.name: self._widget(f.name).value for f in FORM}
+
+    def _set(self, name: str, value: Any) -> None:
+        widget = self._widget(name)
+        new = display(value) if isinstance(widget, Input) else value
+        if isinstance(widget, Checkbox):
+            new = bool(value)
+            widget.label = "on" if new else "off"
+        self._shown[name] = new
+        if widget.value != new:
+            with widget.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+                widget.value = new
+
+    def switch_arch(self, arch: str) -> str:
+        """Load ``arch``'s preset, keeping what the user set unless the preset defines it.
+
+        Returns what happened, for the user: which of their values were kept and which the
+        preset replaced.
+        """
+        preset = preset_values(arch, self.app.subset)
+        before = self.values()
+        kept, replaced = [], []
+        for f in FORM:
+            if f.name == "arch":
+                continue
+            self.query_one(f"#row-{f.name}").display = visible(f.name, arch)
+            if f.name in MODEL_OPTIONS:  # part of what the architecture is
+                self._set(f.name, preset.get(f.name))
+                if f.name in self.user_set and display(preset.get(f.name)) != before[f.name] \
+                        and visible(f.name, arch):
+                    replaced.append(_describe(f.name, preset.get(f.name)))
+                self.user_set.discard(f.name)
+            elif f.name in self.user_set:
+                kept.append(_describe(f.name, before[f.name]))
+            else:
+                self._set(f.name, preset.get(f.name))
+        self.query_one("#arch-description", Static).update(arch_info(arch).description)
+        parts = []
+        if kept:
+            parts.append("kept your " + ", ".join(kept))
+        if replaced:
+            parts.append("the preset set " + ", ".join(replaced))
+        return f"{arch}: " + ("; ".join(parts) if parts else "its preset values")
+
+    def validate_form(self) -> TrainConfig | None:
+        """Parse and check the form; show each reason under its field; tell the app."""
+        if not self.query("#arch"):
+            return None
+        errors: dict[str, str] = {}
+        warnings: dict[str, str] = {}
+        config = None
+        try:
+            config = config_from_form(self.values())
+        except FormError as exc:
+            errors = exc.errors
+        else:
+            warnings = config.warnings()
+        for f in FORM:
+            line = self.query_one(f"#err-{f.name}", Static)
+            if f.name in errors:
+                line.update(Text(f"\u2717 {errors[f.name]}", style="bold red"))
+            elif f.name in warnings:
+                line.update(Text(f"! {warnings[f.name]}", style="yellow"))
+            else:
+                line.update("")
+            line.display = f.name in errors or f.name in warnings
+        self.config, self.error = config, str(FormError(errors)) if errors else None
+        self.post_message(ConfigChanged(config, self.error))
+        return config
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def _field_changed(self, event: Input.Changed | Checkbox.Changed | Select.Changed) -> None:
+        widget = event.control
+        if isinstance(widget, Checkbox):
+            widget.label = "on" if event.value else "off"
+        name = "arch" if widget.id == "arch" else (widget.id or "")[2:]
+        if name not in self._shown:
+            return  # not a field of the form
+        if event.value == self._shown[name]:
+            pass  # the pane's own doing (mount, preset)
+        elif name == "arch":
+            self._shown[name] = event.value
+            note = self.switch_arch(str(event.value))
+            if self.user_set:
+                self.notify(note, title="Architecture changed")
+        else:
+            self._shown[name] = event.value
+            self.user_set.add(name)
+        self.validate_form()
+        if self._table_wanted:
+            self.refresh_params()
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Model: refresh parameter table", "Rebuild the model and count",
+                            self.action_refresh_params)
+        yield SystemCommand("Model: full-screen parameter table", "Toggle (f)",
+                            self.action_maximize_table)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        in_field = typing_in_field(self.app)
+        if action == "leave_form":
+            return in_field  # shown only where it applies
+        if action == "next_field":
+            return self.screen.maximized is None and bool(self.query("#arch"))
+        if action in ("refresh_params", "maximize_table") and in_field:
+            return None  # the key goes into the field
+        return True
+
+    def fields(self) -> list[Widget]:
+        """The form's visible fields, in order."""
+        return [w for w in self.query_one("#model-form").query("Input, Select, Checkbox")
+                if w.parent is not None and w.parent.parent.display]
+
+    def action_next_field(self, step: int) -> None:
+        """Tab and shift+tab walk the visible fields, whatever had focus before."""
+        fields = self.fields()
+        if not fields:
+            return
+        focused = self.app.focused
+        current = next((i for i, w in enumerate(fields) if focused is not None
+                        and w in focused.ancestors_with_self), None)
+        if current is None:
+            target = fields[0] if step > 0 else fields[-1]
+        else:
+            target = fields[(current + step) % len(fields)]
+        target.focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_focused_row()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._mark_focused_row()
+
+    def _mark_focused_row(self) -> None:
+        # A class, not :focus-within, so the row's label restyles with it.
+        focused = self.app.focused
+        for row in self.query(".field"):
+            row.set_class(focused is not None and row in focused.ancestors, "-focused")
+
+    def action_leave_form(self) -> None:
+        self.focus()
+
+    def action_maximize_table(self) -> None:
+        box = self.query_one("#param-box", MaximizableScroll)
+        box.toggle_maximized()
+        if self.screen.maximized is None:
+            self.focus()  # back to the pane: tab enters the form at its first field
+
+    # -- parameter table -------------------------------------------------------------------
+    def action_refresh_params(self) -> None:
+        self.refresh_params(force=True)
+
+    def refresh_params(self, force: bool = False) -> None:
+        """Rebuild the parameter table if the model the form describes changed."""
+        cfg = self.config if self.query("#arch") else TrainConfig.for_arch("cnn")
+        if self.query("#arch") and cfg is None:
+            cfg = self.validate_form()
+        table = self.query_one("#param-table", Static)
+        if cfg is None:
+            table.update(Text("Fix the form first: " + (self.error or ""), style="red"))
+            self._model_key = None
+            return
+        options = cfg.model_options()
+        if cfg.arch == "transfer":
+            options["weights"] = ""  # counts do not depend on the weights: no download
+        key = (cfg.arch, tuple(sorted(options.items())))
+        if key == self._model_key and not force:
+            return  # the model is unchanged (e.g. the learning rate was edited)
+        self._model_key = key
+        table.update(f"Building {cfg.arch}...")
+        self.build_table(cfg.arch, options)
+
+    @work(thread=True, exclusive=True, group="params", exit_on_error=False)
+    def build_table(self, arch: str, options: dict) -> None:
+        from rich.console import Console
+        from textual.worker import get_current_worker
+
+        from ..models import build_model  # imports TensorFlow, in this worker thread
+        from ..params import param_table
+        from ..render import param_table_renderable
+
+        try:
+            renderable = param_table_renderable(param_table(build_model(arch, **options)))
+        except Exception as exc:  # a bad spec: show it where the user is looking
+            renderable = Text(str(exc), style="red")
+        # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
+        width = Console(width=400).measure(renderable).maximum
+        if not get_current_worker().is_cancelled:  # a newer edit has started its own build
+            self.app.call_from_thread(self._show_table, renderable, width)
+
+    def _show_table(self, renderable: object, width: int) -> None:
+        table = self.query_one("#param-table", Static)
+        table.styles.width = max(width, 20)
+        table.update(renderable)

@@ -1,0 +1,126 @@
+"""Train pane: progress with ETA, live per-epoch curves, overfitting warning, epoch log.
+
+It watches the app's ``train_event`` (the latest training message) and draws it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.widgets import ProgressBar, RichLog, Static, TabPane
+
+from ..messages import (
+    EpochEnded,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingMessage,
+    TrainingProgress,
+    TrainingQueued,
+    TrainingStarted,
+)
+from ..widgets import HistoryPlot, stat_line
+
+
+class TrainPane(TabPane):
+    can_focus = True
+    BINDINGS = [Binding("l", "toggle_metric", "Acc/loss")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metric = "accuracy"
+        self.history: list[dict] = []
+        self.status = "idle"
+        self.run_id = ""
+        self._draw = {TrainingQueued: self._queued, TrainingStarted: self._started,
+                      TrainingProgress: self._progress, EpochEnded: self._epoch_end,
+                      TrainingFinished: self._finished, TrainingFailed: self._failed}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
+        yield ProgressBar(id="train-progress", show_eta=False)
+        yield Static(id="overfit-warning")
+        yield HistoryPlot(id="train-plot")
+        yield RichLog(id="train-log", max_lines=500, markup=True, wrap=True)
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "train_event", self.show_event, init=False)
+
+    def show_event(self, message: TrainingMessage | None) -> None:
+        if message is not None:
+            self._draw[type(message)](message.event)
+
+    def _queued(self, config: Any) -> None:
+        self.history, self.status, self.run_id = [], "starting", ""
+        self.query_one("#train-status", Static).update(
+            f"Starting {config.arch} (batch {config.batch_size}, {config.optimizer} "
+            f"lr {config.learning_rate}); loading TensorFlow...")
+        self.query_one("#overfit-warning", Static).update("")
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.plot()
+
+    def _started(self, event: Any) -> None:
+        from ..runs import Run
+
+        self.status, self.run_id = "running", event.run_id
+        self.history = Run(self.app.store.root / event.run_id).history()
+        resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
+        self.query_one(RichLog).write(
+            f"[bold]run {event.run_id}[/]: {event.config['arch']}, {event.params:,} params, "
+            f"{event.train_size} train / {event.val_size} val{resumed}")
+        self.query_one(ProgressBar).update(total=event.steps, progress=0)
+        self.plot()
+
+    def _progress(self, event: Any) -> None:
+        self.query_one(ProgressBar).update(total=event.steps, progress=event.step)
+        # Fixed-size line: no layout pass, so frequent updates cost training little.
+        self.query_one("#train-status", Static).update(stat_line([
+            ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs}"),
+            ("step", f"{event.step}/{event.steps}"), ("loss", f"{event.loss:.4f}"),
+            ("acc", f"{event.accuracy:.4f}"), ("img/s", f"{event.images_per_sec:.0f}"),
+            ("epoch ETA", f"{event.eta_s:.0f} s")]), layout=False)
+
+    def _epoch_end(self, event: Any) -> None:
+        self.history = event.history
+        m = event.metrics
+        log = self.query_one(RichLog)
+        val = (f" val_loss {m['val_loss']:.4f} val_acc {m['val_accuracy']:.4f}"
+               if "val_accuracy" in m else "")
+        log.write(f"epoch {event.epoch}/{event.epochs} loss {m['loss']:.4f} "
+                  f"acc {m['accuracy']:.4f}{val} {m['seconds']:.1f} s "
+                  f"{m['images_per_sec']:.0f} img/s" + (" [green]*best[/]" if event.best
+                                                          else ""))
+        if event.overfitting:
+            log.write(f"[bold red]! {event.overfitting}[/]")
+        self.query_one("#overfit-warning", Static).update(
+            f"[bold white on red] ! {event.overfitting} [/]" if event.overfitting else "")
+        self.plot()
+
+    def _finished(self, event: Any) -> None:
+        self.status = event.status
+        summary = f"{event.status} after {event.epochs_done} epochs ({event.seconds:.0f} s)"
+        if event.evaluation is not None:
+            summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
+                        f"{event.evaluation.n:,} images (Results: 4)")
+        elif event.status == "stopped":
+            summary += "; resume it from Runs (6) with R"
+        self.query_one(RichLog).write(f"[bold]{summary}[/]")
+        self.query_one("#train-status", Static).update(summary)
+
+    def _failed(self, event: Any) -> None:
+        self.status = "failed"
+        self.query_one(RichLog).write(f"[bold red]failed: {event.message}[/]")
+        self.query_one("#train-status", Static).update(f"[red]Training failed: {event.message}[/]")
+
+    def plot(self) -> None:
+        self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric)
+
+    def commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Train: plot accuracy / loss", "Switch the live plot (l)",
+                            self.action_toggle_metric)
+
+    def action_toggle_metric(self) -> None:
+        self.metric = "loss" if self.metric == "accuracy" else "accuracy"
+        self.plot()

@@ -1,0 +1,122 @@
+"""The Model form through Pilot at 80x24: focus order after every mode switch, keys that
+belong to the field, validation as typed, and architecture switches that keep the user's values."""
+
+from __future__ import annotations
+
+from conftest import static_text
+from test_app import make_app
+from textual.widgets import Input, Select, Static, TabbedContent
+
+SIZE = (80, 24)
+# The visible fields of the cnn form, in order (TrainConfig's order, minus hidden options).
+CNN_FIELDS = ["arch", "f-dropout", "f-batch_norm", "f-optimizer", "f-learning_rate",
+              "f-schedule", "f-momentum", "f-weight_decay", "f-batch_size", "f-epochs"]
+
+
+async def tab_ids(pilot, n: int, key: str = "tab") -> list[str]:
+    ids = []
+    for _ in range(n):
+        await pilot.press(key)
+        ids.append(pilot.app.focused.id)
+    return ids
+
+
+async def open_form(pilot) -> None:
+    await pilot.press("2")
+    await pilot.pause()  # the form is mounted lazily, after the first frame
+
+
+async def test_tab_walks_the_visible_fields_after_every_mode_switch(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        assert await tab_ids(pilot, len(CNN_FIELDS)) == CNN_FIELDS
+        await pilot.press("escape", "f")  # full-screen table and back
+        assert app.screen.maximized is not None
+        await pilot.press("f")
+        assert app.screen.maximized is None
+        assert await tab_ids(pilot, 3) == CNN_FIELDS[:3]
+        assert await tab_ids(pilot, 2, "shift+tab") == CNN_FIELDS[1::-1]
+        await pilot.press("escape", "4", "2")  # another pane and back
+        assert await tab_ids(pilot, 2) == CNN_FIELDS[:2]
+        await pilot.press("escape")
+        assert await tab_ids(pilot, 1, "shift+tab") == ["f-subset"]  # wraps to the last field
+        # The batch-size box is where the issue's 64 went astray: it lands there now.
+        await pilot.press("escape")
+        await tab_ids(pilot, CNN_FIELDS.index("f-batch_size") + 1)
+        await pilot.press("ctrl+u", "6", "4")
+        await pilot.pause()
+        assert app.config.batch_size == 64 and app.config.learning_rate == 0.01
+
+
+async def test_keys_typed_in_any_field_stay_in_the_field(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await pilot.press("tab")
+        assert app.focused.id == "arch"
+        await pilot.press(*"C16-P-GAP", "s", "q")  # on the architecture picker: nothing acts
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "model"
+        assert not app.training and app.is_running
+        await pilot.press("tab", "tab")  # the batch-norm checkbox: digits and p do nothing
+        await pilot.press("3", "p", "f")
+        assert app.query_one(TabbedContent).active == "model"
+        assert app.screen.maximized is None
+        footer = [b.binding.description for b in app.screen.active_bindings.values()
+                  if b.binding.show]
+        assert "Leave field" in footer and {"Start", "Stop", "Quit"} <= set(footer)
+
+
+async def test_the_focused_field_is_marked_without_colour(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await tab_ids(pilot, 4)
+        label = app.focused.parent.query_one("Label")
+        assert app.focused.id == "f-optimizer"
+        assert label.styles.text_style.reverse and label.styles.text_style.bold
+        other = app.query_one("#f-epochs").parent.query_one("Label")
+        assert not other.styles.text_style.reverse
+
+
+async def test_values_are_checked_as_typed_with_the_reason_by_the_field(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
+        await pilot.press("ctrl+u", "6", "4")
+        await pilot.pause()
+        error = app.query_one("#err-learning_rate", Static)
+        assert error.display and "would diverge" in static_text(error)
+        assert app.config is None
+        await pilot.press("escape", "s")  # refused: nothing starts, the reason is given
+        await pilot.pause()
+        assert not app.training and not list(app.store.list())
+        await pilot.press("tab")
+        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate"))
+        await pilot.press("ctrl+u", *"0.05")
+        await pilot.pause()
+        assert not app.query_one("#err-learning_rate", Static).display
+        assert app.config.learning_rate == 0.05
+
+
+async def test_changing_the_architecture_keeps_the_users_values_and_says_so(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        app.query_one("#f-epochs", Input).value = "3"
+        app.query_one("#f-optimizer", Select).value = "adam"
+        app.query_one("#f-dropout", Input).value = "0.1"
+        await pilot.pause()
+        app.query_one("#arch", Select).value = "cnn-dropout-bn"
+        await pilot.pause()
+        cfg = app.config
+        assert (cfg.epochs, cfg.optimizer) == (3, "adam")  # kept
+        assert (cfg.dropout, cfg.batch_norm) == (0.25, True)  # what the preset is
+        note = [n.message for n in app._notifications][-1]
+        assert "kept your" in note and "epochs 3" in note and "optimizer adam" in note
+        assert "dropout 0.25" in note
+        app.query_one("#arch", Select).value = "resnet9"
+        await pilot.pause()
+        assert app.config.epochs == 3 and app.config.batch_size == 512  # untouched: preset's
