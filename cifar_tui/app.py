@@ -279,7 +279,9 @@ class CifarApp(App):
                                                                  WorkerState.ERROR):
             if event.state == WorkerState.ERROR and self.train_status == "starting":
                 # failed before the trainer could report (e.g. TensorFlow missing)
-                self.post_message(TrainingFailed(_StartFailed(str(event.worker.error))))
+                from .events import Failed
+
+                self.post_message(TrainingFailed(Failed("", str(event.worker.error))))
             if self.queue and not self.stop_event.is_set():
                 self.start_training(self.queue.pop(0))
 
@@ -322,13 +324,6 @@ class CifarApp(App):
             except (WorkerCancelled, WorkerFailed):
                 pass  # the run's own state file already says what happened
         self.exit()
-
-
-class _StartFailed:
-    """A training that failed before the trainer could report (no run exists)."""
-
-    def __init__(self, message: str) -> None:
-        self.run_id, self.message = "", message
 
 
 def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:

@@ -105,14 +105,18 @@ class TrainingFailed(TrainingMessage):
     pass
 
 
-# Keyed by the event's class name, so this module (and the first frame) needs no backend import.
-_BY_EVENT = {"Started": TrainingStarted, "BatchProgress": TrainingProgress,
-             "EpochEnd": EpochEnded, "Finished": TrainingFinished, "Failed": TrainingFailed}
-
-
 def training_message(event: object) -> TrainingMessage:
-    """The message that carries a core training event to the app."""
+    """The message that carries a core training event (``events.py``) to the app.
+
+    Called from the trainer's thread: the events module (and the sklearn it imports) loads
+    there, not before the first frame.
+    """
+    from . import events
+
+    kinds = {events.Started: TrainingStarted, events.BatchProgress: TrainingProgress,
+             events.EpochEnd: EpochEnded, events.Finished: TrainingFinished,
+             events.Failed: TrainingFailed}
     try:
-        return _BY_EVENT[type(event).__name__](event)
+        return kinds[type(event)](event)
     except KeyError:
         raise TypeError(f"not a training event: {event!r}") from None

@@ -283,7 +283,7 @@ async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
         app.query_one("#f-epochs", Input).value = "2"
         app.query_one("#f-batch_size", Input).value = "16"
         app.query_one("#arch", Select).focus()
-        await pilot.press("s")
+        await pilot.press("escape", "s")
         await wait_for(pilot, lambda: app.current_run is not None and not app.training,
                        timeout=120)
         run = app.current_run
@@ -327,7 +327,7 @@ async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
         assert app._form_config().normalize is False
 
 
-async def test_start_key_works_with_focus_on_the_architecture_picker(tmp_path, tiny):
+async def test_start_key_belongs_to_the_field_until_esc(tmp_path, tiny):
     trainer = FakeTrainer(tiny, epochs=1)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
@@ -337,6 +337,9 @@ async def test_start_key_works_with_focus_on_the_architecture_picker(tmp_path, t
         app.query_one("#arch", Select).value = "dense"
         app.query_one("#arch", Select).focus()
         await pilot.press("s")
+        await pilot.pause()
+        assert not trainer.calls and not app.training
+        await pilot.press("escape", "s")
         await wait_for(pilot, lambda: len(trainer.calls) == 1 and not app.training)
         assert trainer.calls[0]["config"].arch == "dense"
         app.query_one("#f-epochs", Input).focus()
