@@ -60,6 +60,14 @@ def most_confused_pairs(cm: np.ndarray, k: int = 5) -> list[dict]:
     return pairs
 
 
+def worst_of_pair(probs: np.ndarray, labels: np.ndarray, true: int, predicted: int) -> np.ndarray:
+    """Indices of test images of class ``true`` predicted as ``predicted``, the most confident
+    mistakes first (fastai's ``most_confused`` then ``plot_top_losses`` for one pair)."""
+    pred = probs.argmax(axis=1)
+    idx = np.flatnonzero((labels == true) & (pred == predicted))
+    return idx[np.argsort(-probs[idx, predicted], kind="stable")]
+
+
 def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
     """All test metrics from predicted probabilities (N, 10) and true labels (N,)."""
     labels = np.asarray(labels)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import CLASSES
+from .evaluation import worst_of_pair
 
 DPI = 100
 # (width, height) in inches; pixels are these times DPI.
@@ -113,14 +114,6 @@ def per_class_figure(per_class: Sequence[dict], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def worst_of_pair(probs: np.ndarray, labels: np.ndarray, true: int, predicted: int) -> np.ndarray:
-    """Indices of test images of class ``true`` predicted as ``predicted``, the most confident
-    mistakes first (fastai's top losses for one confused pair)."""
-    pred = probs.argmax(axis=1)
-    idx = np.flatnonzero((labels == true) & (pred == predicted))
-    return idx[np.argsort(-probs[idx, predicted], kind="stable")]
 
 
 def confused_pairs_figure(pairs: Sequence[dict], images: np.ndarray, probs: np.ndarray,

@@ -21,6 +21,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started  # noqa: F401
+from .hardware import describe_hardware
 from .live import Publisher
 from .models import build_model, compile_model, init_whitening, make_optimizer
 from .quiet import native_stderr_to_log
@@ -307,6 +308,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         lookahead = Lookahead(config.epochs * steps) if config.ema else None
         recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), early,
                                has_val=bool(len(va)))
+        run.update_state(hardware=describe_hardware())  # for reports' timings
         emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                      len(va), model.count_params(), strategy.num_replicas_in_sync))
         status = "finished"

@@ -13,6 +13,7 @@ from cifar_tui import figures
 from cifar_tui.cli import main
 from cifar_tui.config import TrainConfig
 from cifar_tui.data import Cifar10
+from cifar_tui.evaluation import worst_of_pair
 from cifar_tui.report import write_report
 from cifar_tui.runs import RunStore
 from cifar_tui.training import train
@@ -70,6 +71,7 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
                  "equals Keras's count_params()", "model.summary()", "Configuration",
                  "| learning_rate | 0.003 |", "| cat |"):
         assert text in md, text
+    assert "CPU only" in md or "x " in md  # the hardware the run trained on
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == len(report.figures)
     assert "<img src=\"figures" not in page  # self-contained: nothing to fetch
@@ -109,7 +111,7 @@ def test_worst_of_pair_orders_by_wrong_probability():
     probs = np.full((5, 10), 0.01)
     labels = np.array([3, 3, 3, 5, 3])
     probs[0, 5], probs[1, 5], probs[2, 3], probs[4, 5] = 0.6, 0.9, 0.9, 0.7
-    assert figures.worst_of_pair(probs, labels, 3, 5).tolist() == [1, 4, 0]
+    assert worst_of_pair(probs, labels, 3, 5).tolist() == [1, 4, 0]
 
 
 def test_cli_report_and_bad_out(tmp_path, arrays, capsys):

@@ -1,0 +1,59 @@
+"""What a run trained on, in one line for its state file and report. No UI code.
+
+Only backends already imported are asked about their devices: describing never loads one.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def accelerators() -> list[str]:
+    """Names of the GPUs the loaded backend sees ([] on CPU only)."""
+    names: list[str] = []
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            for dev in tf.config.list_physical_devices("GPU"):
+                details = tf.config.experimental.get_device_details(dev)
+                names.append(details.get("device_name") or dev.name)
+        except Exception:  # noqa: BLE001 - a description must never fail a training
+            pass
+    jax = sys.modules.get("jax")
+    if jax is not None and not names:
+        try:
+            names = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+        except Exception:  # noqa: BLE001
+            pass
+    torch = sys.modules.get("torch")
+    if torch is not None and not names:
+        try:
+            names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # noqa: BLE001
+            pass
+    return names
+
+
+def describe_hardware() -> str:
+    """e.g. ``1x NVIDIA H100 80GB HBM3; AMD EPYC 7R13 (16 cores)``."""
+    gpus = accelerators()
+    cpu = f"{cpu_name()} ({os.cpu_count() or '?'} cores)"
+    if not gpus:
+        return f"CPU only: {cpu}"
+    counts: dict[str, int] = {}
+    for g in gpus:
+        counts[g] = counts.get(g, 0) + 1
+    return "; ".join([*(f"{n}x {g}" for g, n in counts.items()), cpu])
