@@ -15,13 +15,13 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, TabbedContent
+from textual.widgets import Header, Static, TabbedContent
 from textual.widgets._tabbed_content import ContentTabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
@@ -50,9 +50,10 @@ from .panes.results import ResultsPane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
 from .runs import Run, RunStore
-from .widgets import typing_in_field
+from .widgets import AppFirstFooter, typing_in_field
 
 PANES = ("data", "model", "train", "results", "predict", "runs")
+MIN_SIZE = (80, 24)  # every pane is laid out for this; below it the app says so
 
 
 def _default_trainer(**kwargs: object) -> Run:
@@ -71,6 +72,7 @@ class CifarApp(App):
         Binding("s", "start_training", "Start"),
         Binding("x", "stop_training", "Stop"),
         Binding("q", "quit", "Quit"),
+        Binding("escape", "leave_field", "Leave field"),
         *(Binding(str(i), f"tab('{tab}')", tab.title(), show=False)
           for i, tab in enumerate(PANES, start=1)),
     ]
@@ -115,15 +117,22 @@ class CifarApp(App):
             yield ResultsPane("4 Results", id="results")
             yield PredictPane("5 Predict", id="predict")
             yield RunsPane("6 Runs", id="runs")
-        yield Footer()
+        yield Static(id="too-small")
+        yield AppFirstFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While a form field has focus every key is the field's: none of the app's single
         # keys act (they show dimmed in the footer; esc leaves the field).
-        if typing_in_field(self) and action in ("tab", "start_training", "stop_training",
-                                                 "quit"):
+        in_field = typing_in_field(self)
+        if action == "leave_field":
+            return in_field  # shown only where it applies
+        if in_field and action in ("tab", "start_training", "stop_training", "quit"):
             return None
         return True
+
+    def action_leave_field(self) -> None:
+        """Esc: focus back on the pane, whose single keys work again."""
+        self._focus_pane(self.query_one(TabbedContent).active_pane)
 
     def on_mount(self) -> None:
         # Tab walks the fields of the pane; the tab bar is for the mouse and the digit keys.
@@ -132,6 +141,16 @@ class CifarApp(App):
         if runs:
             self.current_run = runs[-1]
         self.run_worker(self._load_data, thread=True, group="data", exit_on_error=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.screen.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"This terminal is {width}x{height}; cifar-tui needs at least "
+                f"{MIN_SIZE[0]}x{MIN_SIZE[1]}.\nEnlarge the window (or use a smaller font). "
+                "q quits; training goes on meanwhile.")
 
     def action_tab(self, tab: str) -> None:
         self.screen.minimize()  # a full-screen view belongs to the pane being left

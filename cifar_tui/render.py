@@ -38,6 +38,7 @@ class HalfBlockImage:
         if img.shape[0] % 2:
             img = np.concatenate([img, img[-1:]], axis=0)
         self.image = img
+        self._segments: list[Segment] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -48,13 +49,18 @@ class HalfBlockImage:
         return Measurement(self.size[0], self.size[0])
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        img = self.image
-        for y in range(0, img.shape[0], 2):
-            top, bottom = img[y], img[y + 1]
-            for (r1, g1, b1), (r2, g2, b2) in zip(top.tolist(), bottom.tolist()):
-                yield Segment(UPPER_HALF, Style(color=Color.from_rgb(r1, g1, b1),
-                                                bgcolor=Color.from_rgb(r2, g2, b2)))
-            yield Segment.line()
+        # Built once: a gallery redraws the same images whenever its pane is shown.
+        if self._segments is None:
+            segments = []
+            img = self.image
+            for y in range(0, img.shape[0], 2):
+                top, bottom = img[y], img[y + 1]
+                for (r1, g1, b1), (r2, g2, b2) in zip(top.tolist(), bottom.tolist()):
+                    segments.append(Segment(UPPER_HALF, Style(
+                        color=Color.from_rgb(r1, g1, b1), bgcolor=Color.from_rgb(r2, g2, b2))))
+                segments.append(Segment.line())
+            self._segments = segments
+        yield from self._segments
 
 
 def probability_bars(probs: Sequence[float], true_label: int | None = None,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.widgets import Checkbox, Footer, Input, Select, Static
+from textual.widgets._footer import FooterKey
 from textual_plotext import PlotextPlot
 
 from . import CLASSES
@@ -24,18 +27,41 @@ def downsample(img: np.ndarray, factor: int) -> np.ndarray:
 
 
 class Gallery(Static):
-    """The first images of each class, one row per class, drawn with half blocks."""
+    """The first images of each class: the class name, then its images in as many rows as the
+    width needs, so every image shows at any width (scroll down for more classes)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._images: dict[int, list[HalfBlockImage]] = {}
+        self._width = 0
 
     def show(self, x: np.ndarray, indices: dict[int, np.ndarray], shrink: int = 2) -> None:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(justify="right", style="bold")
-        per_row = max(len(v) for v in indices.values()) if indices else 0
-        for _ in range(per_row):
-            table.add_column()
-        for c, idx in indices.items():
-            images = [HalfBlockImage(downsample(x[i], shrink)) for i in idx]
-            table.add_row(CLASSES[c], *images)
-        self.update(table)
+        self._images = {c: [HalfBlockImage(downsample(x[i], shrink)) for i in idx]
+                        for c, idx in indices.items()}
+        self._width = 0
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        width = self.size.width or (self.parent.size.width if self.parent else 0) or 80
+        if not self._images or width == self._width:
+            return
+        self._width = width
+        img_w = next(iter(self._images.values()))[0].size[0] if self._images else 8
+        per_row = max(1, (width + 1) // (img_w + 1))
+        parts: list = []
+        for c, images in self._images.items():
+            parts.append(Text(CLASSES[c], style="bold"))
+            for start in range(0, len(images), per_row):
+                grid = Table.grid(padding=(0, 1, 0, 0))
+                chunk = images[start:start + per_row]
+                for _ in chunk:
+                    grid.add_column(width=img_w, no_wrap=True)
+                grid.add_row(*chunk)
+                parts.append(grid)
+        self.update(Group(*parts))
 
 
 class ImageView(Static):
@@ -113,3 +139,42 @@ def typing_in_field(app: App) -> bool:
     focused = app.focused
     return focused is not None and any(isinstance(node, FIELD_TYPES)
                                        for node in focused.ancestors_with_self)
+
+
+class AppFirstFooter(Footer):
+    """The footer with the app's keys (start, stop, quit) first, then the focused pane's.
+
+    Textual's own footer lists the focused widget's keys first, so at 80 columns a pane with
+    several keys pushed start/stop/quit off the right edge.
+    """
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active = self.screen.active_bindings
+        # The app's own keys always show; where a focused field takes them (an Input hides
+        # printable keys from the footer) they show dimmed, next to "esc Leave field".
+        app_keys: list[tuple[Binding, bool, str]] = []
+        shown = [(b.binding, b.enabled, b.tooltip) for b in active.values()
+                 if b.binding.show and b.node is not self.app]
+        for binding in self.app.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.show or \
+                    self.app.check_action(binding.action, ()) is False:
+                continue
+            current = active.get(binding.key)
+            enabled = current is not None and current.enabled and current.node is self.app
+            app_keys.append((binding, enabled, binding.tooltip))
+        seen: set[str] = set()
+        for binding, enabled, tooltip in app_keys + shown:
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                            binding.action, disabled=not enabled,
+                            tooltip=tooltip).data_bind(compact=Footer.compact)
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+            if palette is not None:
+                yield FooterKey(palette.binding.key, self.app.get_key_display(palette.binding),
+                                palette.binding.description, palette.binding.action,
+                                classes="-command-palette", disabled=not palette.enabled)

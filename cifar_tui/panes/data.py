@@ -26,16 +26,16 @@ if TYPE_CHECKING:
 class DataPane(TabPane):
     can_focus = True
     BINDINGS = [
-        Binding("n", "toggle_normalize", "Scale [0,1]"),
-        Binding("plus,equals", "zoom(1)", "Zoom in"),
-        Binding("minus", "zoom(-1)", "Zoom out"),
+        Binding("n", "toggle_normalize", "[0,1]"),
         Binding("f", "maximize_gallery", "Full gallery"),
+        Binding("plus,equals", "zoom(1)", "Zoom"),
+        Binding("minus", "zoom(-1)", "Zoom out"),
     ]
     SHRINKS = (4, 2, 1)  # gallery pixel reduction: 8x8, 16x16 or full 32x32 images
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.zoom = 1
+        self.zoom = 0  # 8x8 thumbnails: all 8 of a class side by side at 80 columns
 
     def compose(self) -> ComposeResult:
         with Horizontal():

@@ -35,8 +35,7 @@ def _describe(name: str, value: Any) -> str:
 class ModelPane(TabPane):
     """Focus rests on the pane so single keys work; tab enters the form, esc leaves it."""
 
-    BINDINGS = [Binding("escape", "leave_form", "Leave field"),
-                Binding("tab", "next_field(1)", "Next field", show=False),
+    BINDINGS = [Binding("tab", "next_field(1)", "Next field", show=False),
                 Binding("shift+tab", "next_field(-1)", "Previous field", show=False),
                 Binding("p", "refresh_params", "Params"),
                 Binding("f", "maximize_table", "Full table")]
@@ -199,8 +198,6 @@ class ModelPane(TabPane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         in_field = typing_in_field(self.app)
-        if action == "leave_form":
-            return in_field  # shown only where it applies
         if action == "next_field":
             return self.screen.maximized is None and bool(self.query("#arch"))
         if action in ("refresh_params", "maximize_table") and in_field:
@@ -237,9 +234,6 @@ class ModelPane(TabPane):
         focused = self.app.focused
         for row in self.query(".field"):
             row.set_class(focused is not None and row in focused.ancestors, "-focused")
-
-    def action_leave_form(self) -> None:
-        self.focus()
 
     def action_maximize_table(self) -> None:
         box = self.query_one("#param-box", MaximizableScroll)

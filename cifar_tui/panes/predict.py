@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,8 +21,8 @@ from ..widgets import ImageView
 class PredictPane(TabPane):
     BINDINGS = [
         Binding("right,j", "step(1)", "Next"),
-        Binding("left,k", "step(-1)", "Previous"),
-        Binding("m", "next_wrong", "Next mistake"),
+        Binding("left,k", "step(-1)", "Prev"),
+        Binding("m", "next_wrong", "Mistake"),
         Binding("o", "open_file", "Open file"),
     ]
     can_focus = True
@@ -42,8 +42,9 @@ class PredictPane(TabPane):
                 yield ImageView(id="pred-image")
                 yield Static(id="pred-caption")
             yield Static(id="pred-bars")
-        yield Input(placeholder="path to an image file, Enter to classify, Esc to cancel",
-                    id="pred-path")
+        # One line at the top of the pane, so it is in view at any terminal size.
+        yield Input(placeholder="image file path; Enter classifies it, Esc cancels",
+                    id="pred-path", compact=True)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Predict: next misclassified", "Jump to the next test mistake",
@@ -131,11 +132,9 @@ class PredictPane(TabPane):
             event.input.display = False
             self.focus()
 
-    def key_escape(self) -> None:
-        box = self.query_one("#pred-path", Input)
-        if box.display:
-            box.display = False
-            self.focus()
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "pred-path":  # esc, or focus went elsewhere: close the box
+            event.widget.display = False
 
     @work(thread=True, exclusive=True, group="predict-file", exit_on_error=False)
     def classify_file(self, path: Path) -> None:

@@ -8,12 +8,42 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabPane
 
+from ..compare import timings
 from ..messages import Compare, OpenRun, StartTraining
 from ..runs import Run
 from ..widgets import HistoryPlot
 
-COLUMNS = ("", "run", "arch", "status", "epochs", "batch", "optimizer", "lr", "best val",
-           "test")
+# What decides between runs first, so it fits in 80 columns; the settings scroll in after.
+COLUMNS = ("", "run", "arch", "state", "epochs", "best val", "test acc", "s/ep", "batch",
+           "optimizer", "lr")
+def short_id(run_id: str) -> str:
+    """``20260101-093000-cnn-1`` -> ``0101-093000-1``: the arch has its own column."""
+    parts = run_id.split("-")
+    if len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit():
+        suffix = parts[-1] if parts[-1].isdigit() and len(parts) > 3 else ""
+        return f"{parts[0][4:]}-{parts[1]}" + (f"-{suffix}" if suffix else "")
+    return run_id
+
+
+def images(n: int | None) -> str:
+    """An image count in a few characters: 10k, 800."""
+    if not n:
+        return "?"
+    return f"{n / 1000:g}k" if n >= 1000 and n % 100 == 0 else str(n)
+
+
+def row_cells(run: Run, selected: bool) -> list[str]:
+    s, t, metrics = run.summary(), timings(run), run.metrics
+    test = (f"{s['test_accuracy']:.1%}/{images(metrics.get('n'))}"
+            if s["test_accuracy"] is not None else "-")
+    return ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?", s["status"],
+            s["epochs"],
+            f"{s['best_val_accuracy']:.1%}" if s["best_val_accuracy"] is not None else "-",
+            test, f"{t['s_per_epoch']:.0f}" if t["s_per_epoch"] is not None else "-",
+            str(s["batch_size"] or "-"), s["optimizer"] or "-",
+            f"{s['learning_rate']:g}" if s["learning_rate"] else "-"]
+
+
 BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
 REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
 
@@ -23,8 +53,8 @@ class RunsPane(TabPane):
         Binding("space", "toggle_select", "Select"),
         Binding("enter", "open", "Open"),
         Binding("R", "resume", "Resume"),
-        Binding("b", "compare_batches", "Batch 32/64/128"),
-        Binding("g", "compare_regularization", "Dropout/BN"),
+        Binding("b", "compare_batches", "Batches"),
+        Binding("g", "compare_regularization", "Drop/BN"),
         Binding("l", "toggle_metric", "Acc/loss"),
         Binding("u", "refresh_runs", "Reload"),
     ]
@@ -37,8 +67,8 @@ class RunsPane(TabPane):
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Static("space: overlay runs  enter: open  R: resume  b/g: compare",
-                     id="runs-help")
+        yield Static("space overlay  enter open  R resume  b/g compare  "
+                     "test acc/images: on how many test images", id="runs-help")
         yield HistoryPlot(id="runs-plot")
 
     def on_mount(self) -> None:
@@ -62,16 +92,10 @@ class RunsPane(TabPane):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
-        self.runs = {r.id: r for r in self.app.store.list()}
+        # Newest first: the run just trained is the one wanted.
+        self.runs = {r.id: r for r in reversed(self.app.store.list())}
         for run in self.runs.values():
-            s = run.summary()
-            table.add_row(
-                "\u2713" if run.id in self.selected else " ", run.id, s["arch"] or "?",
-                s["status"], s["epochs"], str(s["batch_size"] or "-"), s["optimizer"] or "-",
-                f"{s['learning_rate']:g}" if s["learning_rate"] else "-",
-                f"{s['best_val_accuracy']:.2%}" if s["best_val_accuracy"] is not None else "-",
-                f"{s['test_accuracy']:.2%}" if s["test_accuracy"] is not None else "-",
-                key=run.id)
+            table.add_row(*row_cells(run, run.id in self.selected), key=run.id)
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))
         self.plot()
