@@ -8,6 +8,7 @@ frame does not wait for it. Training runs in a thread worker whose listener only
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from .messages import (
     RunChanged,
     SetNormalize,
     StartTraining,
+    TrainingAttached,
     TrainingFailed,
     TrainingFinished,
     TrainingMessage,
@@ -87,6 +89,8 @@ class CifarApp(App):
     train_event: reactive[TrainingMessage | None] = reactive(None, always_update=True,
                                                              init=False)
     train_status: reactive[str] = reactive("idle", init=False)  # idle starting running done
+    # CPU/memory/GPU of the process training the run in the Train view (sysmon.SystemSample)
+    system: reactive[object | None] = reactive(None, always_update=True, init=False)
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -103,6 +107,11 @@ class CifarApp(App):
         self.training_done = threading.Event()
         self.training_done.set()
         self.hung_up = False
+        self.train_run_id = ""  # the run this app trains (from its Started event)
+        # A run trained by another process, shown in the Train view (live.Follower), and the
+        # system monitor of whichever process trains the run shown there.
+        self.follower = None
+        self.monitor = None
         # What the Model form describes (ModelPane posts ConfigChanged on every edit).
         self.config: TrainConfig | None = config_from_form(preset_values("cnn", subset))
         self.config_error: str | None = None
@@ -141,6 +150,9 @@ class CifarApp(App):
         if runs:
             self.current_run = runs[-1]
         self.run_worker(self._load_data, thread=True, group="data", exit_on_error=False)
+        # Reading a followed run's small files and sampling /proc once a second costs the UI
+        # thread well under a millisecond; no thread whose lifetime could outlast the app.
+        self.set_interval(1.0, self._tick)
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
@@ -243,6 +255,7 @@ class CifarApp(App):
         if self.dataset is None:
             self.notify("CIFAR-10 is not loaded yet (see the Data pane)", severity="warning")
             return
+        self.follower = None  # the Train view shows this training now
         self.stop_event = threading.Event()
         self.train_status = "starting"
         self.train_event = TrainingQueued(config or TrainConfig.from_dict(run.config))
@@ -265,7 +278,10 @@ class CifarApp(App):
 
     def action_stop_training(self) -> None:
         if not self.training:
-            self.notify("Nothing is training")
+            if self.follower is not None and not self.follower.done:
+                self._request_stop(self.follower.run)
+            else:
+                self.notify("Nothing is training")
             return
         self.queue.clear()
         self.stop_event.set()
@@ -278,6 +294,8 @@ class CifarApp(App):
     @on(TrainingStarted)
     def _training_started(self, message: TrainingStarted) -> None:
         self.train_status = "running"
+        if self.follower is None:
+            self.train_run_id = message.event.run_id
         self.runs_version += 1
 
     @on(TrainingFinished)
@@ -322,6 +340,58 @@ class CifarApp(App):
     @on(OpenRun)
     def _open_run(self, message: OpenRun) -> None:
         self.current_run = message.run
+        owner = message.run.owner()
+        if owner is not None and owner.pid != os.getpid():
+            self.attach(message.run)
+        elif owner is not None:
+            self.action_tab("train")  # the run this app trains
+
+    # -- runs trained by other processes ---------------------------------------------------
+    def attach(self, run: Run) -> None:
+        """Show ``run``, trained by another process, in the Train view as if trained here."""
+        from .live import Follower
+
+        if self.training:
+            self.notify("This app is training a run: its Train view stays on it. Watch the "
+                        f"other from a shell: cifar-tui watch {run.id}", severity="warning")
+            return
+        self.follower = Follower(run)
+        self.train_status = "starting"
+        self.train_event = TrainingAttached(run)
+        self.action_tab("train")
+        self._tick()
+
+    def _request_stop(self, run: Run) -> None:
+        from .live import owner_pid, request_stop
+
+        try:
+            request_stop(run)
+        except OSError as exc:
+            self.notify(str(exc), title="Could not stop the run", severity="error", timeout=15)
+            return
+        self.notify(f"Asked process {owner_pid(run) or '?'} to stop {run.id} after this batch; "
+                    "finished epochs are kept")
+
+    def _tick(self) -> None:
+        """Once a second: new events of a followed run; the trainer's CPU, memory and GPU."""
+        pid = os.getpid() if self.training else None
+        if self.follower is not None:
+            for event in self.follower.poll():
+                self.post_message(training_message(event))
+            if not self.follower.done:
+                from .live import owner_pid
+
+                pid = owner_pid(self.follower.run)
+        if pid is None:
+            self.monitor = None
+            if self.system is not None:
+                self.system = None
+            return
+        if self.monitor is None or self.monitor.pid != pid:
+            from .sysmon import SystemMonitor
+
+            self.monitor = SystemMonitor(pid)
+        self.system = self.monitor.sample()
 
     @on(RunChanged)
     def _run_changed(self, message: RunChanged) -> None:
@@ -333,16 +403,48 @@ class CifarApp(App):
         if run is not None:
             self.sub_title = f"run {run.id}"
 
-    async def action_quit(self) -> None:
-        if self.training and self.train_worker is not None:
-            self.queue.clear()
-            self.stop_event.set()
-            self.notify("Stopping training before quitting; finished epochs are kept")
+    def action_quit(self) -> None:
+        if not self.training:
+            self.exit()  # a run followed from another process goes on there
+            return
+        from .quit_dialog import QuitDialog
+
+        self.push_screen(QuitDialog(self.train_run_id), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        if choice in ("stop", "background"):
+            self.run_worker(self._quit(background=choice == "background"), group="quit")
+
+    async def _quit(self, background: bool) -> None:
+        """Stop after the batch (finished epochs are kept), then leave; with ``background``,
+        hand the run to a detached process that resumes it from its last finished epoch (the
+        shell needs its terminal back, so this process cannot stay)."""
+        self.queue.clear()
+        self.stop_event.set()
+        self.notify("Stopping after this batch; finished epochs are kept")
+        if self.train_worker is not None:
             try:
                 await self.train_worker.wait()
             except (WorkerCancelled, WorkerFailed):
                 pass  # the run's own state file already says what happened
-        self.exit()
+        if not background or not self.train_run_id:
+            self.exit()
+            return
+        from .live import start_detached
+
+        run = self.store.get(self.train_run_id)
+        if run.status in ("finished", "early-stopped", "failed"):
+            self.exit(message=f"run {run.id} {run.status}")
+            return
+        try:
+            pid, log = start_detached(run)
+        except OSError as exc:
+            self.notify(f"{exc}. The run is kept: resume it with R.", severity="error",
+                        timeout=15)
+            return
+        self.exit(message=f"run {run.id} goes on in the background (pid {pid}), from epoch "
+                          f"{run.epochs_done + 1}; log: {log}\nfollow it: cifar-tui watch "
+                          f"{run.id}, or open it in the Runs pane")
 
 
 def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:

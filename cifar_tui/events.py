@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .evaluation import Evaluation
+if TYPE_CHECKING:  # no sklearn import for a module every viewer loads
+    from .evaluation import Evaluation
 
 
 @dataclass(frozen=True)

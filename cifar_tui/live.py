@@ -23,10 +23,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .evaluation import Evaluation, detect_overfitting
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
 from .runs import Run, RunLockedError, StorageError, atomic_write_text
+
+if TYPE_CHECKING:  # sklearn stays unloaded until a viewer needs it
+    from .evaluation import Evaluation
 
 PROGRESS = "progress.json"
 STOP_REQUEST = "stop-request"
@@ -92,6 +95,8 @@ class Publisher:
         elif isinstance(event, EpochEnd):
             self._history = event.history
             self._write({"epoch": event.epoch, "step": self._static.get("steps", 0),
+                         "loss": event.metrics.get("loss"),
+                         "accuracy": event.metrics.get("accuracy"),
                          "images_per_sec": event.metrics.get("images_per_sec"), "eta_s": 0.0,
                          "eta_run_s": self._per_epoch(event.history) * (event.epochs
                                                                         - event.epoch)},
@@ -249,6 +254,8 @@ class Follower:
         progress = read_progress(run) if status == "running" else None
         if status in LIVE_STATUSES and progress is None and not self._started:
             return []  # the trainer is still loading data and TensorFlow
+        from .evaluation import detect_overfitting  # sklearn: loaded on the first real poll
+
         history = run.history()
         cfg = run.config
         epochs = int(cfg.get("epochs", 0) or 0)
@@ -268,7 +275,9 @@ class Follower:
         self._epochs_seen = max(self._epochs_seen, len(history))
         if progress is not None and progress.get("updated") != self._progress_stamp:
             self._progress_stamp = progress.get("updated")
-            if int(progress.get("epoch", 0)) > len(history) and progress.get("step"):
+            # the epoch in progress, or the one that just ended (short epochs rarely show
+            # a middle); never progress older than the history
+            if int(progress.get("epoch", 0)) >= len(history) and progress.get("step"):
                 events.append(BatchProgress(
                     run.id, int(progress["epoch"]), int(progress.get("epochs", epochs)),
                     int(progress["step"]), int(progress.get("steps", 0)),
@@ -289,6 +298,8 @@ class Follower:
 
 
 def _evaluation(run: Run) -> Evaluation | None:
+    from .evaluation import Evaluation
+
     try:
         return Evaluation(**run.metrics)
     except TypeError:  # no metrics.json (evaluation skipped) or an older layout

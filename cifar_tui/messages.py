@@ -85,6 +85,10 @@ class TrainingQueued(TrainingMessage):
     """The app is starting ``event`` (a TrainConfig); the backend is still loading."""
 
 
+class TrainingAttached(TrainingMessage):
+    """The Train view now follows ``event`` (a Run) that another process trains."""
+
+
 class TrainingStarted(TrainingMessage):
     pass
 

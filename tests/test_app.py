@@ -243,10 +243,34 @@ async def test_quit_during_training_stops_cleanly(tmp_path, tiny):
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
         await start_slow_training(app, pilot, trainer)
+        await pilot.press("q")  # asks: stop now, keep training in the background, or stay
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        assert app.training and not app.stop_event.is_set()
         await pilot.press("q")
+        await pilot.pause(0.2)
+        await pilot.press("s")
         await pilot.pause(0.5)
     assert app.stop_event.is_set()
     assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
+
+
+async def test_quit_to_background_hands_the_run_to_a_detached_process(tmp_path, tiny,
+                                                                      monkeypatch):
+    handed: list = []
+    monkeypatch.setattr("cifar_tui.live.start_detached",
+                        lambda run: handed.append(run) or (4321, run.path / "train.log"))
+    trainer = FakeTrainer(tiny, epochs=3, block=True)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_slow_training(app, pilot, trainer)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: bool(handed), timeout=10)
+    run = RunStore(tmp_path / "runs").list()[0]
+    assert [r.id for r in handed] == [run.id] and run.state["status"] == "stopped"
 
 
 async def test_failure_is_reported(tmp_path, tiny):

@@ -114,3 +114,85 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
         assert (run.path / "metrics.json").exists()
     finally:
         app.kill()
+
+
+# -- attaching to a run another process trains ------------------------------------------------
+
+
+async def wait_for(pilot, condition, timeout: float = 90.0) -> None:  # noqa: ANN001
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.1)
+
+
+def log_lines(app) -> list[str]:  # noqa: ANN001
+    from textual.widgets import RichLog
+
+    return [line.text for line in app.query_one("#train-log", RichLog).lines]
+
+
+async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
+    """Two viewers at once: this TUI (Pilot) and a second TUI on a pty; x in the first stops
+    the trainer process after the batch, and both show the end."""
+    from conftest import static_text
+    from test_live import start_trainer
+    from textual.widgets import Static
+
+    from cifar_tui.app import CifarApp
+    from cifar_tui.data import Cifar10
+
+    arrays = make_arrays(6, 2)
+    data = write_batches(tmp_path / "batches", arrays)
+    runs = tmp_path / "runs"
+    proc = start_trainer(runs, data)
+    other = None
+    try:
+        run = wait_until(lambda: (RunStore(runs).list() or [None])[0], what="the run folder")
+        app = CifarApp(runs_root=runs, loader=lambda source: Cifar10(*arrays, source="gen"))
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("6")
+            # "... running, epoch 2/400, 150 img/s, ETA 3 min (pid N)", refreshed as it goes
+            await wait_for(pilot, lambda: f"(pid {proc.pid})" in static_text(
+                app.query_one("#runs-live", Static)) and "running, epoch" in static_text(
+                app.query_one("#runs-live", Static)))
+            assert str(app.query_one("#runs-table").get_row_at(0)[3]) == "running"
+            await pilot.press("enter")  # open the live run: the Train view follows it
+            await wait_for(pilot, lambda: app.follower is not None)
+            assert app.query_one("TabbedContent").active == "train"
+            other = PtyApp(["--runs", str(runs), "--data", str(data)])
+            await wait_for(pilot, lambda: other.screen_has("Runs"), timeout=60)
+            await pilot.pause(1.0)
+            other.send("6")
+            await pilot.pause(1.0)
+            other.send("\r")
+            await wait_for(pilot, lambda: other.screen_has("following run"), timeout=30)
+
+            def epochs_logged() -> int:
+                return sum(line.startswith("epoch ") for line in log_lines(app))
+
+            await wait_for(pilot, lambda: epochs_logged() >= 1)
+            before = epochs_logged()
+            await wait_for(pilot, lambda: epochs_logged() >= before + 2)  # they land live
+            assert epochs_logged() == run.epochs_done or epochs_logged() == run.epochs_done - 1
+            pane = app.query_one("#train")
+            assert len(pane.history) >= before + 2  # the live plot's data
+            await wait_for(pilot, lambda: "step" in static_text(
+                app.query_one("#train-status", Static)))  # batch-level progress
+            await wait_for(pilot, lambda: "CPU" in static_text(
+                app.query_one("#train-system", Static)))  # the trainer's CPU, not ours
+            assert app.monitor.pid == proc.pid
+
+            await pilot.press("x")
+            await wait_for(pilot, lambda: proc.poll() is not None, timeout=60)
+            assert proc.returncode == 130 and run.status == "stopped"
+            await wait_for(pilot, lambda: any(line.startswith("stopped after")
+                                              for line in log_lines(app)))
+            assert app.follower.done
+        wait_until(lambda: other.screen_has("stopped after"), timeout=15,
+                   what="the second TUI showing the end")
+    finally:
+        proc.kill()
+        if other is not None:
+            other.kill()

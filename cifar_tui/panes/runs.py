@@ -64,16 +64,48 @@ class RunsPane(TabPane):
         self.selected: set[str] = set()
         self.metric = "accuracy"
         self.runs: dict[str, Run] = {}
+        self._live: set[str] = set()  # runs shown as running at the last refresh
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("space overlay  enter open  R resume  b/g compare  "
                      "test acc/images: on how many test images", id="runs-help")
+        yield Static(id="runs-live")
         yield HistoryPlot(id="runs-plot")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.columns = dict(zip(COLUMNS, self.query_one(DataTable).add_columns(*COLUMNS)))
         self.watch(self.app, "runs_version", self.refresh_runs)
+        # Runs trained by any process (this app, `--detach`, another shell) show their progress.
+        self.set_interval(2.0, self.refresh_live)
+
+    def refresh_live(self) -> None:
+        """Redraw the rows of live runs (and of runs that just stopped being live)."""
+        runs = self.app.store.list()
+        if [r.id for r in reversed(runs)] != list(self.runs):
+            self.refresh_runs()
+            return
+        table = self.query_one(DataTable)
+        for run in runs:
+            if run.state.get("status") in ("running", "created") or run.id in self._live:
+                for column, value in zip(COLUMNS, row_cells(run, run.id in self.selected)):
+                    table.update_cell(run.id, self.columns[column], value)
+                if run.status == "running":
+                    self._live.add(run.id)
+                else:
+                    self._live.discard(run.id)
+        self.show_live()
+
+    def show_live(self) -> None:
+        """One line per live run under the table, in full (the table's state column is narrow):
+        '1127-061503 running, epoch 4/10, 812 img/s, ETA 3 min (pid 1234)'."""
+        from ..live import describe, owner_pid
+
+        lines = [f"{short_id(i)} {describe(self.runs[i])} (pid {owner_pid(self.runs[i])})"
+                 for i in self.runs if i in self._live]
+        live = self.query_one("#runs-live", Static)
+        live.update("\n".join(lines))
+        live.display = bool(lines)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
@@ -96,6 +128,8 @@ class RunsPane(TabPane):
         self.runs = {r.id: r for r in reversed(self.app.store.list())}
         for run in self.runs.values():
             table.add_row(*row_cells(run, run.id in self.selected), key=run.id)
+        self._live = {i for i, r in self.runs.items() if r.status == "running"}
+        self.show_live()
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))
         self.plot()
@@ -133,8 +167,9 @@ class RunsPane(TabPane):
     def action_open(self) -> None:
         run = self._cursor_run()
         if run is not None:
-            self.post_message(OpenRun(run))
-            self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
+            self.post_message(OpenRun(run))  # a live run opens in the Train view
+            if run.status != "running":
+                self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
 
     def action_resume(self) -> None:
         run = self._cursor_run()
@@ -143,8 +178,9 @@ class RunsPane(TabPane):
         if run.status in ("finished", "early-stopped"):
             self.notify(f"{run.id} is already {run.status}")
             return
-        if run.status == "running":
-            self.notify(f"{run.id} is running in another process", severity="warning")
+        if (owner := run.owner()) is not None:
+            self.notify(f"{run.id} is live: pid {owner.pid} trains it. Enter follows it in the "
+                        "Train view, where x stops it.", severity="warning")
             return
         self.post_message(StartTraining(run=run))
 
@@ -163,3 +199,4 @@ class RunsPane(TabPane):
 
     def action_refresh_runs(self) -> None:
         self.refresh_runs()
+

@@ -14,6 +14,7 @@ from textual.widgets import ProgressBar, RichLog, Static, TabPane
 
 from ..messages import (
     EpochEnded,
+    TrainingAttached,
     TrainingFailed,
     TrainingFinished,
     TrainingMessage,
@@ -34,19 +35,28 @@ class TrainPane(TabPane):
         self.history: list[dict] = []
         self.status = "idle"
         self.run_id = ""
-        self._draw = {TrainingQueued: self._queued, TrainingStarted: self._started,
+        self._draw = {TrainingQueued: self._queued, TrainingAttached: self._attached,
+                      TrainingStarted: self._started,
                       TrainingProgress: self._progress, EpochEnded: self._epoch_end,
                       TrainingFinished: self._finished, TrainingFailed: self._failed}
 
     def compose(self) -> ComposeResult:
         yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
         yield ProgressBar(id="train-progress", show_eta=False)
+        yield Static(id="train-system")
         yield Static(id="overfit-warning")
         yield HistoryPlot(id="train-plot")
         yield RichLog(id="train-log", max_lines=500, markup=True, wrap=True)
 
     def on_mount(self) -> None:
         self.watch(self.app, "train_event", self.show_event, init=False)
+        self.watch(self.app, "system", self.show_system, init=False)
+
+    def show_system(self, sample: Any) -> None:
+        """The training process's CPU, memory and GPU (sysmon.SystemSample); absent: blank."""
+        text = sample.describe() if sample is not None else ""
+        self.query_one("#train-system", Static).update(f"[dim]{text}[/]" if text else "",
+                                                       layout=False)
 
     def show_event(self, message: TrainingMessage | None) -> None:
         if message is not None:
@@ -59,6 +69,17 @@ class TrainPane(TabPane):
             f"lr {config.learning_rate}); loading TensorFlow...")
         self.query_one("#overfit-warning", Static).update("")
         self.query_one(ProgressBar).update(total=None, progress=0)
+        self.plot()
+
+    def _attached(self, run: Any) -> None:
+        owner = run.owner()
+        self.history, self.status, self.run_id = run.history(), "following", run.id
+        who = f"process {owner.pid}" if owner is not None else "another process"
+        self.query_one("#train-status", Static).update(
+            f"Following run {run.id}, trained by {who}; x stops it after the batch.")
+        self.query_one("#overfit-warning", Static).update("")
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.query_one(RichLog).write(f"[bold]following run {run.id}[/] ({who})")
         self.plot()
 
     def _started(self, event: Any) -> None:
