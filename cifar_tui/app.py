@@ -403,6 +403,20 @@ class CifarApp(App):
         if run is not None:
             self.sub_title = f"run {run.id}"
 
+    def _fatal_error(self) -> None:
+        """An unhandled error ends the app with one line and its traceback in errors.log, not
+        a screenful of traceback (Textual's own ``_fatal_error`` renders one)."""
+        import sys
+
+        from rich.text import Text
+
+        from .errors import unexpected_message
+
+        error = sys.exc_info()[1] or self._exception or RuntimeError("unknown error")
+        self.bell()
+        self._exit_renderables.append(Text(f"cifar-tui: {unexpected_message(error, 'tui')}"))
+        self._close_messages_no_wait()
+
     def action_quit(self) -> None:
         if not self.training:
             self.exit()  # a run followed from another process goes on there

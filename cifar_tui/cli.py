@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .data import DataError
-
-EXIT_USAGE = 2
+from .errors import (
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_PIPE,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    unexpected_message,
+)
 
 
 # Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
@@ -380,6 +388,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
               f"  {va:>8}{te:>9}")
         if r["live"]:
             print(f"  {r['description']} (pid {r['pid']})")
+        if r.get("damage"):
+            print(f"  damaged: {r['damage']}")
     return 0
 
 
@@ -452,18 +462,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         from .app import run_app
 
-        return run_app(data=args.data, runs=args.runs, subset=args.subset)
+        return run_command("tui", lambda: run_app(data=args.data, runs=args.runs,
+                                                  subset=args.subset))
+    return run_command(args.command, lambda: COMMANDS[args.command](args))
+
+
+def run_command(name: str, command: Callable[[], int | None]) -> int:
+    """The one top-level handler: known errors print their message, a stop prints "stopped",
+    anything else prints one line and logs its traceback (errors.log); the exit code says
+    which."""
+    from .data import LoadCancelled
+
     try:
-        return COMMANDS[args.command](args) or 0
-    except (DataError, ValueError, LookupError, FileNotFoundError, RuntimeError) as exc:
-        print(f"cifar-tui {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # StorageError and friends: say what, keep the traceback out
-        print(f"cifar-tui {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # a second Ctrl-C: finished epochs are already on disk
-        print(f"cifar-tui {args.command}: interrupted", file=sys.stderr)
-        return 130
+        code = command() or 0
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler
+        return code
+    except BrokenPipeError:  # `cifar-tui runs | head`: the reader left; say nothing more
+        _mute_stdout()
+        return EXIT_PIPE
+    except (KeyboardInterrupt, LoadCancelled):  # a second Ctrl-C, or a stop while loading
+        print(f"cifar-tui {name}: stopped (finished epochs are on disk)", file=sys.stderr)
+        return EXIT_STOPPED
+    except (KeyError, IndexError, AttributeError, TypeError, NameError, AssertionError,
+            UnicodeError) as exc:  # bugs, even though some are ValueErrors or LookupErrors
+        print(f"cifar-tui {name}: {unexpected_message(exc, name)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except (DataError, ValueError, LookupError, RuntimeError, OSError) as exc:
+        # known: DataError, SpecError, StorageError, RunLockedError, bad values...
+        print(f"cifar-tui {name}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: a line and a log, no traceback
+        if type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's out-of-memory
+            print(f"cifar-tui {name}: out of memory on the device "
+                  f"({(str(exc).splitlines() or [''])[0]}). Lower --batch-size or use a "
+                  "smaller model.", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"cifar-tui {name}: {unexpected_message(exc, name)}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _mute_stdout() -> None:
+    # Python flushes stdout again at exit and would report the broken pipe there.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The UI reads these to fill its forms before TensorFlow has loaded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -94,6 +95,42 @@ def _param(default: Any, help: str, label: str | None = None,
                                             "form": form})
 
 
+MAX_CROP_PIXELS = 16
+
+
+def _coerce(name: str, kind: str, value: object) -> object:
+    """``value`` as the field's type ``kind`` (its annotation), or ValueError."""
+    if value is None:
+        if "None" in kind:
+            return None
+        raise ValueError(f"config value {name} is missing (null)")
+    base = kind.split("|")[0].strip()
+    ok: object = None
+    if base == "bool":
+        ok = value if isinstance(value, bool) else None
+        expected = "true or false"
+    elif base == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            ok = value
+        elif isinstance(value, float) and value.is_integer():
+            ok = int(value)
+        expected = "a whole number"
+    elif base == "float":
+        ok = float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+            else None
+        expected = "a number"
+    elif base == "str":
+        ok = value if isinstance(value, str) else None
+        expected = "a string"
+    else:  # list[str]
+        ok = value if isinstance(value, list) and all(isinstance(v, str) for v in value) \
+            else None
+        expected = "a list of strings"
+    if ok is None:
+        raise ValueError(f"config value {name} is {value!r}, expected {expected}")
+    return ok
+
+
 @dataclass
 class TrainConfig:
     """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form
@@ -144,8 +181,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """From a config.json's values: unknown keys are ignored, values of the wrong type
+        (``"normalize": "no"``) raise ValueError rather than being used as they are."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a config is a JSON object, not {type(d).__name__}")
+        types = {f.name: str(f.type) for f in fields(cls)}
+        return cls(**{k: _coerce(k, types[k], v) for k, v in d.items() if k in types})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,8 +215,10 @@ class TrainConfig:
             ("subset", self.subset is None or self.subset >= 1,
              "subset must be at least 1 per class"),
             ("momentum", 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, "weight decay must be 0 or more"),
-            ("crop_pixels", 0 <= self.crop_pixels <= 16, "crop pixels must be in 0..16"),
+            ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             "weight decay must be a number, 0 or more"),
+            ("crop_pixels", 0 <= self.crop_pixels <= MAX_CROP_PIXELS,
+             f"crop pixels must be in 0..{MAX_CROP_PIXELS}"),
         ]
         found: dict[str, str] = {}
         for name, ok, msg in checks:

@@ -13,8 +13,10 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from . import CLASSES
+from .procs import pid_alive
 
 ENV_DATA = "CIFAR_TUI_DATA"
 ENV_CACHE = "CIFAR_TUI_CACHE"
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CACHE_VERSION = 1
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+# Size caps, so that no source can make the loader read or allocate without bound: a CIFAR-10
+# image file is a few KB and a pickled batch 31 MB.
+MAX_IMAGE_BYTES = 1 << 20
+MAX_BATCH_BYTES = 256 << 20
 OFFLINE_HINT = (
     f"Pass a local copy with --data PATH or set {ENV_DATA}=PATH "
     "(cifar-10-python.tar.gz, its extracted cifar-10-batches-py folder, or an image-folder "
@@ -42,6 +49,21 @@ class DataError(Exception):
 
 class UnsafePickleError(DataError):
     """A pickle asked for something other than plain arrays, lists and dicts."""
+
+
+class LoadCancelled(DataError):
+    """The caller asked the load to stop (a stop request during a training's first load)."""
+
+
+class _Stop:
+    """Anything with ``is_set()`` (a threading.Event): checked between files."""
+
+    def __init__(self, stop: object | None) -> None:
+        self.stop = stop
+
+    def check(self, where: str) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise LoadCancelled(f"{where}: loading stopped on request")
 
 
 @dataclass(frozen=True)
@@ -78,11 +100,15 @@ class Cifar10:
 # -- safe unpickling -------------------------------------------------------------------------
 
 
-def _reconstruct_ndarray(cls, *args):  # noqa: ANN001, ANN202 - pickle protocol hook
+def _reconstruct_ndarray(cls, shape=(0,), dtype=b"b", *args):  # noqa: ANN001, ANN202
     # numpy's _reconstruct would build any class it is handed; allow plain ndarrays only.
     if cls is not np.ndarray:
         raise UnsafePickleError(f"pickle tried to build {cls!r} instead of a numpy array")
-    return np.ndarray.__new__(np.ndarray, *args)
+    # numpy pickles an empty array here and its data next (__setstate__, which checks that the
+    # bytes fill the shape). A non-empty shape here would allocate memory no data backs.
+    if shape not in ((0,), 0, [0]) or args:
+        raise UnsafePickleError("pickle declared an array without carrying its data")
+    return np.ndarray.__new__(np.ndarray, (0,), dtype)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -128,14 +154,18 @@ def _parse_batch(obj: object, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{name}: expected a dict batch, found {type(obj).__name__}")
     d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
     if "data" not in d or "labels" not in d:
-        raise DataError(f"{name}: batch lacks 'data' or 'labels' (keys: {sorted(d)})")
-    data = np.asarray(d["data"])
-    labels = np.asarray(d["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
-        raise DataError(
-            f"{name}: data has shape {data.shape} {data.dtype}, expected (N, 3072) uint8"
-        )
-    if len(labels) != len(data):
+        raise DataError(f"{name}: batch lacks 'data' or 'labels' (keys: {sorted(map(str, d))})")
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
+            or data.dtype != np.uint8:
+        what = (f"{data.shape} {data.dtype}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
+        raise DataError(f"{name}: data is {what}, expected an (N, 3072) uint8 array")
+    try:
+        labels = np.asarray(d["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{name}: labels are not a list of class numbers 0..9") from None
+    if labels.ndim != 1 or len(labels) != len(data):
         raise DataError(f"{name}: {len(data)} images but {len(labels)} labels")
     # Rows are channel-planar (R..., G..., B...): to (N, 32, 32, 3).
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -162,41 +192,102 @@ def _assemble_batches(read: dict[str, bytes], where: str) -> tuple[np.ndarray, .
     return x_train, y_train, x_test, y_test
 
 
-def _load_batches_dir(path: Path) -> tuple[np.ndarray, ...]:
-    read = {p.name: p.read_bytes() for p in path.iterdir()
-            if p.name in TRAIN_BATCHES or p.name == TEST_BATCH}
+def _member_cap(name: str) -> int | None:
+    """The size cap of a source member that the loader reads, None for one it skips (decided
+    from the name alone, before reading anything)."""
+    parts = name.split("/")
+    base = parts[-1]
+    if base in TRAIN_BATCHES or base == TEST_BATCH:
+        return MAX_BATCH_BYTES
+    if base.startswith(".") or Path(base).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    if len(parts) < 3 or parts[-3] not in ("train", "test"):
+        return None
+    return MAX_IMAGE_BYTES
+
+
+def _too_big(where: str, name: str, size: int, cap: int) -> DataError:
+    return DataError(f"{where}: {name} is {size:,} bytes; a CIFAR-10 "
+                     f"{'batch' if cap == MAX_BATCH_BYTES else 'image'} file is at most "
+                     f"{cap:,}. Remove it from the source.")
+
+
+def _read_capped(f: io.BufferedIOBase, where: str, name: str, cap: int) -> bytes:
+    data = f.read(cap + 1)
+    if len(data) > cap:
+        raise _too_big(where, name, len(data), cap)
+    return data
+
+
+def _read_file(path: Path, where: str, name: str, cap: int) -> bytes:
+    """Read a regular file of at most ``cap`` bytes (a FIFO or device would block or never
+    end, so it is refused before it is opened)."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{where}: {name} is not a regular file (a pipe or device?). "
+                        "Replace it with the file itself.")
+    if st.st_size > cap:
+        raise _too_big(where, name, st.st_size, cap)
+    with open(path, "rb") as f:
+        return _read_capped(f, where, name, cap)
+
+
+def _load_batches_dir(path: Path, stop: _Stop) -> tuple[np.ndarray, ...]:
+    read = {}
+    for p in path.iterdir():
+        if p.name in TRAIN_BATCHES or p.name == TEST_BATCH:
+            stop.check(str(path))
+            read[p.name] = _read_file(p, str(path), p.name, MAX_BATCH_BYTES)
     return _assemble_batches(read, str(path))
 
 
 # -- archives and image folders --------------------------------------------------------------
 
 
-def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (member path, bytes) for every regular file in a tar/zip archive."""
+def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
+    """Yield (member path, bytes) for the regular files of a tar/zip archive that the loader
+    wants (by name), each read up to its size cap."""
+    where = str(path)
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
-                    if not info.is_dir():
-                        yield info.filename, zf.read(info)
+                    stop.check(where)
+                    cap = None if info.is_dir() else _member_cap(info.filename)
+                    if cap is None:
+                        continue
+                    if info.file_size > cap:
+                        raise _too_big(where, info.filename, info.file_size, cap)
+                    with zf.open(info) as f:  # the declared size may lie: read at most cap
+                        yield info.filename, _read_capped(f, where, info.filename, cap)
             return
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
-                if member.isfile():
-                    f = tf.extractfile(member)
-                    if f is not None:
-                        yield member.name, f.read()
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+                stop.check(where)
+                cap = _member_cap(member.name) if member.isfile() else None
+                if cap is None:
+                    continue
+                if member.size > cap:
+                    raise _too_big(where, member.name, member.size, cap)
+                f = tf.extractfile(member)
+                if f is not None:
+                    yield member.name, _read_capped(f, where, member.name, cap)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError,
+            NotImplementedError) as exc:
         raise DataError(
             f"{path}: the archive is corrupt or truncated ({exc}). "
             "Download it again, or extract it and pass the folder."
         ) from None
 
 
-def _iter_tree(path: Path) -> Iterator[tuple[str, bytes]]:
+def _iter_tree(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
     for p in sorted(path.rglob("*")):
-        if p.is_file():
-            yield p.relative_to(path).as_posix(), p.read_bytes()
+        name = p.relative_to(path).as_posix()
+        cap = _member_cap(name)
+        if cap is None or p.is_dir():
+            continue
+        stop.check(str(path))
+        yield name, _read_file(p, str(path), name, cap)
 
 
 def _decode_image(data: bytes, name: str) -> np.ndarray:
@@ -210,7 +301,13 @@ def _decode_image(data: bytes, name: str) -> np.ndarray:
                     "Remove it or resize it to 32x32."
                 )
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError:
+        raise DataError(f"{name}: declares a gigantic image (a decompression bomb?); CIFAR-10 "
+                        "images are 32x32. Remove it.") from None
+    except UnidentifiedImageError:  # its message names a BytesIO object, not the file
+        raise DataError(f"{name}: not a readable image (unknown format). Remove or replace "
+                        "it.") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({exc}). Remove or replace it.") from None
 
 
@@ -290,6 +387,22 @@ def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
         return None
 
 
+def _sweep_cache_temps(folder: Path) -> None:
+    """Remove the temp folders of cache writers that died mid-write (their pid is in the name;
+    older versions' have none and are removed once an hour old)."""
+    import shutil
+
+    for p in folder.glob(".tmp-*"):
+        pid = p.name.split("-")[1]
+        try:
+            dead = (not pid_alive(int(pid))) if pid.isdigit() else (
+                time.time() - p.stat().st_mtime > 3600)
+        except OSError:
+            continue
+        if dead:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
     """Write into a temp folder, then rename it into place; on a full disk skip caching."""
     import shutil
@@ -297,7 +410,8 @@ def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+        _sweep_cache_temps(path.parent)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-"))
         for name, array in zip(ARRAY_NAMES, arrays):
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
         if path.exists():
@@ -327,14 +441,14 @@ def validate(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_tes
             raise DataError(f"{where}: {name} labels range {y.min()}..{y.max()}, expected 0..9")
 
 
-def _decode_source(path: Path) -> tuple[np.ndarray, ...]:
+def _decode_source(path: Path, stop: _Stop) -> tuple[np.ndarray, ...]:
     if path.is_dir():
         if (path / "data_batch_1").exists() or (path / TEST_BATCH).exists():
-            return _load_batches_dir(path)
+            return _load_batches_dir(path, stop)
         if (path / "cifar-10-batches-py").is_dir():
-            return _load_batches_dir(path / "cifar-10-batches-py")
-        return _images_from_members(_iter_tree(path), str(path))
-    return _images_from_members(_iter_archive(path), str(path))
+            return _load_batches_dir(path / "cifar-10-batches-py", stop)
+        return _images_from_members(_iter_tree(path, stop), str(path))
+    return _images_from_members(_iter_archive(path, stop), str(path))
 
 
 def _keras_download() -> Path:
@@ -365,13 +479,25 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
     if chosen is None:
         return None
     path = Path(chosen).expanduser()
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder. {OFFLINE_HINT}")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file or folder. {OFFLINE_HINT}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror}). {OFFLINE_HINT}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(f"{path}: not a regular file or folder (a pipe or device would be read "
+                        f"forever). {OFFLINE_HINT}")
     return path
 
 
-def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = True) -> Cifar10:
-    """Load CIFAR-10 from ``source`` (see module doc), validated and cached."""
+def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = True,
+                 stop: object | None = None) -> Cifar10:
+    """Load CIFAR-10 from ``source`` (see module doc), validated and cached.
+
+    ``stop``: an event (anything with ``is_set()``); once set, decoding stops between files
+    with LoadCancelled.
+    """
     path = resolve_source(source)
     if path is None:
         path = _keras_download()
@@ -379,7 +505,7 @@ def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = T
     cpath = cache_dir() / f"cifar10-{key}"
     arrays = _read_cache(cpath) if use_cache and cpath.exists() else None
     if arrays is None:
-        arrays = _decode_source(path)
+        arrays = _decode_source(path, _Stop(stop))
         validate(*arrays, where=str(path))
         if not (use_cache and _write_cache(cpath, arrays)):
             cpath = None

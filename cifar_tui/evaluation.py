@@ -118,19 +118,56 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
     return (with_mirror(x) + shifted) / 2
 
 
+# A photo is decoded at full size before it is shrunk to 32x32 (JPEG excepted: it decodes at
+# 1/8 scale when asked), so its pixel count bounds the memory a prediction takes: 50 MP is
+# 150-200 MB, and more than any camera's PNG.
+MAX_PHOTO_PIXELS = 50_000_000
+
+
 def load_image(path: str | Path) -> np.ndarray:
-    """Any photo -> (32, 32, 3) uint8, centre-cropped to square then resized."""
+    """Any photo -> (32, 32, 3) uint8, centre-cropped to square then resized.
+
+    Refuses what is not a regular file (a FIFO would block forever) and images of more than
+    MAX_PHOTO_PIXELS once decoded; large JPEGs are decoded at reduced size.
+    """
+    import stat
+    import warnings
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        if not stat.S_ISREG(p.stat().st_mode):
+            raise ValueError(f"{p}: not a regular file (a pipe or device?); give an image file")
+        with warnings.catch_warnings():
+            # our own pixel cap below replaces PIL's warning for 89-179 MP images
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(p)
+        with im:
+            im.draft("RGB", (64, 64))  # JPEG: decode at the smallest scale >= 64 px
+            w, h = im.size
+            if w * h > MAX_PHOTO_PIXELS:
+                raise ValueError(
+                    f"{p}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than this tool decodes "
+                    f"({MAX_PHOTO_PIXELS / 1e6:.0f} MP). Shrink it first (the model sees 32x32 "
+                    "anyway), or save it as JPEG, which decodes at reduced size.")
+            im.load()
+            if im.mode in ("1", "P", "PA", "I;16", "I;16B", "I;16L"):  # reduce() needs these
+                im = im.convert("RGBA" if "transparency" in im.info or "A" in im.mode
+                                else "RGB")
+            factor = min(im.size) // 64
+            if factor > 1:  # shrink before the copies below (rotate, convert, crop)
+                im = im.reduce(factor)
             im = ImageOps.exif_transpose(im).convert("RGB")
             side = min(im.size)
             im = ImageOps.fit(im, (side, side)) if im.size[0] != im.size[1] else im
             return np.asarray(im.resize((32, 32), Image.Resampling.BICUBIC), dtype=np.uint8)
     except FileNotFoundError:
         raise ValueError(f"{p}: no such file") from None
+    except Image.DecompressionBombError as exc:
+        size = str(exc).split(",")[0]  # "Image size (N pixels) exceeds limit of M pixels"
+        raise ValueError(f"{p}: {size}, refused as a possible decompression bomb. Shrink the "
+                         "image first; the model sees 32x32.") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"{p}: not an image this tool can read ({exc}); "
                          "use a JPEG, PNG, BMP, GIF or WebP file") from None

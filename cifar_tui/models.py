@@ -275,18 +275,76 @@ _FC = re.compile(r"^FC(\d+)$", re.I)
 _DROP = re.compile(r"^D(\d*\.?\d+)$", re.I)
 
 
+# What training costs in memory, estimated before anything is built: float32 weights with their
+# gradient and two optimizer slots (Adam), and each activation kept for the backward pass with
+# its gradient and a working copy, for a batch of SIZE_CHECK_BATCH images.
+BYTES_PER_PARAM = 16
+BYTES_PER_ACTIVATION = 12
+SIZE_CHECK_BATCH = 32
+
+
+def memory_available() -> int | None:
+    """Bytes of memory this machine can still give (MemAvailable), None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - no psutil: no check
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def training_bytes(params: int, activations: int, batch_size: int = SIZE_CHECK_BATCH) -> int:
+    """Rough memory to train a model with ``params`` weights and ``activations`` values per
+    image."""
+    return params * BYTES_PER_PARAM + activations * BYTES_PER_ACTIVATION * batch_size
+
+
+def size_problem(params: int, activations: int) -> str | None:
+    """Why a model of this size must not be built here, or None if it fits."""
+    need = training_bytes(params, activations)
+    avail = memory_available()
+    if avail is None or need <= avail // 2:
+        return None
+    return (f"this model would have {params:,} parameters and {activations:,} activations per "
+            f"image: about {_gb(need)} to train with batch {SIZE_CHECK_BATCH}, and this machine "
+            f"has {_gb(avail)} of memory free. Use fewer filters or units, or pool before "
+            "flattening.")
+
+
 def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
-    """Build a model from a spec such as ``C32-C32-P-D.25-C64-P-F-FC256`` (see SPEC_HELP)."""
+    """Build a model from a spec such as ``C32-C32-P-D.25-C64-P-F-FC256`` (see SPEC_HELP).
+
+    Its size is counted token by token before each layer is made; a model too big for this
+    machine's memory raises SpecError at the token that made it so.
+    """
     tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(spec)]
     if not tokens:
         raise SpecError(spec, 0, 1, f"empty architecture. {SPEC_HELP}")
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
     h = w = 32
+    c = INPUT_SHAPE[-1]
     flat = False
+    params = activations = 0
     for tok, pos in tokens:
         def fail(reason: str, tok: str = tok, pos: int = pos) -> SpecError:
             return SpecError(spec, pos, len(tok), f"token {tok!r}: {reason}")
+
+        def grow(new_params: int, new_activations: int) -> None:
+            nonlocal params, activations
+            params, activations = params + new_params, activations + new_activations
+            if (why := size_problem(params, activations)) is not None:
+                raise fail(why)
 
         if m := _CONV.match(tok):
             if flat:
@@ -300,6 +358,8 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
                 if h < 1:
                     raise fail(f"a valid {k}x{k} convolution does not fit the {h + k - 1}x"
                                f"{w + k - 1} input; use same padding (drop the 'v')")
+            grow(k * k * c * filters + filters, h * w * filters)
+            c = filters
             x = layers.Conv2D(filters, k, padding="valid" if valid else "same",
                               activation="relu")(x)
         elif tok.upper() in ("P", "AP"):
@@ -308,31 +368,44 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
             if h < 2:
                 raise fail(f"cannot pool a {h}x{w} feature map")
             h, w = h // 2, w // 2
+            grow(0, h * w * c)
             pool = layers.MaxPooling2D if tok.upper() == "P" else layers.AveragePooling2D
             x = pool(2)(x)
         elif tok.upper() == "GAP":
             if flat:
                 raise fail("global pooling needs an image, but the input was already flat")
+            h = w = 1
             x, flat = layers.GlobalAveragePooling2D()(x), True
         elif m := _DROP.match(tok):
             rate = float(m.group(1))
             if not 0 < rate < 1:
                 raise fail("dropout rate must be between 0 and 1, e.g. D.25")
+            grow(0, h * w * c)
             x = layers.Dropout(rate)(x)
         elif tok.upper() in ("B", "BN"):
+            grow(4 * c, h * w * c)
             x = layers.BatchNormalization()(x)
         elif tok.upper() == "F":
             if flat:
                 raise fail("already flat")
+            c, h, w = h * w * c, 1, 1
             x, flat = layers.Flatten()(x), True
         elif m := _FC.match(tok):
             if not flat:
                 raise fail("a dense layer needs a flat input: put F or GAP before it")
-            x = layers.Dense(int(m.group(1)), activation="relu")(x)
+            units = int(m.group(1))
+            if units < 1:
+                raise fail("a dense layer needs at least 1 unit")
+            grow(c * units + units, units)
+            c = units
+            x = layers.Dense(units, activation="relu")(x)
         else:
             raise fail(f"unknown token. {SPEC_HELP}")
     if not flat:
         x = layers.Flatten()(x)
+    head = h * w * c * num_classes + num_classes
+    if (why := size_problem(params + head, activations + num_classes)) is not None:
+        raise SpecError(spec, 0, len(spec), why)
     return keras.Model(inputs, _classifier(x, num_classes), name="custom")
 
 

@@ -23,15 +23,19 @@ import csv
 import errno
 import io
 import json
+import math
 import os
 import socket
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .procs import boot_id, pid_alive, process_start
 
 ENV_RUNS = "CIFAR_TUI_RUNS"
 HISTORY_FIELDS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate",
@@ -104,20 +108,6 @@ def atomic_save_model(model, path: Path) -> None:  # noqa: ANN001 - keras.Model
     _atomic(path, lambda p: model.save(p))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process can linger as a zombie until its parent reaps it
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _file_name(value: object, default: str) -> str:
     """A file name that state.json points at, never a path out of the run's folder."""
     if isinstance(value, str) and value and Path(value).name == value and value[0] != ".":
@@ -138,33 +128,6 @@ def _optimizer_steps(model) -> int | None:  # noqa: ANN001 - keras.Model
 LOCK_NAME = "lock"
 
 
-def _boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-
-
-def process_start(pid: int) -> float | None:
-    """When ``pid`` started (clock ticks since boot on Linux), None if unknown.
-
-    Recorded with the pid so that a new process that got a dead owner's pid is not taken for it.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return float(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return float(psutil.Process(pid).create_time())
-    except Exception:  # noqa: BLE001 - no such process, access denied: unknown
-        return None
-
-
 @dataclass(frozen=True)
 class Owner:
     """The process that holds a run's lock."""
@@ -182,9 +145,9 @@ class Owner:
         """False when this owner is certainly gone (another host's process is assumed alive)."""
         if self.host != socket.gethostname():
             return True
-        if self.boot is not None and self.boot != _boot_id():
+        if self.boot is not None and self.boot != boot_id():
             return False
-        if not _pid_alive(self.pid):
+        if not pid_alive(self.pid):
             return False
         return self.start is None or process_start(self.pid) == self.start
 
@@ -243,7 +206,7 @@ class RunLock:
             raise RunLockedError(self.run.id, Owner.read(self.path)) from None
         pid = os.getpid()
         record = {"pid": pid, "host": socket.gethostname(), "start": process_start(pid),
-                  "boot": _boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+                  "boot": boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode(), 0)
@@ -278,6 +241,26 @@ class RunLock:
         self.release()
 
 
+def _parse_history(text: str) -> tuple[list[dict], str | None]:
+    """history.csv's rows as numbers, and what was wrong with the rows it had to skip."""
+    rows, err = [], None
+    try:
+        reader = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:
+        return [], f"not CSV ({exc})"
+    for n, row in enumerate(reader, start=2):
+        try:
+            parsed = {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()
+                      if isinstance(k, str) and isinstance(v, str) and v != ""}
+        except ValueError:
+            parsed = {}
+        if "epoch" not in parsed:
+            err = err or f"line {n} is not an epoch's numbers"
+            continue
+        rows.append(parsed)
+    return rows, err
+
+
 @dataclass
 class Run:
     path: Path
@@ -302,10 +285,20 @@ class Run:
         return self.path / "predictions.npz"
 
     def _read_json(self, name: str) -> dict:
+        """The file's object; {} when it is missing or damaged (``damage()`` says which)."""
+        data, _ = self._load_json(name)
+        return data
+
+    def _load_json(self, name: str) -> tuple[dict, str | None]:
         try:
-            return json.loads((self.path / name).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return {}
+            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}, None
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
+            return {}, f"{name} is unreadable ({exc})"
+        if not isinstance(data, dict):
+            return {}, f"{name} holds a JSON {type(data).__name__}, not an object"
+        return data, None
 
     def _write_json(self, name: str, data: dict) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2, sort_keys=True))
@@ -338,12 +331,9 @@ class Run:
             text = (self.path / "history.csv").read_text(encoding="utf-8")
         except OSError:
             return []
+        rows, _ = _parse_history(text)
         done = self.epochs_done
-        rows = []
-        for row in csv.DictReader(io.StringIO(text)):
-            rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()
-                         if v not in ("", None)})
-        return [r for r in rows if r.get("epoch", 0) <= done]
+        return [r for r in rows if r["epoch"] <= done]
 
     def commit_epoch(self, model, history: list[dict], *, best: bool,  # noqa: ANN001
                      **state: object) -> None:
@@ -420,11 +410,61 @@ class Run:
         _atomic(self.predictions_path, lambda p: np.savez(p, probs=probs, labels=labels))
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stored test probabilities (N, 10) and labels (N,); None if absent or damaged."""
         try:
             with np.load(self.predictions_path, allow_pickle=False) as z:
-                return z["probs"], z["labels"]
-        except (OSError, KeyError, ValueError):
+                probs, labels = z["probs"], z["labels"]
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             return None
+        if probs.ndim != 2 or probs.shape[1] != 10 or labels.shape != (len(probs),) \
+                or not np.issubdtype(labels.dtype, np.integer):
+            return None
+        return probs, labels
+
+    def damage(self) -> str | None:
+        """Why this run's files cannot be trusted, or None: an unreadable or mistyped file, a
+        state that contradicts its config, a diverged (NaN) loss."""
+        from .config import TrainConfig
+
+        cfg, err = self._load_json("config.json")
+        if err:
+            return err
+        try:
+            config = TrainConfig.from_dict(cfg)
+        except (ValueError, TypeError) as exc:
+            return f"config.json: {exc}"
+        st, err = self._load_json("state.json")
+        if err:
+            return err
+        done = st.get("epochs_done", 0)
+        if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+            return f"state.json: epochs_done is {done!r}, not a count of epochs"
+        if done > config.epochs:
+            return f"state.json says {done} epochs are done, but the run has {config.epochs}"
+        if not isinstance(st.get("status", ""), str):
+            return f"state.json: status is {st['status']!r}"
+        try:
+            text = (self.path / "history.csv").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except (OSError, ValueError) as exc:
+            return f"history.csv is unreadable ({exc})"
+        rows, err = _parse_history(text)
+        if err:
+            return f"history.csv: {err}"
+        rows = [r for r in rows if r["epoch"] <= done]
+        if [r["epoch"] for r in rows] != list(range(1, len(rows) + 1)) or len(rows) < done:
+            return f"history.csv has epochs {[r['epoch'] for r in rows]}, state says {done}"
+        for r in rows:
+            bad = [k for k in ("loss", "val_loss") if k in r and not math.isfinite(r[k])]
+            if bad:
+                return f"diverged: {bad[0]} is {r[bad[0]]} at epoch {r['epoch']}"
+        _, err = self._load_json("metrics.json")
+        if err:
+            return err
+        if self.predictions_path.exists() and self.predictions() is None:
+            return "predictions.npz is not a readable set of test predictions"
+        return None
 
     # -- ownership -------------------------------------------------------------------------
     def lock(self) -> RunLock:
@@ -442,28 +482,46 @@ class Run:
         """running, finished, early-stopped, stopped, failed, or interrupted (process died)."""
         st = self.state
         status = st.get("status", "unknown")
+        if not isinstance(status, str):
+            return "unknown"
         if status == "running":
             if (self.path / LOCK_NAME).exists():
                 return "running" if self.owner() is not None else "interrupted"
             same_host = st.get("host") == socket.gethostname()  # runs from before the lock
-            if same_host and not _pid_alive(int(st.get("pid", 0))):
+            pid = st.get("pid")
+            if same_host and not (isinstance(pid, int) and pid_alive(pid)):
                 return "interrupted"
         return status
 
     @property
     def epochs_done(self) -> int:
-        return int(self.state.get("epochs_done", 0))
+        done = self.state.get("epochs_done", 0)
+        return done if isinstance(done, int) and not isinstance(done, bool) and done > 0 else 0
 
     def summary(self) -> dict:
+        """One row for lists. A damaged run has status "damaged" and ``damage``, the reason;
+        every value has its documented type whatever the files hold."""
         cfg, st, hist, met = self.config, self.state, self.history(), self.metrics
-        best = max((h.get("val_accuracy", 0.0) for h in hist), default=None)
+        damage = self.damage()
+        vals = [h["val_accuracy"] for h in hist
+                if math.isfinite(h.get("val_accuracy", math.nan))]
+
+        def typed(value: object, *kinds: type) -> object:
+            ok = isinstance(value, kinds) and not isinstance(value, bool)
+            return value if ok and not (isinstance(value, float) and not math.isfinite(value)) \
+                else None
+
+        epochs = typed(cfg.get("epochs"), int)
         return {
-            "id": self.id, "arch": cfg.get("arch"), "status": self.status,
-            "epochs": f"{st.get('epochs_done', 0)}/{cfg.get('epochs', '?')}",
-            "batch_size": cfg.get("batch_size"), "optimizer": cfg.get("optimizer"),
-            "learning_rate": cfg.get("learning_rate"),
-            "best_val_accuracy": best, "test_accuracy": met.get("accuracy"),
-            "created": st.get("created"),
+            "id": self.id, "arch": typed(cfg.get("arch"), str),
+            "status": "damaged" if damage else self.status, "damage": damage,
+            "epochs": f"{self.epochs_done}/{epochs if epochs is not None else '?'}",
+            "batch_size": typed(cfg.get("batch_size"), int),
+            "optimizer": typed(cfg.get("optimizer"), str),
+            "learning_rate": typed(cfg.get("learning_rate"), int, float),
+            "best_val_accuracy": max(vals, default=None),
+            "test_accuracy": typed(met.get("accuracy"), int, float),
+            "created": typed(st.get("created"), str),
         }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import CLASSES
 from .config import TrainConfig
-from .data import Cifar10, load_cifar10, stratified_split, subset
+from .data import Cifar10, LoadCancelled, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, detect_overfitting, evaluate_probs, predict_probs
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started  # noqa: F401
 from .hardware import describe_hardware
@@ -106,7 +106,25 @@ class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps, "start": self.start}
 
 
+def _check_devices(devices: list[str]) -> None:
+    """Refuse devices TensorFlow does not have (MirroredStrategy would wait for them forever)."""
+    import re
+
+    have = {(d.device_type.upper(), d.name.rsplit(":", 1)[-1])
+            for d in tf.config.list_logical_devices()}
+    for dev in devices:
+        m = re.search(r"(cpu|gpu|tpu):(\d+)$", dev, re.I)
+        if m is None or (m.group(1).upper(), m.group(2)) not in have:
+            gpus = sum(t == "GPU" for t, _ in have)
+            names = ", ".join(sorted(":".join(d) for d in have))
+            raise ValueError(f"device {dev!r} does not exist here: TensorFlow sees {gpus} GPU"
+                             f"{'' if gpus == 1 else 's'} ({names}). Use --gpus N with N at "
+                             "most that, or leave it out.")
+
+
 def _strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
+    if cfg.devices:
+        _check_devices(cfg.devices)
     if cfg.devices and len(cfg.devices) > 1:
         return tf.distribute.MirroredStrategy(devices=cfg.devices)
     return tf.distribute.get_strategy()
@@ -164,6 +182,29 @@ class Lookahead(keras.callbacks.Callback):
             avg *= decay
             avg += (1.0 - decay) * var.numpy()
             var.assign(avg)
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite: nothing after that batch can be learned."""
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN, but failing the run with a message saying what to change (the
+    epoch in progress is not recorded; finished epochs stay resumable)."""
+
+    def __init__(self, learning_rate: float) -> None:
+        super().__init__()
+        self.learning_rate, self._epoch = learning_rate, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(f"the loss became {float(loss)} at epoch {self._epoch}, batch "
+                           f"{batch + 1}: the training diverged. Lower the learning rate (it "
+                           f"is {self.learning_rate:g}) or turn on batch norm.")
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -271,7 +312,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
                          error=None)
         if data is None:
-            data = load_cifar10(config.data)
+            data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
         data = subset(data, config.subset)
         keras.utils.set_random_seed(config.seed)
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
@@ -316,7 +357,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             try:
                 model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                           initial_epoch=initial_epoch, verbose=0, shuffle=False,
-                          callbacks=[c for c in (lookahead, early, recorder) if c is not None])
+                          callbacks=[c for c in (StopOnNaN(config.learning_rate), lookahead,
+                                                 early, recorder) if c is not None])
                 if early is not None and early.stopped_epoch > 0 \
                         and run.epochs_done < config.epochs:
                     status = "early-stopped"
@@ -330,9 +372,13 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                       evaluation, time.perf_counter() - t_start))
         return run
     except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
+            run.update_state(status="stopped")
+            emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
+                          None, time.perf_counter() - t_start))
+            raise
         message = str(exc) or type(exc).__name__
-        run.update_state(status="failed" if not isinstance(exc, KeyboardInterrupt)
-                         else "stopped", error=message)
+        run.update_state(status="failed", error=message)
         emit(Failed(run.id, message))
         raise
     finally:

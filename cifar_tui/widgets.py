@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from rich.console import Group
 from rich.table import Table
@@ -86,15 +88,16 @@ class HistoryPlot(PlotextPlot):
         for i, (name, history) in enumerate(series):
             if not history:
                 continue
-            epochs = [h["epoch"] for h in history]
-            longest = max(longest, max(epochs))
+            longest = max(longest, max(h["epoch"] for h in history))
             colour = colours[i % len(colours)]
-            train = [h.get(metric) for h in history]
-            val = [h.get(f"val_{metric}") for h in history]
-            if all(v is not None for v in train):
-                plt.plot(epochs, train, label=f"{name} train", color=colour, marker="braille")
-            if all(v is not None for v in val):
-                plt.plot(epochs, val, label=f"{name} val", color=colour, marker="dot")
+            for key, label, marker in ((metric, "train", "braille"),
+                                       (f"val_{metric}", "val", "dot")):
+                # a diverged run's NaN/inf values are left out (plotext fails on them)
+                points = [(h["epoch"], h[key]) for h in history
+                          if isinstance(h.get(key), float) and math.isfinite(h[key])]
+                if points:
+                    plt.plot([e for e, _ in points], [v for _, v in points],
+                             label=f"{name} {label}", color=colour, marker=marker)
         if longest <= 20:
             plt.xticks(list(range(1, longest + 1)))
         self.refresh()

@@ -45,7 +45,10 @@ def inject_crash(monkeypatch: pytest.MonkeyPatch, after: int | None) -> list[str
 
     def mutation(op, name, *args, **kw):  # noqa: ANN001, ANN202
         result = op(*args, **kw)
-        done.append(f"{name} {os.path.basename(str(args[-1]))}")
+        target = os.path.basename(str(args[-1]))
+        if "progress" in target:  # live progress: throttled by time, not part of the run state
+            return result
+        done.append(f"{name} {target}")
         if len(done) == after:
             raise Killed
         return result
@@ -168,3 +171,188 @@ def _stopping_after(epoch: int) -> dict:
 def _copy(run: Run, dest) -> Run:
     shutil.copytree(run.path, dest)
     return Run(dest)
+
+
+# -- damaged runs ----------------------------------------------------------------------------
+
+GOOD_HISTORY = ("epoch,accuracy,loss,val_accuracy,val_loss,learning_rate,seconds,images_per_sec\n"
+                "1,0.5,1.5,0.4,1.6,0.01,1.0,900\n")
+
+
+def damaged_store(root) -> dict[str, str]:
+    """A store of one good run and one run per kind of damage: {run id: expected reason}."""
+    store = RunStore(root)
+    expected = {}
+
+    def make(name: str, reason: str, **files: object) -> None:
+        run = store.create(cfg(epochs=2).to_dict())
+        run.write_history([{"epoch": 1, "accuracy": 0.5, "loss": 1.5, "val_accuracy": 0.4,
+                            "val_loss": 1.6}])
+        run.update_state(status="stopped", epochs_done=1)
+        for fname, content in files.items():
+            target = run.path / fname.replace("_", ".")
+            target.write_bytes(content if isinstance(content, bytes) else content.encode())
+        new = run.path.with_name(name)
+        run.path.rename(new)
+        expected[name] = reason
+
+    make("a-good", "")
+    make("b-state-list", "state.json holds a JSON list", state_json="[1, 2]")
+    make("c-history-garbage", "history.csv: line 3", history_csv=GOOD_HISTORY + "x,y,z\n")
+    make("d-predictions", "predictions.npz is not", predictions_npz=b"not a zip")
+    conf = cfg(epochs=2).to_dict()
+    make("e-config-types", "normalize is 'no'",
+         config_json=json.dumps({**conf, "normalize": "no"}))
+    make("f-nan", "diverged: loss is nan at epoch 1",
+         history_csv=GOOD_HISTORY.replace("1.5,", "nan,"))
+    make("g-done-over", "says 7 epochs are done, but the run has 2",
+         state_json=json.dumps({"status": "finished", "epochs_done": 7}))
+    make("h-config-bad-json", "config.json is unreadable", config_json="{")
+    return expected
+
+
+def test_damaged_runs_are_listed_as_damaged_and_the_rest_works(tmp_path, capsys):
+    expected = damaged_store(tmp_path)
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name, reason in expected.items():
+        line = next(ln for ln in out.splitlines() if ln.startswith(name))
+        if reason:
+            assert "damaged" in line, line
+            assert reason in out, reason
+        else:
+            assert "stopped" in line and "0.4000" in line
+    assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["a-good"]["damage"] is None
+    assert all(reason in rows[n]["damage"] for n, reason in expected.items() if reason)
+    # a damaged config cannot be resumed with its values used as they are
+    with pytest.raises(ValueError, match="normalize is 'no'"):
+        train(run=RunStore(tmp_path).get("e-config-types"))
+
+
+async def test_tui_starts_with_damaged_runs_and_plots_a_diverged_one(tmp_path, tiny):
+    from textual.widgets import DataTable
+
+    from cifar_tui.app import CifarApp
+
+    expected = damaged_store(tmp_path / "runs")
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("6")
+        table = app.query_one("#runs-table", DataTable)
+        statuses = {table.get_row(name)[1]: table.get_row(name)[3] for name in expected}
+        assert statuses["a-good"] == "stopped"
+        assert all(statuses[n] == "damaged" for n in expected if n != "a-good")
+        table.move_cursor(row=list(expected).index("f-nan"))
+        await pilot.press("l")  # the loss plot of a NaN history used to crash plotext
+        await pilot.pause()
+        await pilot.press("l")
+        await pilot.pause()
+    assert app.return_code in (0, None)
+
+
+# -- divergence, stops, values, errors, leftovers --------------------------------------------
+
+
+def test_nan_loss_stops_the_training_at_once(tmp_path, tiny, monkeypatch):
+    import cifar_tui.config as config_mod
+
+    monkeypatch.setattr(config_mod, "MAX_LEARNING_RATE", 1e39)  # let it diverge
+    events: list = []
+    with pytest.raises(RuntimeError, match="loss became .* at epoch 1, batch [12]: the training "
+                                           "diverged. Lower the learning rate"):
+        train(cfg(optimizer="sgd", learning_rate=1e38, epochs=3), data=tiny,
+              store=RunStore(tmp_path), listener=events.append)
+    run = RunStore(tmp_path).list()[0]
+    assert run.status == "failed" and "diverged" in run.state["error"]
+    assert run.epochs_done == 0 and run.history() == []
+
+
+def test_stop_during_the_first_data_load_is_a_stop(tmp_path, arrays):
+    from conftest import image_members, write_tree
+
+    from cifar_tui.data import LoadCancelled
+    from cifar_tui.events import Failed, Finished
+
+    tree = write_tree(tmp_path / "imgs", image_members(arrays))
+    stop = threading.Event()
+    stop.set()
+    events: list = []
+    with pytest.raises(LoadCancelled):
+        train(cfg(data=str(tree)), store=RunStore(tmp_path / "runs"), stop=stop,
+              listener=events.append)
+    run = RunStore(tmp_path / "runs").list()[0]
+    assert run.status == "stopped" and "error" not in run.state or not run.state["error"]
+    assert isinstance(events[-1], Finished) and events[-1].status == "stopped"
+    assert not any(isinstance(e, Failed) for e in events)
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--lr", "inf", "learning rate inf would diverge"),
+    ("--lr", "nan", "learning rate must be positive"),
+    ("--momentum", "nan", "momentum must be in [0, 1)"),
+    ("--weight-decay", "-5", "weight decay must be a number, 0 or more"),
+    ("--weight-decay", "inf", "weight decay must be a number, 0 or more"),
+    ("--crop-pixels", "40", "crop pixels must be in 0..16"),
+])
+def test_bad_training_values_are_refused_before_training(tmp_path, capsys, flag, value,
+                                                         message):
+    code = main(["train", "custom", "--spec", SMALL, flag, value, "--runs", str(tmp_path)])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert RunStore(tmp_path).list() == []
+
+
+def test_unexpected_errors_are_one_line_plus_a_log(capsys):
+    from cifar_tui.cli import run_command
+    from cifar_tui.errors import log_path
+
+    def boom() -> int:
+        raise KeyError("name")
+
+    assert run_command("eval", boom) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("cifar-tui eval: unexpected error (KeyError: 'name'); the traceback "
+                          f"is in {log_path()}")
+    assert "Traceback" not in err and "Traceback" in log_path().read_text()
+
+    def stopped() -> int:
+        raise KeyboardInterrupt
+
+    assert run_command("train", stopped) == 130
+    assert "stopped" in capsys.readouterr().err
+
+
+def test_runs_piped_into_head_ends_quietly(tmp_path):
+    root = tmp_path / "runs"
+    for i in range(1500):
+        d = root / f"2026-run-{i:05d}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"arch": "cnn", "epochs": 3}))
+        (d / "state.json").write_text(json.dumps({"status": "stopped", "epochs_done": 1}))
+    res = subprocess.run(f"{sys.executable} -m cifar_tui runs --runs {root} | head -n 2",
+                         shell=True, capture_output=True, text=True, timeout=120)
+    assert res.stdout.count("\n") == 2
+    assert "Broken pipe" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_killed_writers_leftovers_are_swept_by_the_next_owner(tmp_path, arrays, monkeypatch):
+    run = RunStore(tmp_path / "runs").create(cfg().to_dict())
+    junk = [".tmp-checkpoint-abc.keras", ".checkpoint-x1.keras", ".history-y2.csv",
+            "checkpoint-0004.keras", "model-0003.keras"]
+    for name in junk:
+        (run.path / name).write_bytes(b"partial")
+    with run.lock():
+        left = {p.name for p in run.path.iterdir()}
+    assert not left & set(junk) and {"config.json", "state.json"} <= left
+
+    from conftest import write_batches
+
+    from cifar_tui.data import cache_dir, load_cifar10
+
+    stale = cache_dir() / ".tmp-999999999-dead"
+    stale.mkdir(parents=True)
+    (stale / "x_train.npy").write_bytes(b"half")
+    load_cifar10(write_batches(tmp_path / "b", arrays))
+    assert not stale.exists()
