@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
@@ -33,9 +34,11 @@ from .messages import (
     Compare,
     ConfigChanged,
     DataLoaded,
+    ExportReport,
     OpenRun,
     RunChanged,
     SetNormalize,
+    ShowPair,
     StartTraining,
     TrainingAttached,
     TrainingFailed,
@@ -75,6 +78,8 @@ class CifarApp(App):
         Binding("x", "stop_training", "Stop"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "leave_field", "Leave field"),
+        Binding("w", "export_report", "Report"),
+        Binding("f12", "save_svg", "SVG"),
         *(Binding(str(i), f"tab('{tab}')", tab.title(), show=False)
           for i, tab in enumerate(PANES, start=1)),
     ]
@@ -91,6 +96,8 @@ class CifarApp(App):
     train_status: reactive[str] = reactive("idle", init=False)  # idle starting running done
     # CPU/memory/GPU of the process training the run in the Train view (sysmon.SystemSample)
     system: reactive[object | None] = reactive(None, always_update=True, init=False)
+    # (true, predicted) classes whose test images Predict shows, worst first; None: all images
+    pair: reactive[tuple[int, int] | None] = reactive(None, always_update=True, init=False)
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -135,7 +142,8 @@ class CifarApp(App):
         in_field = typing_in_field(self)
         if action == "leave_field":
             return in_field  # shown only where it applies
-        if in_field and action in ("tab", "start_training", "stop_training", "quit"):
+        if in_field and action in ("tab", "start_training", "stop_training", "quit",
+                                   "export_report"):
             return None
         return True
 
@@ -189,6 +197,11 @@ class CifarApp(App):
                             self.action_start_training)
         yield SystemCommand("Stop training", "Stop after the current batch; finished epochs "
                             "are kept", self.action_stop_training)
+        yield SystemCommand("Export report", "report.md + report.html with figures of the "
+                            "current run (in Runs: of the selected runs) (w)",
+                            self.action_export_report)
+        yield SystemCommand("Save screenshot (SVG)", "The screen as an SVG file in the runs "
+                            "folder's screenshots/ (F12)", self.action_save_svg)
         yield SystemCommand("Toggle [0,1] scaling", "Scale pixels to [0,1] or keep 0..255",
                             self.action_toggle_normalize)
         for pane in (DataPane, ModelPane, TrainPane, ResultsPane, PredictPane, RunsPane):
@@ -402,6 +415,53 @@ class CifarApp(App):
     def watch_current_run(self, run: Run | None) -> None:
         if run is not None:
             self.sub_title = f"run {run.id}"
+
+    @on(ShowPair)
+    def _show_pair(self, message: ShowPair) -> None:
+        self.pair = (message.true, message.predicted)
+        self.action_tab("predict")
+
+    # -- write-ups -------------------------------------------------------------------------
+    def action_export_report(self) -> None:
+        if self.current_run is None:
+            self.notify("No run to report on: train one (s) or open one in Runs (6)",
+                        severity="warning")
+            return
+        self.post_message(ExportReport([self.current_run]))
+
+    @on(ExportReport)
+    def _export_report(self, message: ExportReport) -> None:
+        runs = message.runs
+        name = runs[0].id if len(runs) == 1 else time.strftime("compare-%Y%m%d-%H%M%S")
+        out = self.store.root / "reports" / name
+        self.notify(f"Writing the report of {len(runs)} run(s)...")
+        self.run_worker(partial(self._write_report, runs, out), thread=True, group="report",
+                        exit_on_error=False)
+
+    def _write_report(self, runs: list[Run], out: Path) -> None:
+        from .report import write_report  # matplotlib and TensorFlow: in this worker thread
+
+        try:
+            report = write_report(runs, out, self.dataset)
+        except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
+            self.call_from_thread(self.notify, str(exc), title="Report failed",
+                                  severity="error", timeout=15)
+            return
+        self.call_from_thread(self.notify, f"{report.html}\n{report.markdown}",
+                              title="Report written", timeout=20)
+
+    def action_save_svg(self) -> None:
+        """The screen as SVG: <runs>/screenshots/cifar-tui-<pane>-<time>.svg."""
+        folder = self.store.root / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            pane = self.query_one(TabbedContent).active or "screen"
+            path = Path(self.save_screenshot(
+                f"cifar-tui-{pane}-{time.strftime('%Y%m%d-%H%M%S')}.svg", str(folder)))
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot: {exc}", severity="error")
+            return
+        self.notify(str(path), title="Screenshot saved")
 
     def _fatal_error(self) -> None:
         """An unhandled error ends the app with one line and its traceback in errors.log, not

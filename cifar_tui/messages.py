@@ -58,6 +58,22 @@ class RunChanged(Message):
         self.run = run
 
 
+class ExportReport(Message):
+    """Write the report (markdown, HTML, PNG figures) of ``runs``."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        super().__init__()
+        self.runs = runs
+
+
+class ShowPair(Message):
+    """Show the test images of class ``true`` predicted as ``predicted``, worst first."""
+
+    def __init__(self, true: int, predicted: int) -> None:
+        super().__init__()
+        self.true, self.predicted = true, predicted
+
+
 class SetNormalize(Message):
     """Scale pixels to [0, 1] (True) or feed 0..255 (False) in the runs started from now."""
 

@@ -131,10 +131,14 @@ def per_class_table(per_class: list[dict]) -> Table:
     return table
 
 
-def confused_pairs_text(pairs: list[dict]) -> Text:
+def confused_pairs_text(pairs: list[dict], selected: int | None = None) -> Text:
     text = Text("Most confused (true \u2192 predicted)\n", style="bold")
-    for p in pairs:
-        text.append(f"  {p['true']} \u2192 {p['predicted']}: ", style="")
+    if pairs:
+        text.append("n picks a pair, enter shows its images\n", style="dim")
+    for i, p in enumerate(pairs):
+        mark = "\u25b6 " if i == selected else "  "  # a marker, not only a colour
+        text.append(f"{mark}{p['true']} \u2192 {p['predicted']}: ",
+                    style="reverse" if i == selected else "")
         text.append(f"{p['count']}", style="bold red")
         text.append(f" ({p['rate']:.1%} of {p['true']})\n")
     return text

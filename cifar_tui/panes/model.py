@@ -38,7 +38,8 @@ class ModelPane(TabPane):
     BINDINGS = [Binding("tab", "next_field(1)", "Next field", show=False),
                 Binding("shift+tab", "next_field(-1)", "Previous field", show=False),
                 Binding("p", "refresh_params", "Params"),
-                Binding("f", "maximize_table", "Full table")]
+                Binding("f", "maximize_table", "Full table"),
+                Binding("v", "cycle_view", "View")]
     can_focus = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,6 +49,11 @@ class ModelPane(TabPane):
         self.error: str | None = None  # why the form describes no config
         self._table_wanted = False  # built on first show: TensorFlow loads only when needed
         self._model_key: tuple | None = None  # what the parameter table shows
+        # The right side: the formula table, Keras's own model.summary(), or the Keras code
+        # that `cifar-tui code` exports for this config.
+        self.view = "table"
+        self._views: dict[str, tuple[object, int]] = {}  # view -> (renderable, width)
+        self._code_key: str | None = None
         # What the pane itself put in each widget: a Changed event with this value (as widgets
         # send when mounted or set by code) is not the user's doing.
         self._shown: dict[str, Any] = {}
@@ -195,12 +201,14 @@ class ModelPane(TabPane):
                             self.action_refresh_params)
         yield SystemCommand("Model: full-screen parameter table", "Toggle (f)",
                             self.action_maximize_table)
+        yield SystemCommand("Model: formula table / model.summary() / Keras code",
+                            "Switch what the right side shows (v)", self.action_cycle_view)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         in_field = typing_in_field(self.app)
         if action == "next_field":
             return self.screen.maximized is None and bool(self.query("#arch"))
-        if action in ("refresh_params", "maximize_table") and in_field:
+        if action in ("refresh_params", "maximize_table", "cycle_view") and in_field:
             return None  # the key goes into the field
         return True
 
@@ -258,12 +266,43 @@ class ModelPane(TabPane):
         options = cfg.model_options()
         if cfg.arch == "transfer":
             options["weights"] = ""  # counts do not depend on the weights: no download
+        if self.view == "code" and (force or repr(cfg) != self._code_key):
+            self._code_key = repr(cfg)  # the script depends on every setting
+            table.update(f"Writing the Keras code of {cfg.arch}...")
+            self.build_code(cfg)
         key = (cfg.arch, tuple(sorted(options.items())))
         if key == self._model_key and not force:
             return  # the model is unchanged (e.g. the learning rate was edited)
         self._model_key = key
-        table.update(f"Building {cfg.arch}...")
+        if self.view != "code":
+            table.update(f"Building {cfg.arch}...")
         self.build_table(cfg.arch, options)
+
+    def action_cycle_view(self) -> None:
+        views = ("table", "summary", "code")
+        self.view = views[(views.index(self.view) + 1) % len(views)]
+        names = {"table": "parameter table with formulas", "summary": "Keras's model.summary()",
+                 "code": "Keras code (cifar-tui code)"}
+        self.notify(f"Model: {names[self.view]} (v: next)", timeout=3)
+        if self.view in self._views:
+            self._show_view()
+        self.refresh_params()
+
+    @work(thread=True, exclusive=True, group="code", exit_on_error=False)
+    def build_code(self, cfg: TrainConfig) -> None:
+        from rich.syntax import Syntax
+        from textual.worker import get_current_worker
+
+        from ..codegen import export_script  # TensorFlow: in this worker thread
+
+        try:
+            src = export_script(cfg)
+            renderable: object = Syntax(src, "python", theme="ansi_dark", word_wrap=False)
+            width = max(len(line) for line in src.splitlines()) + 2
+        except Exception as exc:  # e.g. fast: say plainly why it has no plain-Keras script
+            renderable, width = Text(str(exc), style="yellow"), 60
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._set_view, "code", renderable, width)
 
     @work(thread=True, exclusive=True, group="params", exit_on_error=False)
     def build_table(self, arch: str, options: dict) -> None:
@@ -271,19 +310,28 @@ class ModelPane(TabPane):
         from textual.worker import get_current_worker
 
         from ..models import build_model  # imports TensorFlow, in this worker thread
-        from ..params import param_table
+        from ..params import keras_summary, param_table
         from ..render import param_table_renderable
 
         try:
-            renderable = param_table_renderable(param_table(build_model(arch, **options)))
+            model = build_model(arch, **options)
+            renderable: object = param_table_renderable(param_table(model))
+            summary: object = Text(keras_summary(model, width=100))
         except Exception as exc:  # a bad spec: show it where the user is looking
-            renderable = Text(str(exc), style="red")
+            renderable = summary = Text(str(exc), style="red")
         # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
         width = Console(width=400).measure(renderable).maximum
         if not get_current_worker().is_cancelled:  # a newer edit has started its own build
-            self.app.call_from_thread(self._show_table, renderable, width)
+            self.app.call_from_thread(self._set_view, "summary", summary, 102)
+            self.app.call_from_thread(self._set_view, "table", renderable, width)
 
-    def _show_table(self, renderable: object, width: int) -> None:
+    def _set_view(self, view: str, renderable: object, width: int) -> None:
+        self._views[view] = (renderable, width)
+        if view == self.view:
+            self._show_view()
+
+    def _show_view(self) -> None:
+        renderable, width = self._views[self.view]
         table = self.query_one("#param-table", Static)
         table.styles.width = max(width, 20)
         table.update(renderable)

@@ -24,6 +24,7 @@ class PredictPane(TabPane):
         Binding("left,k", "step(-1)", "Prev"),
         Binding("m", "next_wrong", "Mistake"),
         Binding("o", "open_file", "Open file"),
+        Binding("a", "all_images", "All images", show=False),
     ]
     can_focus = True
 
@@ -34,6 +35,10 @@ class PredictPane(TabPane):
         self.labels: np.ndarray | None = None
         self.images: np.ndarray | None = None
         self._model_cache: tuple[str, object] | None = None
+        # A confused pair (true, predicted) and its images, worst first; None: every image.
+        self.pair: tuple[int, int] | None = None
+        self.pair_images: np.ndarray | None = None
+        self.pair_pos = 0
 
     def compose(self) -> ComposeResult:
         yield Static("No predictions yet: train or evaluate a run first.", id="pred-header")
@@ -55,6 +60,23 @@ class PredictPane(TabPane):
     def on_mount(self) -> None:
         self.watch(self.app, "current_run", self.refresh_run)
         self.watch(self.app, "dataset", self.refresh_run, init=False)
+        self.watch(self.app, "pair", self.show_pair, init=False)
+
+    def show_pair(self, pair: tuple[int, int] | None) -> None:
+        """Step through the test images of a confused pair, highest wrong probability first
+        (fastai's plot_top_losses for one cell of the confusion matrix)."""
+        self.pair, self.pair_images, self.pair_pos = pair, None, 0
+        if pair is not None and self.probs is not None:
+            from ..evaluation import worst_of_pair
+
+            self.pair_images = worst_of_pair(self.probs, self.labels, *pair)
+            if len(self.pair_images):
+                self.index = int(self.pair_images[0])
+        self.show()
+
+    def action_all_images(self) -> None:
+        if self.pair is not None:
+            self.show_pair(None)
 
     def refresh_run(self, _: object = None) -> None:
         run, ds = self.app.current_run, self.app.dataset
@@ -79,7 +101,7 @@ class PredictPane(TabPane):
             return
         self.probs, self.labels, self.images = probs, labels, x_test
         self.index = min(self.index, len(labels) - 1)
-        self.show()
+        self.show_pair(self.pair)  # the pair's images in this run (or all, when no pair)
 
     def show(self) -> None:
         if self.probs is None:
@@ -88,9 +110,15 @@ class PredictPane(TabPane):
         p, label = self.probs[i], int(self.labels[i])
         pred = int(p.argmax())
         wrong = int((self.probs.argmax(1) != self.labels).sum())
-        self.query_one("#pred-header", Static).update(
-            f"run {self.app.current_run.id}   test image {i + 1}/{len(self.labels)}   "
-            f"{wrong} misclassified")
+        header = (f"run {self.app.current_run.id}   test image {i + 1}/{len(self.labels)}   "
+                  f"{wrong} misclassified")
+        if self.pair is not None and self.pair_images is not None:
+            # the run is in the title bar; the pair needs the room here
+            t, q = (CLASSES[c] for c in self.pair)
+            n = len(self.pair_images)
+            header = (f"{t} \u2192 {q}: {self.pair_pos + 1}/{n}, worst first (a: all images)"
+                      if n else f"no {t} predicted as {q} in this run (a: all images)")
+        self.query_one("#pred-header", Static).update(header)
         self.query_one(ImageView).show(self.images[i], scale=1)
         self.query_one("#pred-caption", Static).update(self._caption(label, pred, p))
         self.query_one("#pred-bars", Static).update(probability_bars(p, label))
@@ -106,13 +134,18 @@ class PredictPane(TabPane):
         return text
 
     def action_step(self, delta: int) -> None:
-        if self.probs is not None:
+        if self.pair_images is not None and len(self.pair_images):
+            self.pair_pos = (self.pair_pos + delta) % len(self.pair_images)
+            self.index = int(self.pair_images[self.pair_pos])
+            self.show()
+        elif self.probs is not None:
             self.index = (self.index + delta) % len(self.labels)
             self.show()
 
     def action_next_wrong(self) -> None:
         if self.probs is None:
             return
+        self.pair = self.pair_images = None  # mistakes of every class from here
         wrong = np.flatnonzero(self.probs.argmax(1) != self.labels)
         if not len(wrong):
             self.notify("No misclassified test images")

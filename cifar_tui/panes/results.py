@@ -11,19 +11,25 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabPane
 
-from ..messages import RunChanged
+from .. import CLASSES
+from ..messages import RunChanged, ShowPair
 from ..render import confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import stat_line
 
 
 class ResultsPane(TabPane):
     BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
-                Binding("e", "evaluate", "Evaluate")]
+                Binding("e", "evaluate", "Evaluate"),
+                Binding("n", "next_pair", "Pair"),
+                Binding("enter", "show_pair", "Its images", show=False)]
     can_focus = True
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.normalized = False
+        self.pair_index: int | None = None  # the highlighted confused pair
+        self.pairs: list[dict] = []
+        self._shown_run: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("No run yet: train one (s) or pick one in Runs (6).", id="results-header")
@@ -36,6 +42,11 @@ class ResultsPane(TabPane):
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Evaluate current run", "Test-set metrics and confusion matrix",
                             self.action_evaluate)
+        yield SystemCommand("Results: next confused pair", "Highlight the next pair (n)",
+                            self.action_next_pair)
+        yield SystemCommand("Results: images of the confused pair", "Its test images in "
+                            "Predict, most confident mistakes first (enter)",
+                            self.action_show_pair)
         yield SystemCommand("Confusion matrix: counts / row %", "Switch the heatmap's numbers",
                             self.action_toggle_normalized)
 
@@ -48,7 +59,10 @@ class ResultsPane(TabPane):
         if run is None:
             return
         metrics = run.metrics
+        if run.id != self._shown_run:  # another run: its pairs are others
+            self._shown_run, self.pair_index = run.id, None
         if not metrics:
+            self.pairs = []
             header.update(f"Run {run.id} ({run.status}) has no test evaluation yet: press e.")
             for wid in ("#heatmap", "#per-class", "#confused"):
                 self.query_one(wid, Static).update("")
@@ -60,7 +74,26 @@ class ResultsPane(TabPane):
         self.query_one("#heatmap", Static).update(
             confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
         self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))
-        self.query_one("#confused", Static).update(confused_pairs_text(metrics["confused_pairs"]))
+        self.pairs = metrics["confused_pairs"]
+        if self.pair_index is not None and self.pair_index >= len(self.pairs):
+            self.pair_index = None
+        self.query_one("#confused", Static).update(
+            confused_pairs_text(self.pairs, self.pair_index))
+
+    def action_next_pair(self) -> None:
+        if not self.pairs:
+            self.notify("No confused pairs: evaluate a run first (e)")
+            return
+        self.pair_index = 0 if self.pair_index is None else (self.pair_index + 1) % len(
+            self.pairs)
+        self.refresh_run()
+
+    def action_show_pair(self) -> None:
+        if not self.pairs:
+            self.notify("No confused pairs: evaluate a run first (e)")
+            return
+        pair = self.pairs[self.pair_index or 0]
+        self.post_message(ShowPair(CLASSES.index(pair["true"]), CLASSES.index(pair["predicted"])))
 
     def action_toggle_normalized(self) -> None:
         self.normalized = not self.normalized

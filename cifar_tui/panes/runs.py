@@ -8,8 +8,8 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabPane
 
-from ..compare import timings
-from ..messages import Compare, OpenRun, StartTraining
+from ..compare import cell, hparam_table, timings
+from ..messages import Compare, ExportReport, OpenRun, StartTraining
 from ..runs import Run
 from ..widgets import HistoryPlot
 
@@ -46,6 +46,8 @@ def row_cells(run: Run, selected: bool) -> list[str]:
 
 BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
 REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
+HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report  "
+        "test acc/images: on how many test images")
 
 
 class RunsPane(TabPane):
@@ -57,6 +59,10 @@ class RunsPane(TabPane):
         Binding("g", "compare_regularization", "Drop/BN"),
         Binding("l", "toggle_metric", "Acc/loss"),
         Binding("u", "refresh_runs", "Reload"),
+        Binding("h", "toggle_hparams", "HParams"),
+        Binding("o", "sort_next", "Sort"),
+        Binding("O", "sort_reverse", "Reverse", show=False),
+        Binding("w", "export_report", "Report"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -65,15 +71,19 @@ class RunsPane(TabPane):
         self.metric = "accuracy"
         self.runs: dict[str, Run] = {}
         self._live: set[str] = set()  # runs shown as running at the last refresh
+        # the hyperparameter view (TensorBoard's HParams): selected runs, differing settings
+        self.hparams = False
+        self.sort_column: str | None = None
+        self.sort_desc = True
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Static("space overlay  enter open  R resume  b/g compare  "
-                     "test acc/images: on how many test images", id="runs-help")
+        yield Static(HELP, id="runs-help")
         yield Static(id="runs-live")
         yield HistoryPlot(id="runs-plot")
 
     def on_mount(self) -> None:
+        self._columns: list[str] = []
         self.columns = dict(zip(COLUMNS, self.query_one(DataTable).add_columns(*COLUMNS)))
         self.watch(self.app, "runs_version", self.refresh_runs)
         # Runs trained by any process (this app, `--detach`, another shell) show their progress.
@@ -81,6 +91,8 @@ class RunsPane(TabPane):
 
     def refresh_live(self) -> None:
         """Redraw the rows of live runs (and of runs that just stopped being live)."""
+        if self.hparams:
+            return  # the HParams view shows finished results; h goes back to live rows
         runs = self.app.store.list()
         if [r.id for r in reversed(runs)] != list(self.runs):
             self.refresh_runs()
@@ -111,6 +123,11 @@ class RunsPane(TabPane):
         yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
                             self.action_resume)
         yield SystemCommand("Runs: reload", "Read the run store again", self.refresh_runs)
+        yield SystemCommand("Runs: hyperparameter table", "The settings that differ between "
+                            "the selected runs, with their results; o sorts (h)",
+                            self.action_toggle_hparams)
+        yield SystemCommand("Runs: report of the selected runs", "report.md + report.html, "
+                            "curves overlaid (w)", self.action_export_report)
         yield SystemCommand("Runs: select / unselect highlighted run", "Overlay its curves "
                             "(space)", self.action_toggle_select)
         yield SystemCommand("Runs: open highlighted run", "Show it in Results and Predict",
@@ -123,20 +140,77 @@ class RunsPane(TabPane):
     def refresh_runs(self, _: object = None) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        table.clear()
         # Newest first: the run just trained is the one wanted.
         self.runs = {r.id: r for r in reversed(self.app.store.list())}
+        if self.hparams:
+            self._show_hparams(table)
+        else:
+            if self._columns:  # coming back from the HParams view: the list's columns again
+                table.clear(columns=True)
+                self.columns = dict(zip(COLUMNS, table.add_columns(*COLUMNS)))
+                self._columns = []
+            table.clear()
+            self._show_list(table)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+        self.plot()
+
+    def _show_list(self, table: DataTable) -> None:
         for run in self.runs.values():
             table.add_row(*row_cells(run, run.id in self.selected), key=run.id)
         self._live = {i for i, r in self.runs.items() if r.status == "running"}
         self.show_live()
-        if self.runs:
-            table.move_cursor(row=min(cursor, len(self.runs) - 1))
-        self.plot()
+
+    def _show_hparams(self, table: DataTable) -> None:
+        # two or more selected: those; otherwise every run (so more can be selected here)
+        runs = [r for r in self.runs.values() if r.id in self.selected]
+        if len(runs) < 2:
+            runs = list(self.runs.values())
+        view = hparam_table(runs)
+        if self.sort_column not in view.columns:
+            self.sort_column = None
+        view = hparam_table(runs, self.sort_column, self.sort_desc)
+        table.clear(columns=True)
+        arrow = " \u2193" if self.sort_desc else " \u2191"
+        table.add_columns("", *(c + (arrow if c == self.sort_column else "")
+                                for c in view.columns))
+        for row in view.rows:
+            table.add_row("\u2713" if row[0] in self.selected else " ", short_id(row[0]),
+                          *(cell(c, v) for c, v in zip(view.columns[1:], row[1:])), key=row[0])
+        which = "selected runs" if len(self.selected) > 1 else "all runs (space selects)"
+        self.query_one("#runs-help", Static).update(
+            f"HParams of {which}: o sort, O reverse, h back")
+        self._columns = view.columns
+
+    def action_toggle_hparams(self) -> None:
+        self.hparams = not self.hparams
+        if not self.hparams:
+            self.query_one("#runs-help", Static).update(HELP)
+        self.refresh_runs()
+
+    def action_sort_next(self) -> None:
+        if not self.hparams:
+            self.action_toggle_hparams()
+            return
+        cols = self._columns
+        i = cols.index(self.sort_column) + 1 if self.sort_column in cols else len(cols) - 4
+        self.sort_column = cols[i % len(cols)]
+        self.refresh_runs()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_desc = not self.sort_desc
+        self.refresh_runs()
+
+    def action_export_report(self) -> None:
+        runs = [r for r in self.runs.values() if r.id in self.selected]
+        if not runs and (run := self._cursor_run()) is not None:
+            runs = [run]
+        if runs:
+            self.post_message(ExportReport(runs))
 
     def _cursor_run(self) -> Run | None:
         table = self.query_one(DataTable)
-        if not self.runs or table.cursor_row < 0:
+        if not self.runs or table.cursor_row < 0 or not table.row_count:
             return None
         key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return self.runs.get(key)

@@ -1,0 +1,118 @@
+"""The write-up keys of the TUI through Pilot: report, SVG screenshot, Model views, HParams
+table, and a confused pair's images in Predict."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_app import SIZE, FakeTrainer, make_app, text_of, wait_for
+from textual.widgets import DataTable
+
+from cifar_tui import CLASSES
+from cifar_tui.evaluation import worst_of_pair
+
+
+async def _train(app, pilot, runs: int = 1) -> None:
+    await wait_for(pilot, lambda: app.dataset is not None)
+    for n in range(1, runs + 1):
+        await pilot.press("s")
+        await wait_for(pilot, lambda n=n: len(app.store.list()) == n and not app.training
+                       and app.current_run is not None and app.current_run.metrics)
+
+
+async def test_svg_screenshot_key(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await pilot.press("f12")
+        shots = list((tmp_path / "runs" / "screenshots").glob("cifar-tui-results-*.svg"))
+        assert len(shots) == 1 and shots[0].read_text().lstrip().startswith("<svg")
+        assert any(str(shots[0]) in str(n.message) for n in app._notifications)
+
+
+async def test_report_key_for_current_and_selected_runs(tmp_path, tiny):
+    app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await _train(app, pilot, runs=2)
+        run = app.current_run
+        await pilot.press("4", "w")
+        page = tmp_path / "runs" / "reports" / run.id / "report.html"
+        await wait_for(pilot, page.exists, timeout=120)
+        await wait_for(pilot, lambda: any("Report written" in (n.title or "")
+                                          for n in app._notifications))
+        assert (page.parent / "figures" / run.id / "predictions.png").exists()
+        # Runs pane: the selected runs, overlaid in one report
+        await pilot.press("6")
+        app.query_one(DataTable).focus()
+        await pilot.press("space", "down", "space", "w")
+        reports = tmp_path / "runs" / "reports"
+        await wait_for(pilot, lambda: any(reports.glob("compare-*/report.md")), timeout=120)
+        md = next(reports.glob("compare-*/report.md")).read_text()
+        assert all(f"## Run {r.id}" in md for r in app.store.list())
+
+
+async def test_model_views_table_summary_code(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "(3*3*32+1)*64" in text_of(app, "#param-table"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "Total params: 890,410" in text_of(app, "#param-table"))
+        assert "conv1 (Conv2D)" in text_of(app, "#param-table")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "keras.Sequential([" in text_of(app, "#param-table"))
+        assert "model.fit(" in text_of(app, "#param-table")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "(3*3*32+1)*64" in text_of(app, "#param-table"))
+
+
+async def test_hparams_table_sorted_from_the_keyboard(tmp_path, tiny):
+    app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None)
+        await pilot.press("6", "b")  # three runs: batch 32, 64, 128
+        await wait_for(pilot, lambda: len(app.store.list()) == 3 and not app.training
+                       and not app.queue)
+        await pilot.press("6")
+        table = app.query_one(DataTable)
+        table.focus()
+        await pilot.press("h")
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[1:] == ["run", "batch_size", "best_val", "test_acc", "s_per_epoch",
+                              "images_per_sec"]
+        await pilot.press("o")  # sorts by the first result column, largest first
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[3] == "best_val \u2193"
+        await pilot.press("o", "o", "o", "o", "o")  # around to batch_size
+        assert [str(c.label) for c in table.columns.values()][2] == "batch_size \u2193"
+        assert [table.get_row_at(i)[2] for i in range(3)] == ["128", "64", "32"]
+        await pilot.press("O")
+        assert [table.get_row_at(i)[2] for i in range(3)] == ["32", "64", "128"]
+        await pilot.press("h")
+        assert "epochs" in [str(c.label) for c in table.columns.values()]  # the run list
+
+
+async def test_confused_pair_opens_its_images_worst_first(tmp_path, tiny):
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await _train(app, pilot)
+        await pilot.press("4", "n")
+        pairs = app.current_run.metrics["confused_pairs"]
+        assert "\u25b6 " + pairs[0]["true"] in text_of(app, "#confused")
+        await pilot.press("n")
+        assert "\u25b6 " + pairs[1]["true"] in text_of(app, "#confused")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.query_one("TabbedContent").active == "predict")
+        t, p = CLASSES.index(pairs[1]["true"]), CLASSES.index(pairs[1]["predicted"])
+        probs, labels = app.current_run.predictions()
+        worst = worst_of_pair(probs, labels, t, p)
+        pane = app.query_one("PredictPane")
+        header = text_of(app, "#pred-header")
+        assert f"{CLASSES[t]} \u2192 {CLASSES[p]}: 1/{len(worst)}, worst first" in header
+        assert pane.index == worst[0]
+        assert f"true {CLASSES[t]}" in text_of(app, "#pred-caption")
+        if len(worst) > 1:
+            await pilot.press("right")
+            assert pane.index == worst[1]
+        await pilot.press("a")
+        assert "test image" in text_of(app, "#pred-header")
+        assert np.all(labels[worst] == t)
