@@ -26,7 +26,7 @@ from cifar_tui.data import load_cifar10, subset  # noqa: E402
 
 VARIANTS = {
     "full": {},
-    "no-lookahead": {"ema": False},
+    "no-lookahead": {"lookahead": False},
     "no-label-smoothing": {"label_smoothing": 0.0},
     "no-flip": {"augment_flip": False},
     "no-translate": {"augment_crop": False},

@@ -30,6 +30,12 @@ def _add_data(p: argparse.ArgumentParser, top: bool = False) -> None:
                         "or archive (default: $CIFAR_TUI_DATA, else Keras's download)")
 
 
+def _add_backend(p: argparse.ArgumentParser, top: bool = False) -> None:
+    p.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
+                   default=None if top else argparse.SUPPRESS,
+                   help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+
+
 def _add_runs(p: argparse.ArgumentParser, top: bool = False) -> None:
     p.add_argument("--runs", metavar="DIR", default=None if top else argparse.SUPPRESS,
                    help="run store folder (default: $CIFAR_TUI_RUNS or ./runs)")
@@ -42,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
     _add_data(ap, top=True)
     _add_runs(ap, top=True)
+    _add_backend(ap, top=True)
     ap.add_argument("--subset", type=int, metavar="N", help="use N train images per class")
     sub = ap.add_subparsers(dest="command")
 
@@ -57,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--weights", help="transfer: imagenet, a local weights file, or none")
     p.add_argument("--json", action="store_true")
+    _add_backend(p)
 
     p = sub.add_parser("train", help="train a model headless, one progress line per epoch")
     p.add_argument("arch", nargs="?", choices=list(PRESETS))
@@ -80,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                    default=None)
     p.add_argument("--crop-pixels", type=int, help="translation range of --crop (default 4)")
     p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
-                   help="lookahead: a moving average of the weights, copied in every 5 steps")
+    p.add_argument("--lookahead", "--ema", dest="lookahead",
+                   action=argparse.BooleanOptionalAction, default=None,
+                   help="a moving average of the weights, copied in every 5 steps")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average test predictions over the mirror and 1-pixel shifts")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
@@ -98,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
                         "run id and its log, and return at once")
     _add_data(p)
     _add_runs(p)
+    _add_backend(p)
 
     train_p = p
 
@@ -129,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run's best model on the test set")
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
+    _add_backend(p)
     _add_data(p)
     _add_runs(p)
 
@@ -142,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--json", action="store_true")
+    _add_backend(p)
     _add_runs(p)
     return ap
 
@@ -225,7 +237,7 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
         devices = [f"/gpu:{i}" for i in range(args.gpus)]
     keys = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate", "schedule",
             "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
-            "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "ema", "tta",
+            "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "lookahead", "tta",
             "normalize", "seed", "subset",
             "mixed_precision", "jit_compile")
     overrides = {k: getattr(args, k) for k in keys}
@@ -233,33 +245,11 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _print_event(event: object) -> None:
-    from .events import EpochEnd, Failed, Finished, Started
+    from .events import Failed, describe
 
-    if isinstance(event, Started):
-        print(f"run {event.run_id}: {event.config['arch']}, {event.params:,} params, "
-              f"{event.train_size} train / {event.val_size} val images, "
-              f"{event.steps} steps of {event.config['batch_size']}"
-              + (f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""),
-              flush=True)
-    elif isinstance(event, EpochEnd):
-        m = event.metrics
-        val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"
-               if "val_accuracy" in m else "")
-        print(f"epoch {event.epoch}/{event.epochs}  loss {m['loss']:.4f}  acc {m['accuracy']:.4f}"
-              f"{val}  {m['seconds']:.1f} s  {m['images_per_sec']:.0f} img/s"
-              + ("  *best" if event.best else ""), flush=True)
-        if event.overfitting:
-            print(f"  ! {event.overfitting}", flush=True)
-    elif isinstance(event, Finished):
-        best = event.best_val_accuracy
-        print(f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s"
-              + (f"; best val acc {best:.4f}" if best is not None else ""), flush=True)
-        if event.evaluation is not None:
-            ev = event.evaluation
-            print(f"test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}",
-                  flush=True)
-    elif isinstance(event, Failed):
-        print(f"failed: {event.message}", file=sys.stderr, flush=True)
+    text = describe(event)
+    if text is not None:
+        print(text, file=sys.stderr if isinstance(event, Failed) else sys.stdout, flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -459,6 +449,13 @@ COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        from .backend import BackendError, select
+
+        select(getattr(args, "backend", None))
+    except BackendError as exc:
+        print(f"cifar-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command is None:
         from .app import run_app
 

@@ -276,7 +276,7 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
                           "which plain Keras does not have; export without --ema")
     cfg.validate()
     from .models import build_model, compile_model, make_optimizer
-    from .training import _learning_rate
+    from .schedules import learning_rate as _learning_rate
 
     options = cfg.model_options()
     weights = options.get("weights")

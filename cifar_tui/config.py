@@ -58,7 +58,7 @@ ARCHS: dict[str, ArchInfo] = {
                  {}, {"optimizer": "nesterov", "learning_rate": 1.5, "momentum": 0.85,
                       "schedule": "warmup-linear", "batch_size": 1024, "epochs": 10,
                       "label_smoothing": 0.2, "augment_flip": True, "augment_crop": True,
-                      "crop_pixels": 2, "weight_decay": 0.0089, "patience": 0, "ema": True,
+                      "crop_pixels": 2, "weight_decay": 0.0089, "patience": 0, "lookahead": True,
                       "tta": True}),
         ArchInfo("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
                  {"base": "mobilenetv2", "weights": "imagenet"},
@@ -131,6 +131,10 @@ def _coerce(name: str, kind: str, value: object) -> object:
     return ok
 
 
+# Config keys saved by earlier versions -> their current names.
+RENAMED = {"ema": "lookahead"}
+
+
 @dataclass
 class TrainConfig:
     """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form
@@ -160,15 +164,16 @@ class TrainConfig:
                               label="crop pixels")
     label_smoothing: float = _param(0.0, "label smoothing")
     normalize: bool = _param(True, "scale pixels to [0, 1]", form=False)  # the Data pane's n
-    ema: bool = _param(False, "lookahead: a moving average of the weights copied in every 5 "
-                       "steps", label="lookahead")
+    lookahead: bool = _param(False, "a moving average of the weights, copied in every 5 steps",
+                             label="lookahead")
     tta: bool = _param(False, "test-time augmentation: mirror and 1-pixel shifts",
                        label="test-time augment")
     seed: int = _param(0, "random seed")
     subset: int | None = _param(None, "train images per class, for quick demos (blank: all)",
                                 label="images/class")
     data: str | None = _param(None, "dataset path", form=False)
-    devices: list[str] | None = _param(None, "several -> MirroredStrategy", form=False)
+    devices: list[str] | None = _param(None, "several: MirroredStrategy (tensorflow) or "
+                                       "DataParallel (jax)", form=False)
     mixed_precision: str = _param("auto", "auto (on with a GPU), on, off", form=False)
     jit_compile: str = _param("auto", "auto (Keras: XLA on GPU), on, off", form=False)
 
@@ -181,10 +186,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """From a config.json's values: unknown keys are ignored, values of the wrong type
+        """From a config.json's values: unknown keys are ignored, old names are read as their new
+        ones (``ema`` was the lookahead's first name), and values of the wrong type
         (``"normalize": "no"``) raise ValueError rather than being used as they are."""
         if not isinstance(d, dict):
             raise ValueError(f"a config is a JSON object, not {type(d).__name__}")
+        d = dict(d)
+        for old, new in RENAMED.items():
+            if old in d:
+                d.setdefault(new, d.pop(old))
         types = {f.name: str(f.type) for f in fields(cls)}
         return cls(**{k: _coerce(k, types[k], v) for k, v in d.items() if k in types})
 

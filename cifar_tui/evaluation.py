@@ -96,14 +96,18 @@ def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
 
 def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: ANN001
                   batch_size: int = 256, tta: bool = False) -> np.ndarray:
-    """Class probabilities for uint8 images, scaled the way the model was trained.
+    """Class probabilities for uint8 images.
 
+    Models built since scaling moved into the model take the uint8 images as they are; older
+    saved models take float images, divided by 255 when their run's ``normalize`` was on.
     ``tta``: airbench's test-time augmentation: half the weight on the image and its mirror,
     half on the two 1-pixel diagonal shifts (reflect-padded) of each.
     """
-    x = x_uint8.astype(np.float32)
-    if normalize:
-        x /= 255.0
+    x = np.asarray(x_uint8)
+    if not _takes_uint8(model):  # a model saved before scaling moved in
+        x = x.astype(np.float32)
+        if normalize:
+            x /= 255.0
 
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
@@ -122,6 +126,11 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
 # 1/8 scale when asked), so its pixel count bounds the memory a prediction takes: 50 MP is
 # 150-200 MB, and more than any camera's PNG.
 MAX_PHOTO_PIXELS = 50_000_000
+
+
+def _takes_uint8(model) -> bool:  # noqa: ANN001
+    inputs = getattr(model, "inputs", None)
+    return bool(inputs) and "uint8" in str(inputs[0].dtype)
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -25,6 +25,7 @@ class Started:
     val_size: int
     params: int
     replicas: int = 1
+    backend: str = ""  # e.g. "jax on 1 GPU (NVIDIA H100)"
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,35 @@ class Failed:
 
 
 Listener = Callable[[object], None]
+
+
+def describe(event: object) -> str | None:
+    """The one-line text for an event, as the CLI prints it and the Train pane logs it.
+
+    None for events that are not logged as lines (batch progress).
+    """
+    if isinstance(event, Started):
+        on = f" on {event.backend}" if event.backend else ""
+        replicas = f" x{event.replicas} replicas" if event.replicas > 1 else ""
+        resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
+        return (f"run {event.run_id}: {event.config['arch']}, {event.params:,} params, "
+                f"{event.train_size} train / {event.val_size} val images, {event.steps} steps "
+                f"of {event.config['batch_size']}{replicas}{on}{resumed}")
+    if isinstance(event, EpochEnd):
+        m = event.metrics
+        val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"
+               if "val_accuracy" in m else "")
+        return (f"epoch {event.epoch}/{event.epochs}  loss {m['loss']:.4f}  "
+                f"acc {m['accuracy']:.4f}{val}  {m['seconds']:.1f} s  "
+                f"{m['images_per_sec']:.0f} img/s" + ("  *best" if event.best else ""))
+    if isinstance(event, Finished):
+        best = event.best_val_accuracy
+        text = (f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s"
+                + (f"; best val acc {best:.4f}" if best is not None else ""))
+        if event.evaluation is not None:
+            ev = event.evaluation
+            text += f"\ntest accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}"
+        return text
+    if isinstance(event, Failed):
+        return f"failed: {event.message}"
+    return None

@@ -8,20 +8,52 @@ registered layer (``ScaledBias``), so saved models load with ``safe_mode=True``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .backend import import_keras
 from .config import OPTIMIZERS, SPEC_HELP, arch_info
-from .quiet import native_stderr_to_log
+from .layers import FlipTranslate, ScaledBias
 
-with native_stderr_to_log():
-    import keras
-    from keras import layers
+keras = import_keras()
+layers = keras.layers
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class InputStage:
+    """What every model does first: take uint8 images, scale them (``scale``: 1/255 gives
+    [0, 1]; 1.0 leaves 0..255), and in training only, mirror / translate them.
+
+    Scaling inside the model means training, evaluation, prediction and export cannot disagree
+    about it; augmenting inside the model runs it on the accelerator on every backend.
+    """
+
+    scale: float = 1 / 255
+    flip: bool = False
+    pixels: int = 0  # translation range; 0: none
+    seed: int | None = None
+
+
+def _inputs(stage: InputStage | None):  # noqa: ANN202
+    """(keras.Input of uint8 images, the scaled and augmented tensor the layers start from)."""
+    stage = stage or InputStage()
+    inputs = keras.Input(INPUT_SHAPE, dtype="uint8", name="image")
+    x = layers.Rescaling(stage.scale, name="scale")(inputs)
+    if stage.flip or stage.pixels:
+        x = FlipTranslate(stage.flip, stage.pixels, stage.seed, name="augment")(x)
+    return inputs, x
+
+
+def takes_uint8(model: keras.Model) -> bool:
+    """True for models that scale their own input (all models built since scaling moved in);
+    older saved models take float images scaled as their run's config says."""
+    return "uint8" in str(model.inputs[0].dtype)
 
 
 class SpecError(ValueError):
@@ -39,10 +71,10 @@ def _classifier(x, num_classes: int):  # noqa: ANN001, ANN202
 
 
 def build_dense(batch_norm: bool = False, dropout: float = 0.0,
-                num_classes: int = NUM_CLASSES) -> keras.Model:
+                num_classes: int = NUM_CLASSES, stage: InputStage | None = None) -> keras.Model:
     """Flatten, Dense 2048-1024-512-256 ReLU (optionally BN after each), softmax."""
-    inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = layers.Flatten(name="flatten")(inputs)
+    inputs, x = _inputs(stage)
+    x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate((2048, 1024, 512, 256), start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         if batch_norm:
@@ -54,9 +86,9 @@ def build_dense(batch_norm: bool = False, dropout: float = 0.0,
 
 
 def build_cnn(dropout: float = 0.0, batch_norm: bool = False,
-              num_classes: int = NUM_CLASSES) -> keras.Model:
+              num_classes: int = NUM_CLASSES, stage: InputStage | None = None) -> keras.Model:
     """The course CNN; dropout before each pool and the last layer, BN after each dropout."""
-    inputs = keras.Input(INPUT_SHAPE, name="image")
+    inputs, x = _inputs(stage)
 
     def regularize(x, i: int):  # noqa: ANN001, ANN202
         if dropout:
@@ -65,7 +97,7 @@ def build_cnn(dropout: float = 0.0, batch_norm: bool = False,
             x = layers.BatchNormalization(name=f"bn{i}")(x)
         return x
 
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(x)
     x = layers.Conv2D(32, 3, padding="valid", activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(2, name="pool1")(regularize(x, 1))
     x = layers.Conv2D(64, 3, padding="valid", activation="relu", name="conv3")(x)
@@ -84,11 +116,11 @@ def _conv_bn(x, filters: int, name: str):  # noqa: ANN001, ANN202
 
 
 def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
-                  dropout: float = 0.0) -> keras.Model:
+                  dropout: float = 0.0, stage: InputStage | None = None) -> keras.Model:
     """ResNet-9 (Myrtle / DAWNBench style): conv-BN-ReLU blocks, two residual stages."""
     w = (width, width * 2, width * 4, width * 8)
-    inputs = keras.Input(INPUT_SHAPE)
-    x = _conv_bn(inputs, w[0], "prep")
+    inputs, x = _inputs(stage)
+    x = _conv_bn(x, w[0], "prep")
     x = layers.MaxPooling2D(2, name="pool1")(_conv_bn(x, w[1], "layer1"))
     r = _conv_bn(_conv_bn(x, w[1], "res1a"), w[1], "res1b")
     x = layers.Add(name="res1_add")([x, r])
@@ -100,27 +132,6 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     if dropout:
         x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _classifier(x, num_classes), name="resnet9")
-
-
-@keras.saving.register_keras_serializable("cifar_tui")
-class ScaledBias(layers.Layer):
-    """A per-channel offset stored as ``bias / multiplier``: plain SGD then moves it as if its
-    learning rate were ``multiplier**2`` times the others' (airbench trains BN offsets 64x faster;
-    Keras optimizers have no per-variable learning rate), while decoupled weight decay shrinks it
-    at the same relative rate as every other weight, as in airbench."""
-
-    def __init__(self, multiplier: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.multiplier = float(multiplier)
-
-    def build(self, input_shape: tuple) -> None:
-        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
-
-    def call(self, x):  # noqa: ANN001, ANN201
-        return x + keras.ops.cast(self.bias * self.multiplier, x.dtype)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "multiplier": self.multiplier}
 
 
 # PyTorch's default conv/linear init, U(+-1/sqrt(fan_in)), which airbench's hyper-parameters
@@ -140,15 +151,16 @@ def _dirac_init(conv: layers.Conv2D) -> None:
 
 
 def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: int = 24,
-               bias_multiplier: float = 8.0, num_classes: int = NUM_CLASSES) -> keras.Model:
+               bias_multiplier: float = 8.0, num_classes: int = NUM_CLASSES,
+               stage: InputStage | None = None) -> keras.Model:
     """airbench94-style net: frozen 2x2 patch-whitening conv, three conv-pool-BN-GELU groups,
     global max pool, a bias-free linear head with logits scaled by 1/9.
 
     The whitening kernel is filled from the training data by ``init_whitening``. BN learns only
     its offset (a ``ScaledBias`` whose learning rate is ``bias_multiplier**2`` times the rest).
     """
-    inputs = keras.Input(INPUT_SHAPE, name="image")
-    x = layers.Conv2D(whiten_filters, 2, padding="valid", name="whiten", trainable=False)(inputs)
+    inputs, x = _inputs(stage)
+    x = layers.Conv2D(whiten_filters, 2, padding="valid", name="whiten", trainable=False)(x)
     x = layers.Activation("gelu", name="whiten_gelu")(x)
     convs = []
 
@@ -182,10 +194,10 @@ def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: in
 CIFAR_STD = np.array([0.2470, 0.2435, 0.2616])
 
 
-def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
+def init_whitening(model: keras.Model, x: np.ndarray, scale: float | None = None,
                    eps: float = 5e-4) -> bool:
     """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x * scale`` (the images
-    as the model sees them).
+    as the model sees them; ``scale`` defaults to the model's own input scaling).
 
     The patches are centred and scaled by CIFAR's channel std, as airbench's normalised inputs
     are; each eigenvector, divided by sqrt(eigenvalue + eps), appears with both signs, and the bias
@@ -196,6 +208,8 @@ def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
         layer = model.get_layer("whiten")
     except ValueError:
         return False
+    if scale is None:
+        scale = _input_scale(model)
     c = x.shape[-1]
     std = np.resize(CIFAR_STD * (255.0 * scale), 4 * c)  # per patch entry, (h, w, c) order
     patches = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32) * scale, (2, 2),
@@ -211,6 +225,13 @@ def init_whitening(model: keras.Model, x: np.ndarray, scale: float = 1.0,
     return True
 
 
+def _input_scale(model: keras.Model) -> float:
+    try:
+        return float(model.get_layer("scale").scale)
+    except ValueError:
+        return 1.0
+
+
 TRANSFER_BASES = {
     # name: (constructor, input size its ImageNet weights expect)
     "mobilenetv2": ("MobileNetV2", 96),
@@ -221,7 +242,7 @@ TRANSFER_BASES = {
 
 def build_transfer(base: str = "mobilenetv2", weights: str | None = "imagenet",
                    dropout: float = 0.2, trainable_base: bool = False,
-                   num_classes: int = NUM_CLASSES) -> keras.Model:
+                   num_classes: int = NUM_CLASSES, stage: InputStage | None = None) -> keras.Model:
     """A keras.applications backbone on upsampled CIFAR images, with a new softmax head.
 
     ``weights``: "imagenet" (downloaded by Keras, needs the internet once), a local ``.h5`` /
@@ -247,10 +268,10 @@ def build_transfer(base: str = "mobilenetv2", weights: str | None = "imagenet",
     if local is not None:
         backbone.load_weights(str(local))
     backbone.trainable = trainable_base
-    inputs = keras.Input(INPUT_SHAPE)
-    x = layers.Resizing(size, size, name="upsample")(inputs)
-    # Inputs arrive in [0, 1]; the applications expect 0..255 and do their own preprocessing.
-    x = layers.Rescaling(255.0, name="to_0_255")(x)
+    # The applications expect 0..255 and do their own preprocessing, whatever the scaling
+    # chosen for the other models.
+    inputs, x = _inputs(replace(stage or InputStage(), scale=1.0))
+    x = layers.Resizing(size, size, name="upsample")(x)
     x = _preprocess_layer(base)(x)
     x = backbone(x, training=False)
     if dropout:
@@ -321,7 +342,8 @@ def size_problem(params: int, activations: int) -> str | None:
             "flattening.")
 
 
-def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
+def build_custom(spec: str, num_classes: int = NUM_CLASSES,
+                 stage: InputStage | None = None) -> keras.Model:
     """Build a model from a spec such as ``C32-C32-P-D.25-C64-P-F-FC256`` (see SPEC_HELP).
 
     Its size is counted token by token before each layer is made; a model too big for this
@@ -330,8 +352,7 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES) -> keras.Model:
     tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(spec)]
     if not tokens:
         raise SpecError(spec, 0, 1, f"empty architecture. {SPEC_HELP}")
-    inputs = keras.Input(INPUT_SHAPE)
-    x = inputs
+    inputs, x = _inputs(stage)
     h = w = 32
     c = INPUT_SHAPE[-1]
     flat = False
@@ -416,17 +437,20 @@ BUILDERS = {"dense": build_dense, "dense-bn": build_dense, "cnn": build_cnn,
             "fast": build_fast, "transfer": build_transfer, "custom": build_custom}
 
 
-def build_model(arch: str, **options: Any) -> keras.Model:
-    """Build preset ``arch``; ``options`` override its defaults (None means keep the default)."""
+def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> keras.Model:
+    """Build preset ``arch``; ``options`` override its defaults (None means keep the default).
+
+    ``stage``: the input scaling and training-time augmentation (default: scale to [0, 1]).
+    """
     import inspect
 
     info = arch_info(arch)
     build = BUILDERS[arch]
     merged = {**info.options, **{k: v for k, v in options.items() if v is not None}}
-    unknown = sorted(set(merged) - set(inspect.signature(build).parameters))
+    unknown = sorted(set(merged) - (set(inspect.signature(build).parameters) - {"stage"}))
     if unknown:
         raise ValueError(f"{arch} does not take {', '.join(unknown)}")
-    return build(**merged)
+    return build(**merged, stage=stage)
 
 
 # -- compilation -----------------------------------------------------------------------------

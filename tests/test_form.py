@@ -21,7 +21,7 @@ def test_every_hyperparameter_of_trainconfig_is_a_form_field():
     names = [f.name for f in FORM]
     wanted = [f.name for f in fields(TrainConfig) if f.metadata.get("form")]
     assert names == wanted  # generated, in TrainConfig's order
-    assert {"learning_rate", "batch_size", "momentum", "weight_decay", "ema"} <= set(names)
+    assert {"learning_rate", "batch_size", "momentum", "weight_decay", "lookahead"} <= set(names)
     assert not {"data", "devices", "normalize"} & set(names)
     kinds = {f.name: f.kind for f in FORM}
     assert (kinds["augment_flip"], kinds["optimizer"], kinds["epochs"]) == (

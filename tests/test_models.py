@@ -66,7 +66,7 @@ def test_dropout_cnn_places_dropout_before_pools_and_last_layer():
     assert types.count("Dropout") == 3
     assert types[types.index("Dropout") + 1] == "MaxPooling2D"
     assert types[-2:] == ["Dropout", "Dense"]
-    assert build_model("cnn-dropout").layers[3].rate == 0.25
+    assert build_model("cnn-dropout").get_layer("dropout1").rate == 0.25
 
 
 def test_option_overrides_and_unknown_option():
@@ -81,8 +81,8 @@ def test_option_overrides_and_unknown_option():
 def test_custom_spec_builds():
     model = build_custom("C32-C32v-P-D.25-B-C64k5-AP-F-FC128-D.5")
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds[1:4] == ["Conv2D", "Conv2D", "MaxPooling2D"]
-    assert model.layers[2].padding == "valid" and model.layers[6].kernel_size == (5, 5)
+    assert kinds[1:5] == ["Rescaling", "Conv2D", "Conv2D", "MaxPooling2D"]
+    assert model.layers[3].padding == "valid" and model.layers[7].kernel_size == (5, 5)
     assert param_table(model).matches_keras
     assert build_custom("C8-GAP").output_shape == (None, 10)
 
@@ -134,7 +134,8 @@ def test_cli_params_json(capsys):
     assert main(["params", "cnn", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["total"] == 890_410 and out["matches_keras"]
-    assert out["rows"][1]["formula"] == "(3*3*3+1)*32"
+    assert out["rows"][1]["name"] == "scale" and out["rows"][1]["count"] == 0
+    assert out["rows"][2]["formula"] == "(3*3*3+1)*32"
 
 
 def test_cli_params_table_and_bad_spec(capsys):

@@ -28,13 +28,13 @@ from cifar_tui.evaluation import (
 from cifar_tui.models import SpecError
 from cifar_tui.runs import Run, RunStore, StorageError, atomic_write_text
 from cifar_tui.training import (
+    ArrayBatches,
     BatchProgress,
     EpochEnd,
     Failed,
     Finished,
     Started,
     load_run_model,
-    make_dataset,
     train,
 )
 
@@ -144,17 +144,50 @@ def test_augmentation_schedule_and_label_smoothing_run(tmp_path, tiny):
     assert run.status == "finished" and not run.metrics
 
 
-def test_dataset_scales_one_hots_and_augments(tiny):
-    ds = make_dataset(tiny.x_train, tiny.y_train, 8, training=False)
-    x, y = next(iter(ds))
-    assert x.shape == (8, 32, 32, 3) and float(x.numpy().max()) <= 1.0
-    assert y.shape == (8, 10) and np.allclose(y.numpy().sum(1), 1)
-    raw = make_dataset(tiny.x_train, tiny.y_train, 8, training=False, normalize=False)
-    assert float(next(iter(raw))[0].numpy().max()) > 1.0
-    flipped = make_dataset(tiny.x_train[:1].repeat(64, 0), tiny.y_train[:1].repeat(64), 64,
-                           training=True, crop=True, seed=1)
-    batch = next(iter(flipped))[0].numpy()
-    assert not all(np.array_equal(batch[0], b) for b in batch[1:])
+def test_batches_are_uint8_one_hot_and_reshuffled_per_epoch_by_seed(tiny):
+    ds = ArrayBatches(tiny.x_train, tiny.y_train, 8)
+    x, y = ds[0]
+    assert x.dtype == np.uint8 and x.shape == (8, 32, 32, 3)
+    assert y.shape == (8, 10) and np.allclose(y.sum(1), 1)
+    assert np.array_equal(y.argmax(1), tiny.y_train[:8])  # no shuffle: in order
+    assert len(ds) == -(-len(tiny.x_train) // 8) and len(ds[len(ds) - 1][0]) <= 8
+
+    def epoch_labels(ds: ArrayBatches) -> np.ndarray:
+        return np.concatenate([ds[i][1].argmax(1) for i in range(len(ds))])
+
+    a = ArrayBatches(tiny.x_train, tiny.y_train, 8, shuffle=True, seed=3)
+    first = epoch_labels(a)
+    assert sorted(first) == sorted(tiny.y_train) and not np.array_equal(first, tiny.y_train)
+    a.on_epoch_end()
+    second = epoch_labels(a)
+    assert not np.array_equal(first, second)  # a new order each epoch
+    resumed = ArrayBatches(tiny.x_train, tiny.y_train, 8, shuffle=True, seed=3, epoch=1)
+    assert np.array_equal(epoch_labels(resumed), second)  # a resumed run sees the same order
+
+
+def test_scaling_and_augmentation_live_in_the_model():
+    from cifar_tui.models import InputStage, build_model
+
+    x = np.full((64, 32, 32, 3), 200, np.uint8)
+    x[:, :, :16] = 10  # left half dark: a flip or a shift changes the image
+    scaled = build_model("cnn", stage=InputStage(scale=1 / 255))
+    raw = build_model("cnn", stage=InputStage(scale=1.0))
+    assert scaled.inputs[0].dtype == "uint8"
+
+    def seen(model: keras.Model, training: bool = False) -> np.ndarray:
+        probe = keras.Model(model.inputs[0], model.get_layer("conv1").input)
+        return keras.ops.convert_to_numpy(probe(x, training=training))
+
+    assert seen(scaled).max() == pytest.approx(200 / 255)
+    assert seen(raw).max() == pytest.approx(200.0)
+    aug = build_model("cnn", stage=InputStage(flip=True, pixels=4, seed=1))
+    assert np.allclose(seen(aug), x / 255)  # inference: untouched
+    out = seen(aug, training=True)
+    assert not all(np.allclose(out[0], o) for o in out[1:])  # per-image random views
+    padded = np.pad(x[0] / 255, ((4, 4), (4, 4), (0, 0)), mode="reflect")
+    views = [v[dy:dy + 32, dx:dx + 32] for v in (padded, padded[:, ::-1])
+             for dy in range(9) for dx in range(9)]
+    assert all(any(np.allclose(o, v) for v in views) for o in out)  # each a flip/shift
 
 
 def test_failure_is_recorded(tmp_path, tiny):
@@ -353,7 +386,8 @@ def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnabl
     sched = WarmupLinear(1.0, 100, 20, start=0.2)  # airbench's triangle starts at 0.2
     assert [float(sched(s)) for s in (0, 10, 20)] == pytest.approx([0.2, 0.6, 1.0])
     cfg = TrainConfig.for_arch("fast", epochs=2, batch_size=64, val_split=0.2)
-    assert (cfg.ema, cfg.tta, cfg.schedule, cfg.crop_pixels) == (True, True, "warmup-linear", 2)
+    assert (cfg.lookahead, cfg.tta, cfg.schedule, cfg.crop_pixels) == \
+        (True, True, "warmup-linear", 2)
     run = train(cfg, data=learnable, store=RunStore(tmp_path))
     assert run.status == "finished" and run.metrics["n"] == 50
     model = load_run_model(run)  # the schedule and ScaledBias reload under safe_mode
@@ -374,16 +408,25 @@ def test_lookahead_averages_weights_on_its_cubic_ramp():
     model.compile(optimizer="sgd", loss="mse")
     la = Lookahead(total_steps=10, every=5, peak=0.5)
     la.set_model(model)
-    model.layers[0].kernel.assign(np.zeros((2, 1), np.float32))
+    kernel = model.layers[0].kernel
+    kernel.assign(np.zeros((2, 1), np.float32))
     la.on_train_begin()
-    model.layers[0].kernel.assign(np.ones((2, 1), np.float32))
-    model.optimizer.iterations.assign(5)  # halfway: decay 0.5 * 0.5**3
-    la.on_train_batch_end(4)
-    assert model.layers[0].kernel.numpy()[0, 0] == pytest.approx(1 - 0.0625)
-    model.optimizer.iterations.assign(7)  # not a multiple of 5: untouched
-    model.layers[0].kernel.assign(np.full((2, 1), 3.0, np.float32))
-    la.on_train_batch_end(6)
-    assert model.layers[0].kernel.numpy()[0, 0] == 3.0
+    kernel.assign(np.ones((2, 1), np.float32))
+    for batch in range(4):  # steps 1..4: not a multiple of 5, untouched
+        la.on_train_batch_end(batch)
+    assert keras.ops.convert_to_numpy(kernel)[0, 0] == 1.0
+    la.on_train_batch_end(4)  # step 5, halfway: decay 0.5 * 0.5**3
+    assert keras.ops.convert_to_numpy(kernel)[0, 0] == pytest.approx(1 - 0.0625)
+    kernel.assign(np.full((2, 1), 3.0, np.float32))
+    la.on_train_batch_end(5)
+    assert keras.ops.convert_to_numpy(kernel)[0, 0] == 3.0
+    # A resumed run counts on from the optimizer's saved step count.
+    model.optimizer.iterations.assign(8)
+    la.on_train_begin()
+    kernel.assign(np.ones((2, 1), np.float32))
+    la.on_train_batch_end(0)
+    la.on_train_batch_end(1)  # step 10: the full decay 0.5
+    assert keras.ops.convert_to_numpy(kernel)[0, 0] == pytest.approx(1 - 0.5 * (1 - 3.0))
 
 
 def test_tta_averages_mirror_and_shifted_views():

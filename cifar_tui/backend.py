@@ -1,0 +1,173 @@
+"""Which Keras backend runs the core, and on which devices. No UI code.
+
+Keras 3 picks its backend once, from ``KERAS_BACKEND``, when ``keras`` is first imported; so
+``select`` must run before that. TensorFlow stays the default. Everything here that asks about
+devices imports only the active backend's own library.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT = "tensorflow"
+ENV = "KERAS_BACKEND"
+
+
+class BackendError(RuntimeError):
+    """The requested backend cannot be used (not installed, or keras already on another)."""
+
+
+def requested() -> str:
+    """The backend Keras will use (or uses), read without importing it."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get(ENV) or _first_installed()
+
+
+def _first_installed() -> str:
+    """TensorFlow if installed, else JAX, else PyTorch (a GPU box without TensorFlow works
+    without setting anything)."""
+    import importlib.util
+
+    for name in BACKENDS:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    return DEFAULT
+
+
+def select(name: str | None) -> str:
+    """Make ``name`` Keras's backend (None: ``KERAS_BACKEND``, else the first installed of
+    tensorflow, jax, torch).
+
+    Raises BackendError if ``keras`` is already imported on another backend, or the backend's
+    library is not installed.
+    """
+    if name is None:
+        if "keras" in sys.modules:
+            return sys.modules["keras"].backend.backend()
+        name = os.environ.get(ENV) or _first_installed()
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != name:
+            raise BackendError(f"Keras is already running on {current} in this process; start "
+                               f"a new one with KERAS_BACKEND={name}")
+        return name
+    import importlib.util
+
+    if importlib.util.find_spec(name) is None:
+        package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[name]
+        raise BackendError(f"the {name} backend needs the {package} package: pip install "
+                           f"{package} (or choose another with --backend / KERAS_BACKEND)")
+    os.environ[ENV] = name
+    return name
+
+
+def import_keras():  # noqa: ANN201 - the keras module
+    """``import keras`` with the backend's import-time chatter kept off the terminal."""
+    from .quiet import native_stderr_to_log
+
+    name = select(None)
+    with native_stderr_to_log():
+        import keras
+    if name != "tensorflow":
+        _keep_tensorflow_out()
+    return keras
+
+
+def _keep_tensorflow_out() -> None:
+    """On JAX and PyTorch, have Keras treat TensorFlow as absent even where it is installed.
+
+    Keras imports TensorFlow whenever it can, to seed it and to recognise its types when
+    saving; on another backend that costs seconds and prints to fd 2. With TensorFlow absent
+    Keras skips both, which is exactly what it does on a machine without it.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # a Keras that moved it: TensorFlow just gets imported
+        return
+    if module_utils.tensorflow.module is None:
+        module_utils.tensorflow._available = False
+
+
+def gpu_count() -> int:
+    """How many GPUs the active backend sees (0 on a CPU-only machine or build)."""
+    name = requested()
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return len(tf.config.list_physical_devices("GPU"))
+        if name == "jax":
+            import jax
+
+            return sum(1 for d in jax.devices() if d.platform == "gpu")
+        if name == "torch":
+            import torch
+
+            return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken CUDA install: treat as no GPU rather than fail
+        return 0
+    return 0
+
+
+def device_names() -> list[str]:
+    """Human names of the accelerators the backend sees, e.g. ['NVIDIA H100 80GB HBM3']."""
+    name = requested()
+    try:
+        if name == "jax":
+            import jax
+
+            return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        if name == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            return []
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            out = []
+            for d in tf.config.list_physical_devices("GPU"):
+                details = tf.config.experimental.get_device_details(d)
+                out.append(details.get("device_name", d.name))
+            return out
+    except Exception:
+        return []
+    return []
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, numpy and Keras (and the backend) for a reproducible run."""
+    import_keras().utils.set_random_seed(seed)
+
+
+def describe() -> str:
+    """One line such as 'jax on 1 GPU (NVIDIA H100)' or 'tensorflow on CPU'."""
+    names = device_names()
+    where = "CPU"
+    if names:
+        kinds = sorted(set(names))
+        where = f"{len(names)} GPU{'s' if len(names) > 1 else ''} ({', '.join(kinds)})"
+    return f"{requested()} on {where}"
+
+
+def distribution_devices(count: int | None, devices: list[str] | None) -> list[str] | None:
+    """The devices to spread a run over, or None for one device. Checks the backend can."""
+    if devices is None and count:
+        devices = [f"gpu:{i}" for i in range(count)]
+    if not devices or len(devices) < 2:
+        return None
+    name = requested()
+    if name == "torch":
+        raise BackendError("several devices need the tensorflow backend (MirroredStrategy) or "
+                           "the jax backend (keras.distribution.DataParallel); the torch backend "
+                           "trains on one device here")
+    return devices
+

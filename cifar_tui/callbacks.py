@@ -1,0 +1,163 @@
+"""The trainer's Keras callbacks: run recording and stop requests, resumable early stopping,
+and airbench's lookahead. Backend-neutral (keras.ops and numpy only). No UI code."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .backend import import_keras
+from .evaluation import detect_overfitting
+from .events import BatchProgress, EpochEnd, Listener
+from .runs import Run
+
+keras = import_keras()
+
+
+class StopRequested(Exception):
+    """Raised inside fit by the stop callback; fit unwinds between batches."""
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, starting from a resumed run's best value and wait count."""
+
+    def __init__(self, best: float | None = None, wait: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._resume_best, self._resume_wait = best, wait
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self._resume_best is not None:
+            self.best, self.wait = self._resume_best, self._resume_wait
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite: nothing after that batch can be learned."""
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN, but failing the run with a message saying what to change (the
+    epoch in progress is not recorded; finished epochs stay resumable)."""
+
+    def __init__(self, learning_rate: float) -> None:
+        super().__init__()
+        self.learning_rate, self._epoch = learning_rate, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(f"the loss became {float(loss)} at epoch {self._epoch}, batch "
+                           f"{batch + 1}: the training diverged. Lower the learning rate (it "
+                           f"is {self.learning_rate:g}) or turn on batch norm.")
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench's lookahead: every ``every`` steps, move an average of the weights toward the
+    model's (``avg = d * avg + (1 - d) * weights``) and copy it back into the model.
+
+    ``d`` ramps as ``peak * (step / total) ** 3``: no averaging early, when it would only slow
+    learning, and strong averaging near the end. BN statistics are averaged too. A resumed run
+    starts its average from the saved weights (at most ``every - 1`` steps behind).
+    """
+
+    def __init__(self, total_steps: int, every: int = 5, peak: float = 0.95 ** 5) -> None:
+        super().__init__()
+        self.total_steps, self.every, self.peak = max(1, total_steps), every, peak
+        self._vars: list = []
+        self._avg: list[np.ndarray] = []
+        self._step = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        model = self.model  # on JAX, reading .model attaches the current state to the variables
+        self._vars = [v for v in model.trainable_variables + model.non_trainable_variables
+                      if "float" in str(v.dtype)]
+        self._avg = [keras.ops.convert_to_numpy(v.value).copy() for v in self._vars]
+        self._step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # Count steps here rather than reading optimizer.iterations: on JAX that read would pull
+        # the whole training state back into the model after every step.
+        self._step += 1
+        if self._step % self.every == 0:
+            self.model  # noqa: B018 - sync JAX state into the variables before reading them
+            self.update(self.peak * min(1.0, self._step / self.total_steps) ** 3)
+
+    def update(self, decay: float) -> None:
+        for avg, var in zip(self._avg, self._vars):
+            avg *= decay
+            avg += (1.0 - decay) * keras.ops.convert_to_numpy(var.value)
+            var.assign(avg)
+
+
+class RunCallback(keras.callbacks.Callback):
+    """Streams events, honours stop requests, and records each finished epoch atomically."""
+
+    def __init__(self, run: Run, emit: Listener, stop: threading.Event | None, epochs: int,
+                 steps: int, train_size: int, batch_size: int,
+                 early: ResumableEarlyStopping | None, has_val: bool,
+                 throttle_s: float = 0.5) -> None:
+        super().__init__()
+        self.run, self.emit, self.stop = run, emit, stop
+        self.epochs, self.steps, self.train_size = epochs, steps, train_size
+        self.batch_size = batch_size
+        self.early, self.has_val, self.throttle_s = early, has_val, throttle_s
+        self.history = run.history()
+        vals = [h["val_accuracy"] for h in self.history if "val_accuracy" in h]
+        self.best = max(vals, default=None)
+        self._t0 = self._t_train = self._last_emit = 0.0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._t0 = self._last_emit = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequested
+        now = time.perf_counter()
+        step = batch + 1
+        if step == self.steps:
+            self._t_train = now
+        if now - self._last_emit < self.throttle_s and step != self.steps:
+            return
+        self._last_emit = now
+        elapsed = now - self._t0
+        rate = min(step * self.batch_size, self.train_size) / elapsed if elapsed else 0.0
+        logs = logs or {}
+        self.emit(BatchProgress(
+            self.run.id, self._epoch + 1, self.epochs, step, self.steps,
+            float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)), rate,
+            (self.steps - step) * elapsed / step))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        now = time.perf_counter()
+        train_time = (self._t_train or now) - self._t0
+        row = {"epoch": epoch + 1, "seconds": round(now - self._t0, 3),
+               "images_per_sec": round(self.train_size / train_time, 1) if train_time else 0.0,
+               "learning_rate": current_lr(self.model)}
+        row.update({k: float(v) for k, v in logs.items()
+                    if k in ("accuracy", "loss", "val_accuracy", "val_loss")})
+        self.history = [h for h in self.history if h["epoch"] < epoch + 1] + [row]
+        score = row.get("val_accuracy") if self.has_val else None
+        improved = score is None or self.best is None or score > self.best
+        if improved:
+            self.best = score if score is not None else self.best
+        self.run.commit_epoch(
+            self.model, self.history, best=improved, best_val_accuracy=self.best,
+            es_best=float(self.early.best) if self.early is not None else None,
+            es_wait=int(self.early.wait) if self.early is not None else 0)
+        self.emit(EpochEnd(self.run.id, epoch + 1, self.epochs, row, list(self.history),
+                           detect_overfitting(self.history), improved))
+        self._t_train = 0.0
+
+
+def current_lr(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))

@@ -1,0 +1,77 @@
+"""The project's own Keras layers, written with ``keras.ops`` only so every backend runs them
+(and on the accelerator). Registered, so saved models load with ``safe_mode=True``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import import_keras
+
+keras = import_keras()
+ops = keras.ops
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
+class ScaledBias(keras.layers.Layer):
+    """A per-channel offset stored as ``bias / multiplier``: plain SGD then moves it as if its
+    learning rate were ``multiplier**2`` times the others' (airbench trains BN offsets 64x faster;
+    Keras optimizers have no per-variable learning rate), while decoupled weight decay shrinks it
+    at the same relative rate as every other weight, as in airbench."""
+
+    def __init__(self, multiplier: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiplier = float(multiplier)
+
+    def build(self, input_shape: tuple) -> None:
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, x):  # noqa: ANN001, ANN201
+        return x + ops.cast(self.bias * self.multiplier, x.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "multiplier": self.multiplier}
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
+class FlipTranslate(keras.layers.Layer):
+    """Training-time augmentation: a random horizontal mirror (``flip``) and a random
+    translation of up to ``pixels`` pixels each way (reflect-pad, then crop back to the input
+    size), drawn per image. Identity at inference.
+
+    It is the old tf.data augmentation (``tf.image.random_flip_left_right``, ``tf.pad(...,
+    "REFLECT")`` + ``tf.image.random_crop``) in ``keras.ops``, so it runs inside the compiled
+    training step on any backend.
+    """
+
+    def __init__(self, flip: bool = True, pixels: int = 0, seed: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flip, self.pixels, self.seed = bool(flip), int(pixels), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training: bool = False):  # noqa: ANN001, ANN201
+        if not training or not (self.flip or self.pixels):
+            return x
+        n = ops.shape(x)[0]
+        if self.flip:
+            coin = keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator) < 0.5
+            x = ops.where(coin, ops.flip(x, axis=2), x)
+        if self.pixels:
+            p = self.pixels
+            h, w = x.shape[1], x.shape[2]
+            padded = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+            # One offset pair per image; gather its rows, then its columns.
+            dy = keras.random.randint((n, 1), 0, 2 * p + 1, seed=self.seed_generator)
+            dx = keras.random.randint((n, 1), 0, 2 * p + 1, seed=self.seed_generator)
+            rows = ops.expand_dims(ops.expand_dims(dy + ops.arange(h), -1), -1)
+            padded = ops.take_along_axis(padded, rows, axis=1)
+            cols = ops.expand_dims(ops.expand_dims(dx + ops.arange(w), 1), -1)
+            x = ops.take_along_axis(padded, cols, axis=2)
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "flip": self.flip, "pixels": self.pixels,
+                "seed": self.seed}

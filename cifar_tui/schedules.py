@@ -1,0 +1,48 @@
+"""Learning-rate schedules by name, as Keras schedules (saved with the optimizer). No UI code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import import_keras
+from .config import TrainConfig
+
+keras = import_keras()
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
+class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from ``start * peak`` to ``peak``, then linear decay to 0 (the fast CIFAR
+    recipes' triangle; airbench starts at 0.2)."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int,
+                 start: float = 0.0) -> None:
+        self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
+        self.start = start
+
+    def __call__(self, step):  # noqa: ANN001, ANN204
+        step = keras.ops.cast(step, "float32")
+        up = self.start + (1.0 - self.start) * step / self.warmup_steps
+        down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return self.peak * keras.ops.clip(keras.ops.minimum(up, down), 0.0, 1.0)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "start": self.start}
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    """The config's schedule over the whole run (a float for ``constant``)."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    sched = keras.optimizers.schedules
+    if cfg.schedule == "cosine":
+        return sched.CosineDecay(cfg.learning_rate, decay_steps=total)
+    if cfg.schedule == "warmup-cosine":
+        warm = max(1, total // 5)
+        return sched.CosineDecay(0.0, decay_steps=total - warm, warmup_target=cfg.learning_rate,
+                                 warmup_steps=warm)
+    if cfg.schedule == "linear":
+        return sched.PolynomialDecay(cfg.learning_rate, total, end_learning_rate=0.0, power=1.0)
+    if cfg.schedule == "warmup-linear":
+        return WarmupLinear(cfg.learning_rate, total, warmup_steps=max(1, total // 5), start=0.2)
+    return cfg.learning_rate

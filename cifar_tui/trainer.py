@@ -1,0 +1,219 @@
+"""The training engine: config -> batches -> model.fit with callbacks -> run store. No UI code.
+
+Runs on whichever Keras backend is selected (backend.py). Listeners receive events.py's
+dataclasses from the training thread; they must not block. A stop request (a
+``threading.Event``) is honoured between batches; every finished epoch is already in the run
+store by then, and ``train(run=...)`` resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+from . import backend
+from .callbacks import (
+    Lookahead,
+    ResumableEarlyStopping,
+    RunCallback,
+    StopOnNaN,
+    StopRequested,
+)
+from .config import TrainConfig
+from .data import Cifar10, LoadCancelled, load_cifar10, stratified_split, subset
+from .evaluation import Evaluation, evaluate_probs, predict_probs
+from .events import Failed, Finished, Listener, Started
+from .hardware import describe_hardware
+from .live import Publisher
+from .models import InputStage, build_model, compile_model, init_whitening, make_optimizer
+from .pipeline import ArrayBatches
+from .runs import Run, RunStore
+from .schedules import learning_rate
+
+keras = backend.import_keras()
+
+
+def use_mixed_precision(cfg: TrainConfig) -> bool:
+    """``auto``: float16 compute when the backend has a GPU (float32 master weights)."""
+    if cfg.mixed_precision == "on":
+        return True
+    return cfg.mixed_precision == "auto" and backend.gpu_count() > 0
+
+
+def _check_devices(devices: list[str]) -> None:
+    """Refuse GPUs the backend does not have (MirroredStrategy would wait for them forever)."""
+    import re
+
+    gpus = backend.gpu_count()
+    for dev in devices:
+        m = re.search(r"(cpu|gpu|tpu):(\d+)$", dev, re.I)
+        if m is None or m.group(1).lower() != "cpu" and int(m.group(2)) >= gpus \
+                or m.group(1).lower() == "tpu":
+            raise ValueError(f"device {dev!r} does not exist here: {keras.backend.backend()} "
+                             f"sees {gpus} GPU{'' if gpus == 1 else 's'}. Use --gpus N with N at "
+                             "most that, or leave it out.")
+
+
+@contextlib.contextmanager
+def distributed(cfg: TrainConfig) -> Iterator[int]:
+    """Spread the run over ``cfg.devices`` for as long as the block runs; yields the replica
+    count. TensorFlow: MirroredStrategy; JAX: keras.distribution.DataParallel."""
+    if cfg.devices:
+        _check_devices(cfg.devices)
+    devices = backend.distribution_devices(None, cfg.devices)
+    if devices is None:
+        yield 1
+        return
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+        return
+    # JAX: device names like "gpu:0" (TensorFlow's "/gpu:0" is accepted too).
+    names = [d.lstrip("/").lower().replace("device:", "") for d in devices]
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=names))
+    try:
+        yield len(names)
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+def _noop(event: object) -> None:
+    pass
+
+
+def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
+          store: RunStore | None = None, listener: Listener | None = None,
+          stop: threading.Event | None = None, run: Run | None = None,
+          evaluate: bool = True) -> Run:
+    """Train a new run for ``config``, or resume ``run`` from its last finished epoch.
+
+    Returns the run; raises on failure after recording it (status ``failed``).
+    """
+    emit = listener or _noop
+    store = store or RunStore()
+    if run is not None:
+        config = TrainConfig.from_dict(run.config)
+        if not run.checkpoint_path.exists() and run.epochs_done:
+            raise FileNotFoundError(f"{run.checkpoint_path} is missing; cannot resume {run.id}")
+    if config is None:
+        raise ValueError("give a config for a new run, or a run to resume")
+    config.validate()
+    if run is None:
+        run = store.create(config.to_dict())
+    lock = run.lock()  # one trainer per run: RunLockedError names a live owner
+    # progress.json for viewers in other processes; their stop requests reach `stop`
+    publisher = Publisher(run, emit, stop)
+    emit, stop = publisher, publisher.stop
+    policy = keras.mixed_precision.global_policy()
+    t_start = time.perf_counter()
+    try:
+        initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
+        where = backend.describe()
+        run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
+                         error=None, backend=keras.backend.backend())
+        if data is None:
+            data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
+        data = subset(data, config.subset)
+        backend.set_seed(config.seed)
+        tr, va = stratified_split(data.y_train, config.val_split, config.seed)
+        bs = config.batch_size
+        train_batches = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
+                                     seed=config.seed, epoch=initial_epoch)
+        val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256))
+                       if len(va) else None)
+        steps = train_batches.num_batches
+        if use_mixed_precision(config):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        with distributed(config) as replicas:
+            if initial_epoch:
+                model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
+                run.check_checkpoint(model, steps)
+            else:
+                stage = InputStage(scale=1 / 255 if config.normalize else 1.0,
+                                   flip=config.augment_flip,
+                                   pixels=config.crop_pixels if config.augment_crop else 0,
+                                   seed=config.seed)
+                model = build_model(config.arch, stage=stage, **config.model_options())
+                init_whitening(model, data.x_train[tr[:5000]])
+                opt = make_optimizer(config.optimizer, learning_rate(config, steps),
+                                     config.weight_decay, config.momentum)
+                jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
+                compile_model(model, opt, config.label_smoothing, jit)
+            state = run.state
+            early = None
+            if config.patience and len(va):
+                early = ResumableEarlyStopping(
+                    best=state.get("es_best") if initial_epoch else None,
+                    wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
+                    monitor="val_accuracy", mode="max", patience=config.patience)
+            lookahead = Lookahead(config.epochs * steps) if config.lookahead else None
+            recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
+                                   has_val=bool(len(va)))
+            run.update_state(hardware=describe_hardware())  # for reports' timings
+            emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
+                         len(va), model.count_params(), replicas, where))
+            status = "finished"
+            if initial_epoch < config.epochs:
+                try:
+                    model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
+                              initial_epoch=initial_epoch, verbose=0,
+                              callbacks=[c for c in (StopOnNaN(config.learning_rate), lookahead,
+                                                     early, recorder) if c is not None])
+                    if early is not None and early.stopped_epoch > 0 \
+                            and run.epochs_done < config.epochs:
+                        status = "early-stopped"
+                except StopRequested:
+                    status = "stopped"
+        evaluation = None
+        if evaluate and status != "stopped" and run.model_path.exists():
+            evaluation = evaluate_run(run, data)
+        run.update_state(status=status)
+        emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
+                      evaluation, time.perf_counter() - t_start))
+        return run
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
+            run.update_state(status="stopped")
+            emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
+                          None, time.perf_counter() - t_start))
+            raise
+        message = str(exc) or type(exc).__name__
+        run.update_state(status="failed", error=message)
+        emit(Failed(run.id, message))
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        lock.release()
+
+
+def load_run_model(run: Run) -> keras.Model:
+    """The run's best model, loaded with safe_mode on (no code from the file runs)."""
+    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+    if not path.exists():
+        raise FileNotFoundError(f"run {run.id} has no saved model yet (no finished epoch)")
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
+    """Evaluate the run's best model on its test set; store metrics.json and predictions.
+
+    ``data``: the full dataset (default: the run's source); the run's own subset is applied here
+    (a no-op on data that is already that subset).
+    """
+    cfg = TrainConfig.from_dict(run.config)
+    data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset)
+    model = load_run_model(run)
+    probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
+    ev = evaluate_probs(probs, data.y_test)
+    run.save_predictions(probs, data.y_test)
+    run.write_metrics(ev.to_dict())
+    return ev
