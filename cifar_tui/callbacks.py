@@ -8,8 +8,6 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 from .backend import import_keras
 from .evaluation import detect_overfitting
 from .events import BatchProgress, EpochEnd, Listener
@@ -62,38 +60,56 @@ class Lookahead(keras.callbacks.Callback):
     """airbench's lookahead: every ``every`` steps, move an average of the weights toward the
     model's (``avg = d * avg + (1 - d) * weights``) and copy it back into the model.
 
-    ``d`` ramps as ``peak * (step / total) ** 3``: no averaging early, when it would only slow
-    learning, and strong averaging near the end. BN statistics are averaged too. A resumed run
-    starts its average from the saved weights (at most ``every - 1`` steps behind).
+    ``d = rate ** k * (step / total) ** 3`` for the ``k`` steps since the last update (airbench:
+    ``0.95 ** 5`` every 5 steps): no averaging early, when it would only slow learning, and strong
+    averaging near the end. BN statistics are averaged too. With several steps per device call
+    the update comes at the first call that ends past a multiple of ``every``. The average lives
+    on the device (keras.ops), so an update costs no copy to the host. A resumed run starts its
+    average from the saved weights (at most ``every - 1`` steps behind).
     """
 
-    def __init__(self, total_steps: int, every: int = 5, peak: float = 0.95 ** 5) -> None:
+    def __init__(self, epochs: int, steps_per_epoch: int, every: int = 5,
+                 rate: float = 0.95) -> None:
         super().__init__()
-        self.total_steps, self.every, self.peak = max(1, total_steps), every, peak
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.total_steps = max(1, epochs * self.steps_per_epoch)
+        self.every, self.rate = every, rate
         self._vars: list = []
-        self._avg: list[np.ndarray] = []
-        self._step = 0
+        self._avg: list = []
+        self._epoch = 0
+        self._last = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model  # on JAX, reading .model attaches the current state to the variables
         self._vars = [v for v in model.trainable_variables + model.non_trainable_variables
                       if "float" in str(v.dtype)]
-        self._avg = [keras.ops.convert_to_numpy(v.value).copy() for v in self._vars]
-        self._step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        self._avg = [keras.ops.copy(v.value) for v in self._vars]
+        self._last = -1
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        if self._last < 0:  # the first epoch of this fit (later than 0 when resumed)
+            self._last = epoch * self.steps_per_epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        # Count steps here rather than reading optimizer.iterations: on JAX that read would pull
-        # the whole training state back into the model after every step.
-        self._step += 1
-        if self._step % self.every == 0:
+        # The step comes from the epoch and batch index (the last of the call's steps), not from
+        # optimizer.iterations: on JAX that read would pull the whole training state back into
+        # the model after every call.
+        step = self._epoch * self.steps_per_epoch + batch + 1
+        if step // self.every > self._last // self.every:
             self.model  # noqa: B018 - sync JAX state into the variables before reading them
-            self.update(self.peak * min(1.0, self._step / self.total_steps) ** 3)
+            k = step - self._last
+            self.update(self.rate ** k * min(1.0, step / self.total_steps) ** 3)
+            self._last = step
 
     def update(self, decay: float) -> None:
-        for avg, var in zip(self._avg, self._vars):
-            avg *= decay
-            avg += (1.0 - decay) * keras.ops.convert_to_numpy(var.value)
-            var.assign(avg)
+        for i, var in enumerate(self._vars):
+            avg = keras.ops.add(keras.ops.multiply(self._avg[i], decay),
+                                keras.ops.multiply(var.value, 1.0 - decay))
+            # A copy for the model: on JAX the trainer donates the variables' buffers to the
+            # next step, which would free the average's own buffer too.
+            var.assign(keras.ops.copy(avg))
+            self._avg[i] = avg
 
 
 class RunCallback(keras.callbacks.Callback):

@@ -101,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", help="comma-separated devices for MirroredStrategy")
     p.add_argument("--mixed-precision", choices=("auto", "on", "off"))
     p.add_argument("--jit", dest="jit_compile", choices=("auto", "on", "off"))
+    p.add_argument("--steps-per-execution", type=int, metavar="N",
+                   help="training steps per device call (default 0: 1 on a CPU, 16 on a GPU)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives this terminal; print the "
@@ -239,7 +241,7 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
             "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
             "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "lookahead", "tta",
             "normalize", "seed", "subset",
-            "mixed_precision", "jit_compile")
+            "mixed_precision", "jit_compile", "steps_per_execution")
     overrides = {k: getattr(args, k) for k in keys}
     return TrainConfig.for_arch(args.arch, data=args.data, devices=devices, **overrides)
 

@@ -176,6 +176,11 @@ class TrainConfig:
                                        "DataParallel (jax)", form=False)
     mixed_precision: str = _param("auto", "auto (on with a GPU), on, off", form=False)
     jit_compile: str = _param("auto", "auto (Keras: XLA on GPU), on, off", form=False)
+    # Keras's steps_per_execution. Auto is 1 on a CPU (progress every batch) and, on a GPU, where
+    # dispatching a small model's step from Python costs more than the step, 16 (5 with the
+    # lookahead, its cadence); Keras on PyTorch takes only 1.
+    steps_per_execution: int = _param(0, "training steps per device call; 0: auto (1 on a CPU, "
+                                      "16 on a GPU)", form=False)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
@@ -229,6 +234,8 @@ class TrainConfig:
              "weight decay must be a number, 0 or more"),
             ("crop_pixels", 0 <= self.crop_pixels <= MAX_CROP_PIXELS,
              f"crop pixels must be in 0..{MAX_CROP_PIXELS}"),
+            ("steps_per_execution", self.steps_per_execution >= 0,
+             "steps per execution must be 0 (auto) or more"),
         ]
         found: dict[str, str] = {}
         for name, ok, msg in checks:

@@ -551,6 +551,22 @@ def stratified_split(y: np.ndarray, val_fraction: float = 0.1,
     return np.sort(tr), np.sort(va)
 
 
+def balanced_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of about ``n`` items of ``y`` drawn at random with every class in its share.
+
+    The data is stored sorted by class, so "the first n" would be one or two classes.
+    """
+    rng = np.random.default_rng(seed)
+    if n >= len(y):
+        return np.arange(len(y))
+    picks = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        k = max(1, round(n * len(members) / len(y)))
+        picks.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def per_class_subset(y: np.ndarray, per_class: int) -> np.ndarray:
     """Indices of the first ``per_class`` examples of each class (for quick demos)."""
     if per_class < 1:

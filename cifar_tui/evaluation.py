@@ -101,7 +101,9 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
     Models built since scaling moved into the model take the uint8 images as they are; older
     saved models take float images, divided by 255 when their run's ``normalize`` was on.
     ``tta``: airbench's test-time augmentation: half the weight on the image and its mirror,
-    half on the two 1-pixel diagonal shifts (reflect-padded) of each.
+    half on the two 1-pixel diagonal shifts (reflect-padded) of each, averaged as airbench does
+    in logit space: the mean of the views' log-probabilities, renormalised, is the softmax of
+    their mean logits (each view's log-normaliser is the same for every class).
     """
     x = np.asarray(x_uint8)
     if not _takes_uint8(model):  # a model saved before scaling moved in
@@ -112,14 +114,20 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
 
-    def with_mirror(images: np.ndarray) -> np.ndarray:
-        return (predict(images) + predict(images[:, :, ::-1])) / 2
-
     if not tta:
         return predict(x)
+
+    def log_p(images: np.ndarray) -> np.ndarray:
+        return np.log(np.clip(predict(images).astype(np.float64), 1e-30, None))
+
+    def with_mirror(images: np.ndarray) -> np.ndarray:
+        return (log_p(images) + log_p(images[:, :, ::-1])) / 2
+
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     shifted = (with_mirror(padded[:, :32, :32]) + with_mirror(padded[:, 2:, 2:])) / 2
-    return (with_mirror(x) + shifted) / 2
+    mean = (with_mirror(x) + shifted) / 2
+    p = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 # A photo is decoded at full size before it is shrunk to 32x32 (JPEG excepted: it decodes at

@@ -478,11 +478,13 @@ def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0,
 
 
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                  label_smoothing: float = 0.0, jit_compile: bool | str = "auto") -> keras.Model:
+                  label_smoothing: float = 0.0, jit_compile: bool | str = "auto",
+                  steps_per_execution: int = 1) -> keras.Model:
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model

@@ -28,13 +28,15 @@ class ArrayBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, epoch: int = 0, **kwargs: object) -> None:
+                 seed: int = 0, epoch: int = 0, drop_remainder: bool = False,
+                 **kwargs: object) -> None:
         super().__init__(**kwargs)
         if len(x) != len(y):
             raise ValueError(f"{len(x)} images but {len(y)} labels")
         self.x, self.y = x, y.astype(np.int64)
         self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
         self.epoch = epoch
+        self.drop_remainder = drop_remainder
         self._order = self._order_for(epoch)
 
     def _order_for(self, epoch: int) -> np.ndarray | None:
@@ -44,6 +46,10 @@ class ArrayBatches(keras.utils.PyDataset):
 
     @property
     def num_batches(self) -> int:
+        # drop_remainder (training): a short last batch would weigh its images more under a
+        # mean loss; the order is reshuffled each epoch, so no image is left out for long.
+        if self.drop_remainder and len(self.x) >= self.batch_size:
+            return len(self.x) // self.batch_size
         return math.ceil(len(self.x) / self.batch_size)
 
     def __len__(self) -> int:

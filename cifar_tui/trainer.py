@@ -24,7 +24,7 @@ from .callbacks import (
     StopRequested,
 )
 from .config import TrainConfig
-from .data import Cifar10, LoadCancelled, load_cifar10, stratified_split, subset
+from .data import Cifar10, LoadCancelled, balanced_sample, load_cifar10, stratified_split, subset
 from .evaluation import Evaluation, evaluate_probs, predict_probs
 from .events import Failed, Finished, Listener, Started
 from .hardware import describe_hardware
@@ -56,6 +56,20 @@ def _check_devices(devices: list[str]) -> None:
             raise ValueError(f"device {dev!r} does not exist here: {keras.backend.backend()} "
                              f"sees {gpus} GPU{'' if gpus == 1 else 's'}. Use --gpus N with N at "
                              "most that, or leave it out.")
+
+
+def steps_per_execution(cfg: TrainConfig) -> int:
+    """Steps per device call: the config's, or 1 on a CPU and 16 (5 with the lookahead) on a
+    GPU, where dispatching each small step from Python costs more than the step itself."""
+    torch = keras.backend.backend() == "torch"
+    if cfg.steps_per_execution:
+        if torch and cfg.steps_per_execution > 1:
+            raise ValueError("Keras's PyTorch backend runs one step per call: use "
+                             "--steps-per-execution 1 (or 0, auto), or another backend")
+        return cfg.steps_per_execution
+    if torch or backend.gpu_count() == 0:  # Keras on PyTorch takes only 1
+        return 1
+    return 5 if cfg.lookahead else 16
 
 
 @contextlib.contextmanager
@@ -127,7 +141,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
         bs = config.batch_size
         train_batches = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
-                                     seed=config.seed, epoch=initial_epoch)
+                                     seed=config.seed, epoch=initial_epoch, drop_remainder=True)
         val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256))
                        if len(va) else None)
         steps = train_batches.num_batches
@@ -143,11 +157,13 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                                    pixels=config.crop_pixels if config.augment_crop else 0,
                                    seed=config.seed)
                 model = build_model(config.arch, stage=stage, **config.model_options())
-                init_whitening(model, data.x_train[tr[:5000]])
+                sample = tr[balanced_sample(data.y_train[tr], 5000, config.seed)]
+                init_whitening(model, data.x_train[sample])
                 opt = make_optimizer(config.optimizer, learning_rate(config, steps),
                                      config.weight_decay, config.momentum)
                 jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
-                compile_model(model, opt, config.label_smoothing, jit)
+                compile_model(model, opt, config.label_smoothing, jit,
+                              steps_per_execution(config))
             state = run.state
             early = None
             if config.patience and len(va):
@@ -155,7 +171,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                     best=state.get("es_best") if initial_epoch else None,
                     wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
                     monitor="val_accuracy", mode="max", patience=config.patience)
-            lookahead = Lookahead(config.epochs * steps) if config.lookahead else None
+            lookahead = Lookahead(config.epochs, steps) if config.lookahead else None
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
                                    has_val=bool(len(va)))
             run.update_state(hardware=describe_hardware())  # for reports' timings
