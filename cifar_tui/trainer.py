@@ -44,6 +44,11 @@ def use_mixed_precision(cfg: TrainConfig) -> bool:
     return cfg.mixed_precision == "auto" and backend.gpu_count() > 0
 
 
+def backend_name() -> str:
+    name = keras.backend.backend()
+    return {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(name, name)
+
+
 def _check_devices(devices: list[str]) -> None:
     """Refuse GPUs the backend does not have (MirroredStrategy would wait for them forever)."""
     import re
@@ -53,7 +58,7 @@ def _check_devices(devices: list[str]) -> None:
         m = re.search(r"(cpu|gpu|tpu):(\d+)$", dev, re.I)
         if m is None or m.group(1).lower() != "cpu" and int(m.group(2)) >= gpus \
                 or m.group(1).lower() == "tpu":
-            raise ValueError(f"device {dev!r} does not exist here: {keras.backend.backend()} "
+            raise ValueError(f"device {dev!r} does not exist here: {backend_name()} "
                              f"sees {gpus} GPU{'' if gpus == 1 else 's'}. Use --gpus N with N at "
                              "most that, or leave it out.")
 
