@@ -12,6 +12,8 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import ProgressBar, RichLog, Static, TabPane
 
+from ..backend import requested as requested_backend
+from ..events import describe
 from ..messages import (
     EpochEnded,
     TrainingAttached,
@@ -66,7 +68,7 @@ class TrainPane(TabPane):
         self.history, self.status, self.run_id = [], "starting", ""
         self.query_one("#train-status", Static).update(
             f"Starting {config.arch} (batch {config.batch_size}, {config.optimizer} "
-            f"lr {config.learning_rate}); loading TensorFlow...")
+            f"lr {config.learning_rate}); loading Keras on {requested_backend()}...")
         self.query_one("#overfit-warning", Static).update("")
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.plot()
@@ -87,10 +89,7 @@ class TrainPane(TabPane):
 
         self.status, self.run_id = "running", event.run_id
         self.history = Run(self.app.store.root / event.run_id).history()
-        resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
-        self.query_one(RichLog).write(
-            f"[bold]run {event.run_id}[/]: {event.config['arch']}, {event.params:,} params, "
-            f"{event.train_size} train / {event.val_size} val{resumed}")
+        self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
         self.query_one(ProgressBar).update(total=event.steps, progress=0)
         self.plot()
 
@@ -105,14 +104,8 @@ class TrainPane(TabPane):
 
     def _epoch_end(self, event: Any) -> None:
         self.history = event.history
-        m = event.metrics
         log = self.query_one(RichLog)
-        val = (f" val_loss {m['val_loss']:.4f} val_acc {m['val_accuracy']:.4f}"
-               if "val_accuracy" in m else "")
-        log.write(f"epoch {event.epoch}/{event.epochs} loss {m['loss']:.4f} "
-                  f"acc {m['accuracy']:.4f}{val} {m['seconds']:.1f} s "
-                  f"{m['images_per_sec']:.0f} img/s" + (" [green]*best[/]" if event.best
-                                                          else ""))
+        log.write(describe(event))
         if event.overfitting:
             log.write(f"[bold red]! {event.overfitting}[/]")
         self.query_one("#overfit-warning", Static).update(
