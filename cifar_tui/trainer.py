@@ -221,7 +221,12 @@ def load_run_model(run: Run) -> keras.Model:
     path = run.model_path if run.model_path.exists() else run.checkpoint_path
     if not path.exists():
         raise FileNotFoundError(f"run {run.id} has no saved model yet (no finished epoch)")
-    return keras.saving.load_model(path, safe_mode=True)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (TypeError, ValueError, KeyError, OSError) as exc:  # a damaged or foreign file
+        what = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{path}: not a model this tool can load safely ({what}). Retrain the "
+                         "run, or restore the file.") from None
 
 
 def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:

@@ -355,3 +355,21 @@ def test_killed_writers_leftovers_are_swept_by_the_next_owner(tmp_path, arrays, 
     (stale / "x_train.npy").write_bytes(b"half")
     load_cifar10(write_batches(tmp_path / "b", arrays))
     assert not stale.exists()
+
+
+def test_model_file_naming_builtins_exec_is_a_message(tmp_path, capsys):
+    import zipfile
+
+    run = RunStore(tmp_path).create(cfg().to_dict())
+    evil = {"module": "builtins", "class_name": "exec", "config": {}, "registered_name": "exec"}
+    with zipfile.ZipFile(run.model_path, "w") as z:
+        z.writestr("config.json", json.dumps(evil))
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
+    photo = tmp_path / "p.png"
+    import numpy as np
+    from conftest import png_bytes
+
+    photo.write_bytes(png_bytes(np.zeros((40, 40, 3), np.uint8)))
+    assert main(["predict", run.id, str(photo), "--runs", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not a model this tool can load safely" in err and "unexpected" not in err
