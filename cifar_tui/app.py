@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -55,7 +55,7 @@ from .panes.results import ResultsPane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
 from .runs import Run, RunStore
-from .widgets import AppFirstFooter, typing_in_field
+from .widgets import AppFirstFooter, plain_error, typing_in_field
 
 PANES = ("data", "model", "train", "results", "predict", "runs")
 MIN_SIZE = (80, 24)  # every pane is laid out for this; below it the app says so
@@ -310,6 +310,7 @@ class CifarApp(App):
         if self.follower is None:
             self.train_run_id = message.event.run_id
         self.runs_version += 1
+        self.sub_title = f"training {message.event.run_id}"  # not the previous run's name
 
     @on(TrainingFinished)
     def _training_finished(self, message: TrainingFinished) -> None:
@@ -321,8 +322,8 @@ class CifarApp(App):
     def _training_failed(self, message: TrainingFailed) -> None:
         self.train_status = "done"
         self.runs_version += 1
-        self.notify(message.event.message, title="Training failed", severity="error",
-                    timeout=15)
+        self.notify(plain_error(message.event.message), title="Training failed",
+                    severity="error", timeout=15)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.train_worker and event.state in (WorkerState.SUCCESS,
@@ -521,6 +522,22 @@ class CifarApp(App):
                           f"{run.id}, or open it in the Runs pane")
 
 
+def colour_system(environ: Mapping[str, str]) -> str | None:
+    """The colour system to use where the environment under-reports it, else None (auto).
+
+    Rich reads TERM=xterm (also screen, tmux) as 16 colours, but the terminals that send it
+    today (xterm itself, VTE/GNOME Terminal, Konsole, iTerm2, Windows Terminal, PuTTY, tmux
+    and screen sessions) all show 256, and 16 greys make the images and heatmap hard to read.
+    So these get 256 unless COLORTERM or TEXTUAL_COLOR_SYSTEM says otherwise (set
+    TEXTUAL_COLOR_SYSTEM=standard on a real 16-colour terminal). TERM=linux (the console)
+    really has 16 colours and keeps them; the images are dithered for it.
+    """
+    if environ.get("TEXTUAL_COLOR_SYSTEM") or environ.get("COLORTERM") or \
+            "NO_COLOR" in environ:
+        return None
+    return "256" if environ.get("TERM") in ("xterm", "screen", "tmux") else None
+
+
 def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:
     """Start the TUI with fd 2 diverted to a log so TensorFlow cannot draw over it.
 
@@ -535,6 +552,10 @@ def run_app(data: str | None = None, runs: str | None = None, subset: int | None
     from .quiet import detach_from_terminal, divert_stderr, log_path, quiet_tensorflow
 
     quiet_tensorflow()
+    if (system := colour_system(os.environ)) is not None:
+        from textual import constants
+
+        constants.COLOR_SYSTEM = system  # read when the app's console is made
     log = log_path()
     terminal = divert_stderr(log)
     app = CifarApp(data_source=data, runs_root=runs, subset=subset)
@@ -553,6 +574,10 @@ def run_app(data: str | None = None, runs: str | None = None, subset: int | None
 
     signal.signal(signal.SIGHUP, on_hangup)
     app.run()
+    if not app.training_done.is_set() and not app.hung_up:
+        # The screen is gone; say why the prompt has not come back yet.
+        print("cifar-tui: stopping the training after this batch (finished epochs are kept)...",
+              flush=True)
     app.training_done.wait()
     if app.hung_up:
         _train_queue_headless(app)

@@ -96,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     p.add_argument("--subset", type=int, metavar="N", default=argparse.SUPPRESS,
-                   help="N train images per class")
+                   help="N train images per class (the test accuracy still uses all 10,000 "
+                        "test images)")
+    p.add_argument("--test-subset", type=int, metavar="N",
+                   help="evaluate on N test images per class instead of all 1,000")
     p.add_argument("--gpus", type=int, help="train on N GPUs with MirroredStrategy")
     p.add_argument("--devices", help="comma-separated devices for MirroredStrategy")
     p.add_argument("--mixed-precision", choices=("auto", "on", "off"))
@@ -240,7 +243,7 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     keys = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate", "schedule",
             "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
             "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "lookahead", "tta",
-            "normalize", "seed", "subset",
+            "normalize", "seed", "subset", "test_subset",
             "mixed_precision", "jit_compile", "steps_per_execution")
     overrides = {k: getattr(args, k) for k in keys}
     return TrainConfig.for_arch(args.arch, data=args.data, devices=devices, **overrides)

@@ -171,6 +171,8 @@ class TrainConfig:
     seed: int = _param(0, "random seed")
     subset: int | None = _param(None, "train images per class, for quick demos (blank: all)",
                                 label="images/class")
+    test_subset: int | None = _param(None, "test images per class for the test accuracy "
+                                     "(blank: all 1,000)", label="test images/class")
     data: str | None = _param(None, "dataset path", form=False)
     devices: list[str] | None = _param(None, "several: MirroredStrategy (tensorflow) or "
                                        "DataParallel (jax)", form=False)
@@ -229,6 +231,8 @@ class TrainConfig:
              "dropout must be in [0, 1)"),
             ("subset", self.subset is None or self.subset >= 1,
              "subset must be at least 1 per class"),
+            ("test_subset", self.test_subset is None or self.test_subset >= 1,
+             "test subset must be at least 1 per class"),
             ("momentum", 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0,
              "weight decay must be a number, 0 or more"),

@@ -190,18 +190,37 @@ def load_image(path: str | Path) -> np.ndarray:
                          "use a JPEG, PNG, BMP, GIF or WebP file") from None
 
 
-def detect_overfitting(history: list[dict]) -> str | None:
-    """A warning when the last epoch's val accuracy fell while train accuracy rose."""
-    if len(history) < 2:
+OVERFIT_EPOCHS = 2  # epochs in a row the train/validation gap must widen before a warning
+
+
+def _gap_widened(prev: dict, last: dict) -> bool:
+    """Train got better while validation got worse, by accuracy or by loss."""
+    def moved(key: str) -> tuple[float, float] | None:
+        vk = f"val_{key}"
+        if key in prev and key in last and vk in prev and vk in last:
+            return last[key] - prev[key], last[vk] - prev[vk]
         return None
-    prev, last = history[-2], history[-1]
-    try:
-        dv = last["val_accuracy"] - prev["val_accuracy"]
-        dt = last["accuracy"] - prev["accuracy"]
-    except KeyError:
+
+    acc, loss = moved("accuracy"), moved("loss")
+    return bool((acc and acc[0] > 0 and acc[1] < 0) or (loss and loss[0] < 0 and loss[1] > 0))
+
+
+def detect_overfitting(history: list[dict], epochs: int = OVERFIT_EPOCHS) -> str | None:
+    """A warning once the train/validation gap has widened ``epochs`` epochs running.
+
+    One epoch's dip in validation accuracy is noise, not a trend, so it warns of nothing. This
+    only warns; early stopping (``patience``) is what stops a run.
+    """
+    if len(history) < epochs + 1:
         return None
-    if dv < 0 and dt > 0:
-        return (f"Overfitting: epoch {last['epoch']} val accuracy fell "
-                f"{prev['val_accuracy']:.3f} -> {last['val_accuracy']:.3f} while train accuracy "
-                f"rose {prev['accuracy']:.3f} -> {last['accuracy']:.3f}")
-    return None
+    recent = history[-(epochs + 1):]
+    if not all(_gap_widened(a, b) for a, b in zip(recent, recent[1:])):
+        return None
+    first, last = recent[0], recent[-1]
+    detail = []
+    if "val_loss" in first and "val_loss" in last:
+        detail.append(f"val loss {first['val_loss']:.3f} -> {last['val_loss']:.3f}")
+    if "val_accuracy" in first and "val_accuracy" in last:
+        detail.append(f"val acc {first['val_accuracy']:.3f} -> {last['val_accuracy']:.3f}")
+    return (f"Overfitting trend: for {epochs} epochs (to epoch {last['epoch']}) training improved "
+            f"while validation got worse ({', '.join(detail)})")

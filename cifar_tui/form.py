@@ -105,6 +105,8 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
             parsed[f.name] = f.parse(text)
         except ValueError:
             errors[f.name] = f"{text!r} is not {'a whole number' if f.parse is int else 'a number'}"
+    if arch == "custom" and not parsed.get("spec"):
+        errors["spec"] = "enter the layers, e.g. C32-P-F-FC64"  # not silently a default model
     if errors:
         raise FormError(errors)
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}

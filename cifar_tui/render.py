@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from rich.color import Color
+from rich._palettes import STANDARD_PALETTE
+from rich.color import Color, ColorSystem
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
@@ -20,6 +21,20 @@ from . import CLASSES
 from .params import ParamTable
 
 UPPER_HALF = "\u2580"
+
+
+_ANSI16 = np.array([tuple(STANDARD_PALETTE[i]) for i in range(16)], dtype=np.float32)
+_BAYER4 = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]],
+                    dtype=np.float32) + 0.5) / 16 - 0.5
+
+
+def dither16(image: np.ndarray, spread: float = 96.0) -> np.ndarray:
+    """Each pixel's index into the 16 ANSI colours, after 4x4 ordered (Bayer) dithering."""
+    h, w, _ = image.shape
+    threshold = np.tile(_BAYER4, (h // 4 + 1, w // 4 + 1))[:h, :w, None] * spread
+    pixels = np.clip(image.astype(np.float32) + threshold, 0, 255)
+    distances = ((pixels[:, :, None, :] - _ANSI16[None, None]) ** 2).sum(axis=-1)
+    return distances.argmin(axis=-1)
 
 
 class HalfBlockImage:
@@ -39,6 +54,7 @@ class HalfBlockImage:
             img = np.concatenate([img, img[-1:]], axis=0)
         self.image = img
         self._segments: list[Segment] | None = None
+        self._system: ColorSystem | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -49,15 +65,27 @@ class HalfBlockImage:
         return Measurement(self.size[0], self.size[0])
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        # Built once: a gallery redraws the same images whenever its pane is shown.
-        if self._segments is None:
+        # Built once per colour system: a gallery redraws the same images whenever its pane
+        # is shown.
+        system = console.color_system
+        if self._segments is None or self._system != system:
+            self._system = system
+            if system in (ColorSystem.STANDARD, ColorSystem.WINDOWS):
+                # 16 colours: nearest-colour mapping leaves a few flat greys; ordered
+                # dithering over the 16 ANSI colours keeps shapes and hues recognisable.
+                idx = dither16(self.image)
+                colours = [Color.from_ansi(i) for i in range(16)]
+                cells = [(colours[a], colours[b]) for a, b in zip(idx[0::2].ravel().tolist(),
+                                                                  idx[1::2].ravel().tolist())]
+            else:
+                img = self.image
+                cells = [(Color.from_rgb(*top), Color.from_rgb(*bottom)) for top, bottom in
+                         zip(img[0::2].reshape(-1, 3).tolist(), img[1::2].reshape(-1, 3).tolist())]
+            width = self.image.shape[1]
             segments = []
-            img = self.image
-            for y in range(0, img.shape[0], 2):
-                top, bottom = img[y], img[y + 1]
-                for (r1, g1, b1), (r2, g2, b2) in zip(top.tolist(), bottom.tolist()):
-                    segments.append(Segment(UPPER_HALF, Style(
-                        color=Color.from_rgb(r1, g1, b1), bgcolor=Color.from_rgb(r2, g2, b2))))
+            for start in range(0, len(cells), width):
+                for fg, bg in cells[start:start + width]:
+                    segments.append(Segment(UPPER_HALF, Style(color=fg, bgcolor=bg)))
                 segments.append(Segment.line())
             self._segments = segments
         yield from self._segments
@@ -92,6 +120,13 @@ ERR_HEAT = ["grey11", "grey23", "dark_red", "red3", "red1", "orange_red1", "dark
             "yellow1"]
 
 
+def _text_on(colour: str) -> str:
+    """Black or white, whichever reads better on ``colour`` (by relative luminance)."""
+    r, g, b = Color.parse(colour).get_truecolor()
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "black" if luminance > 110 else "white"
+
+
 def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
     """Rows: true class; columns: predicted. Diagonal in blue bins, errors in red bins."""
     cm = np.asarray(cm)
@@ -114,9 +149,11 @@ def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
             else:
                 colour = ERR_HEAT[min(len(ERR_HEAT) - 1, int(off[i, j] / off_max * len(ERR_HEAT)))]
             value = f"{rates[i, j]:.0%}" if normalized else str(int(cm[i, j]))
-            fg = "black" if colour in ("bright_cyan", "yellow1", "deep_sky_blue1",
-                                       "dark_orange") else "white"
-            cells.append(Text(f"{value:>5} ", style=f"{fg} on {colour}"))
+            # Text colour by the cell's brightness, so the number stays readable when the
+            # terminal shows only greys (NO_COLOR: Textual keeps each colour's luminance);
+            # correct cells are bold, so the diagonal stands out without colour too.
+            style = f"{_text_on(colour)} on {colour}" + (" bold" if i == j else "")
+            cells.append(Text(f"{value:>5} ", style=style))
         table.add_row(name, *cells)
     return table
 

@@ -95,7 +95,8 @@ def _test_images(run: Run, cfg: TrainConfig, labels: np.ndarray,
                  data: Cifar10 | None) -> tuple[np.ndarray | None, str | None]:
     """The run's test images in predictions.npz order, or (None, why not)."""
     try:
-        ds = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset)
+        ds = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset,
+                    cfg.test_subset)
     except (DataError, OSError) as exc:
         return None, (f"Test images not shown: could not load the run's data ({exc}). "
                       "Pass --data PATH.")

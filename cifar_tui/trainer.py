@@ -141,7 +141,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                          error=None, backend=keras.backend.backend())
         if data is None:
             data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
-        data = subset(data, config.subset)
+        data = subset(data, config.subset, config.test_subset)
         backend.set_seed(config.seed)
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
         bs = config.batch_size
@@ -236,7 +236,8 @@ def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
     (a no-op on data that is already that subset).
     """
     cfg = TrainConfig.from_dict(run.config)
-    data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset)
+    data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset,
+                  cfg.test_subset)
     model = load_run_model(run)
     probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
     ev = evaluate_probs(probs, data.y_test)

@@ -73,34 +73,41 @@ class ImageView(Static):
         self.update(HalfBlockImage(image, scale) if image is not None else "")
 
 
+RICH_COLOURS = {"orange": "dark_orange"}  # plotext colour names Rich spells otherwise
+
+
 class HistoryPlot(PlotextPlot):
     """Per-epoch curves: train and validation accuracy (or loss) of one or more runs."""
 
     def show(self, series: list[tuple[str, list[dict]]], metric: str = "accuracy",
-             title: str = "") -> None:
+             title: str = "") -> Text:
+        """Draw the curves; return their legend (run names in their colours), which goes
+        beside the plot: plotext draws its legend over the curves."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(title or f"{metric} per epoch (solid: train, dots: validation)")
         plt.xlabel("epoch")
         colours = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white"]
+        legend = Text()
         longest = 1
         for i, (name, history) in enumerate(series):
             if not history:
                 continue
             longest = max(longest, max(h["epoch"] for h in history))
             colour = colours[i % len(colours)]
-            for key, label, marker in ((metric, "train", "braille"),
-                                       (f"val_{metric}", "val", "dot")):
+            for key, marker in ((metric, "braille"), (f"val_{metric}", "dot")):
                 # a diverged run's NaN/inf values are left out (plotext fails on them)
                 points = [(h["epoch"], h[key]) for h in history
                           if isinstance(h.get(key), float) and math.isfinite(h[key])]
                 if points:
-                    plt.plot([e for e, _ in points], [v for _, v in points],
-                             label=f"{name} {label}", color=colour, marker=marker)
+                    plt.plot([e for e, _ in points], [v for _, v in points], color=colour,
+                             marker=marker)
+            legend.append(f"\u25a0 {name}  ", style=RICH_COLOURS.get(colour, colour))
         if longest <= 20:
             plt.xticks(list(range(1, longest + 1)))
         self.refresh()
+        return legend
 
 
 def stat_line(pairs: list[tuple[str, str]]) -> Text:
@@ -181,3 +188,20 @@ class AppFirstFooter(Footer):
                 yield FooterKey(palette.binding.key, self.app.get_key_display(palette.binding),
                                 palette.binding.description, palette.binding.action,
                                 classes="-command-palette", disabled=not palette.enabled)
+
+
+def plain_error(exc: BaseException | str, limit: int = 300) -> str:
+    """An exception as one short sentence a person can act on, without a backend's internals
+    (TensorFlow wraps its messages in ``{{function_node ...}}`` and op traces)."""
+    import re
+
+    text = str(exc)
+    oom = re.search(r"OOM when allocating tensor with shape\[([\d,\s]+)\]", text)
+    if oom:
+        dims = "x".join(d.strip() for d in oom.group(1).split(","))
+        return (f"out of memory: one weight tensor alone is {dims}; use fewer units or "
+                "layers")
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__
+                if isinstance(exc, BaseException) else "error")
+    return line if len(line) <= limit else line[:limit - 1] + "\u2026"

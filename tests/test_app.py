@@ -21,6 +21,17 @@ def text_of(app: CifarApp, selector: str) -> str:
     return static_text(app.query_one(selector, Static))
 
 
+async def settle(pilot) -> None:
+    """Wait until every worker (data load, training, queued runs, parameter table) is done and
+    the messages they posted are handled: no polling, no timeout to tune."""
+    app = pilot.app
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(w.is_finished for w in app.workers):
+            return
+
+
 async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -59,8 +70,9 @@ class FakeTrainer:
                 listener(BatchProgress(run.id, epoch, self.epochs, step, 4, 1.0, 0.5, 900.0,
                                        1.0))
             val = [0.3, 0.5, 0.45][epoch - 1] if epoch <= 3 else 0.45
+            # val loss rises every epoch while train loss falls: an overfitting trend by epoch 3
             history.append({"epoch": epoch, "accuracy": 0.3 + 0.2 * epoch, "loss": 2 - epoch / 3,
-                            "val_accuracy": val, "val_loss": 2.1 - epoch / 4, "seconds": 1.0,
+                            "val_accuracy": val, "val_loss": 1.9 + epoch / 10, "seconds": 1.0,
                             "images_per_sec": 900.0, "learning_rate": 0.01})
             run.write_history(history)
             run.update_state(epochs_done=epoch)
@@ -89,7 +101,7 @@ def make_app(tmp_path, tiny, trainer=None) -> CifarApp:
 async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.pause()
         summary = text_of(app, "#data-summary")
         assert "(60, 32, 32, 3)" in summary and "(60, 10)" in summary
@@ -163,9 +175,9 @@ async def test_train_results_predict_runs_with_fake_trainer(tmp_path, tiny):
     trainer = FakeTrainer(tiny)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.current_run is not None and not app.training)
+        await settle(pilot)
         config = trainer.calls[0]["config"]
         assert (config.arch, config.batch_size, config.patience, config.val_split) == (
             "cnn", 32, 2, 0.1)
@@ -200,11 +212,10 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
     trainer = FakeTrainer(tiny, epochs=2)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.press("6")
         await pilot.press("b")
-        await wait_for(pilot, lambda: len(trainer.calls) == 3 and not app.training
-                       and not app.queue)
+        await settle(pilot)  # the three queued runs, one after another
         assert [c["config"].batch_size for c in trainer.calls] == [32, 64, 128]
         await pilot.press("6")
         runs = app.query_one("RunsPane")
@@ -215,10 +226,12 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
             await pilot.press("space")
             await pilot.press("down")
         assert len(runs.selected) == 3
+        legend = text_of(app, "#runs-legend")  # the overlay: one curve set per run
+        assert all(f"cnn b{b}" in legend for b in (32, 64, 128))
 
 
 async def start_slow_training(app: CifarApp, pilot, trainer: FakeTrainer) -> None:
-    await wait_for(pilot, lambda: app.dataset is not None)
+    await settle(pilot)
     await pilot.press("s")
     await wait_for(pilot, lambda: trainer.started.is_set())
 
@@ -229,12 +242,13 @@ async def test_stop_key_stops_and_resume(tmp_path, tiny):
     async with app.run_test(size=SIZE) as pilot:
         await start_slow_training(app, pilot, trainer)
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.training)
+        await settle(pilot)
         assert app.query_one("TrainPane").status == "stopped"
         await pilot.press("6")
         trainer.block = False
         await pilot.press("R")
-        await wait_for(pilot, lambda: len(trainer.calls) == 2 and not app.training)
+        await settle(pilot)
+        assert len(trainer.calls) == 2
         assert trainer.calls[1]["run"] is not None
 
 
@@ -276,14 +290,34 @@ async def test_quit_to_background_hands_the_run_to_a_detached_process(tmp_path, 
 async def test_failure_is_reported(tmp_path, tiny):
     def failing(*, listener, config, store, **kw):
         run = store.create(config.to_dict())
+        run.update_state(status="failed", error="disk is full")  # as train() records it
         listener(Failed(run.id, "disk is full"))
         raise OSError("disk is full")
 
     app = make_app(tmp_path, tiny, failing)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.press("s")
-        await wait_for(pilot, lambda: "failed" in text_of(app, "#train-status"))
+        await settle(pilot)
+        assert "Training failed: disk is full" in text_of(app, "#train-status")
+        # The app's failure branch ran: it said so and the Runs pane shows the failed run.
+        assert any(n.title == "Training failed" and n.message == "disk is full"
+                   for n in app._notifications)
+        await pilot.press("6")
+        assert "failed" in str(app.query_one(DataTable).get_row_at(0))
+
+
+async def test_failure_before_the_trainer_reports_is_shown(tmp_path, tiny):
+    def broken(**kw):
+        raise ImportError("No module named 'tensorflow'")
+
+    app = make_app(tmp_path, tiny, broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert "No module named 'tensorflow'" in text_of(app, "#train-status")
+        assert app.train_status == "done"
 
 
 async def test_command_palette_lists_actions(tmp_path, tiny):
@@ -293,13 +327,19 @@ async def test_command_palette_lists_actions(tmp_path, tiny):
         for wanted in ("Start training", "Stop training", "Compare batch sizes 32/64/128",
                        "Evaluate current run", "Predict: open image file", "Go to runs"):
             assert wanted in titles
+        await pilot.press("ctrl+p")  # and a command really runs from the palette
         await pilot.pause()
+        await pilot.press(*"Go to runs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "runs"
 
 
 async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
     app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.press("2")
         app.query_one("#arch", Select).value = "custom"
         await pilot.pause()
@@ -308,8 +348,7 @@ async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
         app.query_one("#f-batch_size", Input).value = "16"
         app.query_one("#arch", Select).focus()
         await pilot.press("escape", "s")
-        await wait_for(pilot, lambda: app.current_run is not None and not app.training,
-                       timeout=120)
+        await settle(pilot)
         run = app.current_run
         assert run.status == "finished" and run.epochs_done == 2
         assert run.metrics["n"] == 20
@@ -325,8 +364,8 @@ async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
         photo.write_bytes(png_bytes(np.full((64, 80, 3), 120, np.uint8)))
         box.value = str(photo)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "resized to 32x32" in text_of(app, "#pred-header"),
-                       timeout=60)
+        await settle(pilot)
+        assert "resized to 32x32" in text_of(app, "#pred-header")
 
 
 async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
@@ -355,7 +394,7 @@ async def test_start_key_belongs_to_the_field_until_esc(tmp_path, tiny):
     trainer = FakeTrainer(tiny, epochs=1)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.dataset is not None)
+        await settle(pilot)
         await pilot.press("2")
         await pilot.pause()
         app.query_one("#arch", Select).value = "dense"
@@ -364,7 +403,8 @@ async def test_start_key_belongs_to_the_field_until_esc(tmp_path, tiny):
         await pilot.pause()
         assert not trainer.calls and not app.training
         await pilot.press("escape", "s")
-        await wait_for(pilot, lambda: len(trainer.calls) == 1 and not app.training)
+        await settle(pilot)
+        assert len(trainer.calls) == 1
         assert trainer.calls[0]["config"].arch == "dense"
         app.query_one("#f-epochs", Input).focus()
         await pilot.press("escape")  # leave the field: the pane has focus again

@@ -259,3 +259,11 @@ def test_codecs_encode_only_makes_latin1_bytes():
     assert data._latin1_bytes("\xff\x00") == b"\xff\x00"
     with pytest.raises(UnsafePickleError):
         data._latin1_bytes("x", "utf-7")
+
+
+def test_a_train_subset_keeps_the_whole_test_set_unless_asked(tiny):
+    small = data.subset(tiny, 2)
+    assert len(small.y_train) == 20 and len(small.y_test) == len(tiny.y_test)
+    fewer = data.subset(tiny, None, 1)
+    assert len(fewer.y_train) == len(tiny.y_train) and len(fewer.y_test) == 10
+    assert "test 1/class" in fewer.source

@@ -109,3 +109,90 @@ async def test_too_small_a_terminal_is_told_plainly(tmp_path, tiny):
         await pilot.pause()
         assert app.query_one("TabbedContent").region.height > 0
         assert app.query_one("ContentTabs").region.y == 1  # the tab bar stays under the title
+
+
+def test_xterm_gets_256_colours_unless_told_otherwise():
+    from cifar_tui.app import colour_system
+
+    assert colour_system({"TERM": "xterm"}) == "256"
+    assert colour_system({"TERM": "xterm", "COLORTERM": "truecolor"}) is None
+    assert colour_system({"TERM": "xterm", "TEXTUAL_COLOR_SYSTEM": "standard"}) is None
+    assert colour_system({"TERM": "linux"}) is None  # the console: 16 colours, dithered
+
+
+def test_sixteen_colour_images_are_dithered_not_flattened():
+    import numpy as np
+
+    from cifar_tui.render import dither16
+
+    ramp = np.repeat(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], 32, axis=0)
+    sky = np.concatenate([ramp // 3, ramp // 2, ramp], axis=2)  # a dark-to-light blue sky
+    flat = dither16(sky, spread=0)  # nearest colour: what Rich's downgrade does
+    dithered = dither16(sky)
+    # Columns of the ramp keep a distinct mix of colours: the gradient survives.
+    def levels(idx):
+        return len({tuple(np.bincount(col, minlength=16)) for col in idx.T})
+    assert levels(dithered) > 2 * levels(flat)
+
+
+def test_heatmap_numbers_stay_readable_without_colour():
+    from cifar_tui.render import ERR_HEAT, HEAT, _text_on
+
+    # dark cells get white text, light cells black, so a greyscale screen keeps the contrast
+    assert _text_on(HEAT[0]) == "white" and _text_on(HEAT[-1]) == "black"
+    assert _text_on(ERR_HEAT[2]) == "white" and _text_on(ERR_HEAT[-1]) == "black"
+
+
+async def test_no_stale_content_after_a_restart_or_on_a_run_without_predictions(tmp_path, tiny):
+    from cifar_tui.messages import OpenRun
+
+    run = fixed_run(tmp_path / "runs", tiny)
+    bare = tmp_path / "runs" / "20260101-000001-cnn"
+    bare.mkdir()
+    (bare / "config.json").write_text('{"arch": "cnn", "epochs": 2}')
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.post_message(OpenRun(run))
+        await pilot.press("3")
+        await pilot.pause()
+        # After a restart the Train pane shows the last run, not an empty plot.
+        assert run.id in static_text(app.query_one("#train-status", Static))
+        assert app.query_one("TrainPane").history
+        await pilot.press("5", "m")
+        assert static_text(app.query_one("#pred-bars", Static))
+        from cifar_tui.runs import Run
+
+        app.post_message(OpenRun(Run(bare)))
+        await pilot.pause()
+        assert "no test predictions" in static_text(app.query_one("#pred-header", Static))
+        assert static_text(app.query_one("#pred-bars", Static)).strip() == ""
+
+
+async def test_plot_legends_sit_beside_the_curves_not_over_them(tmp_path, tiny):
+    import re
+
+    fixed_run(tmp_path / "runs", tiny)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        plot = app.query_one("#runs-plot")
+        canvas = re.sub(r"\x1b\[[0-9;]*m", "", plot.plt.build())
+        assert "b32 val" not in canvas and "b32 train" not in canvas  # no legend box inside
+        assert "cnn-dropout b32" in static_text(app.query_one("#runs-legend", Static))
+
+
+async def test_results_scroll_without_tabbing_into_them(tmp_path, tiny):
+    from textual.containers import VerticalScroll
+
+    fixed_run(tmp_path / "runs", tiny)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        body = app.query_one("ResultsPane").query_one(VerticalScroll)
+        assert body.max_scroll_y > 0 and body.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert body.scroll_y > 0

@@ -143,13 +143,13 @@ def test_two_followers_see_epochs_as_they_land_then_the_end(tmp_path):
     assert a.poll() == []  # nothing new
     rows = []
     for epoch, (acc, val) in enumerate([(0.4, 0.5), (0.6, 0.55), (0.8, 0.5)], start=1):
-        rows.append({"epoch": epoch, "accuracy": acc, "loss": 1.0, "val_accuracy": val,
-                     "val_loss": 1.0 + epoch / 10, "seconds": 1.0})
+        rows.append({"epoch": epoch, "accuracy": acc, "loss": 1.0 - epoch / 10,
+                     "val_accuracy": val, "val_loss": 1.0 + epoch / 10, "seconds": 1.0})
         run.write_history(rows)
         run.update_state(epochs_done=epoch)
         ends = [e for e in a.poll() if isinstance(e, EpochEnd)]
         assert [e.epoch for e in ends] == [epoch]
-    assert ends[0].overfitting and not ends[0].best  # val fell while train rose
+    assert ends[0].overfitting and not ends[0].best  # val loss rose 2 epochs while train fell
     b_events = b.poll()
     assert [e.epoch for e in b_events if isinstance(e, EpochEnd)] == [1, 2, 3]
     run.update_state(status="stopped")

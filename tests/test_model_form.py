@@ -4,7 +4,7 @@ belong to the field, validation as typed, and architecture switches that keep th
 from __future__ import annotations
 
 from conftest import static_text
-from test_app import make_app
+from test_app import FakeTrainer, make_app
 from textual.widgets import Input, Select, Static, TabbedContent
 
 SIZE = (80, 24)
@@ -40,7 +40,7 @@ async def test_tab_walks_the_visible_fields_after_every_mode_switch(tmp_path, ti
         await pilot.press("escape", "4", "2")  # another pane and back
         assert await tab_ids(pilot, 2) == CNN_FIELDS[:2]
         await pilot.press("escape")
-        assert await tab_ids(pilot, 1, "shift+tab") == ["f-subset"]  # wraps to the last field
+        assert await tab_ids(pilot, 1, "shift+tab") == ["f-test_subset"]  # wraps to the last
         # The batch-size box is where the 64 went astray: it lands there now.
         await pilot.press("escape")
         await tab_ids(pilot, CNN_FIELDS.index("f-batch_size") + 1)
@@ -120,3 +120,41 @@ async def test_changing_the_architecture_keeps_the_users_values_and_says_so(tmp_
         app.query_one("#arch", Select).value = "resnet9"
         await pilot.pause()
         assert app.config.epochs == 3 and app.config.batch_size == 512  # untouched: preset's
+
+
+async def test_a_model_that_does_not_build_is_refused_with_no_run_left(tmp_path, tiny):
+    trainer = FakeTrainer(tiny, epochs=1)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        app.query_one("#arch", Select).value = "custom"
+        await pilot.pause()
+        app.query_one("#f-spec", Input).value = ""
+        await pilot.pause()
+        assert "enter the layers" in static_text(app.query_one("#err-spec", Static))
+        app.query_one("#f-spec", Input).value = "C32-FC64"  # dense on a 4-d tensor
+        await app.workers.wait_for_complete()  # the parameter table's build
+        await pilot.pause()
+        assert "needs a flat input" in static_text(app.query_one("#err-spec", Static))
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        assert not trainer.calls and app.store.list() == []  # no failed 0/10 run left behind
+        app.query_one("#f-spec", Input).value = "C8-P-F-FC16"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.query_one("#err-spec", Static).display
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        assert len(trainer.calls) == 1
+
+
+def test_backend_errors_are_shown_as_one_plain_sentence():
+    from cifar_tui.widgets import plain_error
+
+    raw = ("{{function_node __wrapped__StatelessRandomUniformV2_device_/job:localhost/replica:0/"
+           "task:0/device:CPU:0}} OOM when allocating tensor with shape[3072,99999999] and type "
+           "float on /job:localhost/replica:0/task:0/device:CPU:0 by allocator cpu "
+           "[Op:StatelessRandomUniformV2] name:")
+    assert plain_error(RuntimeError(raw)) == (
+        "out of memory: one weight tensor alone is 3072x99999999; use fewer units or layers")
+    assert plain_error(ValueError("{{node x}} bad thing\nTraceback ...")) == "bad thing"

@@ -85,3 +85,61 @@ def test_predict_pane(snap_compare, app):
 
 def test_runs_pane(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=go("6"))
+
+
+def test_results_heatmap_without_colour(snap_compare, tmp_path, tiny, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # the app reads it when made
+    fixed_run(tmp_path / "runs", tiny)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    assert snap_compare(app, terminal_size=SIZE, run_before=go("4"))
+
+
+def test_model_form_with_a_field_focused(snap_compare, app):
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=go("2", "tab", "tab", "tab", "tab", wait_text="890,410"))
+
+
+def test_model_form_error_state(snap_compare, app):
+    keys = ("2", *["tab"] * 5, "ctrl+u", "6", "4")  # learning rate 64
+    assert snap_compare(app, terminal_size=SIZE, run_before=go(*keys))
+
+
+def test_train_pane_while_training(snap_compare, tmp_path, tiny):
+    """Two epochs done, the third half way: a fixed event stream, then it waits to be stopped."""
+    import threading
+
+    from cifar_tui.events import BatchProgress, EpochEnd, Started
+
+    drawn = threading.Event()
+
+    def trainer(*, data, store, listener, stop, config=None, run=None):
+        path = store.root / "20260101-000000-cnn"
+        path.mkdir(parents=True)
+        run = Run(path)
+        run.write_config(config.to_dict())
+        listener(Started(run.id, run.config, 0, 3, 4, 54, 6, 1_250_858))
+        history = []
+        for epoch, (acc, val) in enumerate([(0.32, 0.30), (0.45, 0.41)], start=1):
+            history.append({"epoch": epoch, "accuracy": acc, "val_accuracy": val,
+                            "loss": 2 - acc, "val_loss": 2.1 - val, "seconds": 4.0,
+                            "images_per_sec": 850.0})
+            listener(EpochEnd(run.id, epoch, 3, history[-1], list(history), None, epoch == 2))
+        listener(BatchProgress(run.id, 3, 3, 2, 4, 1.41, 0.52, 850.0, 2.0))
+        drawn.set()
+        stop.wait(30)
+        return run
+
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny, trainer=trainer)
+
+    async def run_before(pilot) -> None:
+        while app.dataset is None:
+            await pilot.pause(0.05)
+        await pilot.press("s")
+        while not drawn.is_set() or app.query_one("TrainPane").status != "running":
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        app.stop_event.set()

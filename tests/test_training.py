@@ -261,12 +261,19 @@ def test_ece_zero_when_calibrated_and_pairs_skip_zeros():
                                         "rate": 1 / 6}]
 
 
-def test_detect_overfitting():
+def test_detect_overfitting_needs_a_sustained_trend_not_a_one_epoch_dip():
     h = [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.5},
          {"epoch": 2, "accuracy": 0.6, "val_accuracy": 0.55}]
     assert detect_overfitting(h) is None
     h.append({"epoch": 3, "accuracy": 0.7, "val_accuracy": 0.52})
-    assert "epoch 3" in detect_overfitting(h)
+    assert detect_overfitting(h) is None  # one dip (the 0.295 -> 0.220) is noise
+    h.append({"epoch": 4, "accuracy": 0.8, "val_accuracy": 0.50})
+    warning = detect_overfitting(h)
+    assert "Overfitting trend" in warning and "epoch 4" in warning and "0.550 -> 0.500" in warning
+    h.append({"epoch": 5, "accuracy": 0.85, "val_accuracy": 0.56})
+    assert detect_overfitting(h) is None  # recovered
+    by_loss = [{"epoch": e, "loss": 1 - e / 10, "val_loss": 1 + e / 10} for e in (1, 2, 3)]
+    assert "val loss 1.100 -> 1.300" in detect_overfitting(by_loss)
 
 
 # -- CLI -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static, TabPane
 from ..config import TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
-from ..widgets import MaximizableScroll, typing_in_field
+from ..widgets import MaximizableScroll, plain_error, typing_in_field
 
 
 def _describe(name: str, value: Any) -> str:
@@ -57,6 +57,7 @@ class ModelPane(TabPane):
         # What the pane itself put in each widget: a Changed event with this value (as widgets
         # send when mounted or set by code) is not the user's doing.
         self._shown: dict[str, Any] = {}
+        self._build_error: tuple[tuple, str] | None = None  # (model key, why it did not build)
 
     def compose(self) -> ComposeResult:
         # Built with the cnn preset's values and mounted lazily (after the first frame): this
@@ -159,6 +160,10 @@ class ModelPane(TabPane):
             errors = exc.errors
         else:
             warnings = config.warnings()
+            if self._build_error is not None and self._build_error[0] == self._key(config):
+                # Keras could not build this model: training it would only fail.
+                errors = {"spec" if config.arch == "custom" else "arch": self._build_error[1]}
+                config = None
         for f in FORM:
             line = self.query_one(f"#err-{f.name}", Static)
             if f.name in errors:
@@ -263,20 +268,25 @@ class ModelPane(TabPane):
             table.update(Text("Fix the form first: " + (self.error or ""), style="red"))
             self._model_key = None
             return
-        options = cfg.model_options()
-        if cfg.arch == "transfer":
-            options["weights"] = ""  # counts do not depend on the weights: no download
         if self.view == "code" and (force or repr(cfg) != self._code_key):
             self._code_key = repr(cfg)  # the script depends on every setting
             table.update(f"Writing the Keras code of {cfg.arch}...")
             self.build_code(cfg)
-        key = (cfg.arch, tuple(sorted(options.items())))
+        key = self._key(cfg)
         if key == self._model_key and not force:
             return  # the model is unchanged (e.g. the learning rate was edited)
         self._model_key = key
         if self.view != "code":
             table.update(f"Building {cfg.arch}...")
-        self.build_table(cfg.arch, options)
+        self.build_table(key)
+
+    @staticmethod
+    def _key(cfg: TrainConfig) -> tuple:
+        """What the parameter table depends on: the architecture and its model options."""
+        options = cfg.model_options()
+        if cfg.arch == "transfer":
+            options["weights"] = ""  # counts do not depend on the weights: no download
+        return cfg.arch, tuple(sorted(options.items()))
 
     def action_cycle_view(self) -> None:
         views = ("table", "summary", "code")
@@ -305,7 +315,7 @@ class ModelPane(TabPane):
             self.app.call_from_thread(self._set_view, "code", renderable, width)
 
     @work(thread=True, exclusive=True, group="params", exit_on_error=False)
-    def build_table(self, arch: str, options: dict) -> None:
+    def build_table(self, key: tuple) -> None:
         from rich.console import Console
         from textual.worker import get_current_worker
 
@@ -313,17 +323,26 @@ class ModelPane(TabPane):
         from ..params import keras_summary, param_table
         from ..render import param_table_renderable
 
+        arch, options = key[0], dict(key[1])
+        error = None
         try:
             model = build_model(arch, **options)
             renderable: object = param_table_renderable(param_table(model))
             summary: object = Text(keras_summary(model, width=100))
         except Exception as exc:  # a bad spec: show it where the user is looking
-            renderable = summary = Text(str(exc), style="red")
+            error = plain_error(exc)
+            renderable = summary = Text(error, style="red")
         # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
         width = Console(width=400).measure(renderable).maximum
         if not get_current_worker().is_cancelled:  # a newer edit has started its own build
+            self.app.call_from_thread(self._built, key, error)
             self.app.call_from_thread(self._set_view, "summary", summary, 102)
             self.app.call_from_thread(self._set_view, "table", renderable, width)
+
+    def _built(self, key: tuple, error: str | None) -> None:
+        if (error is not None) != (self._build_error is not None and self._build_error[0] == key):
+            self._build_error = (key, error) if error is not None else None
+            self.validate_form()  # the reason shows under the field, and s refuses to start
 
     def _set_view(self, view: str, renderable: object, width: int) -> None:
         self._views[view] = (renderable, width)

@@ -82,6 +82,10 @@ class PredictPane(TabPane):
         run, ds = self.app.current_run, self.app.dataset
         self.probs = self.labels = self.images = None
         header = self.query_one("#pred-header", Static)
+        # Nothing of the previous run may stay on screen under this one's name.
+        self.query_one(ImageView).show(None)
+        self.query_one("#pred-caption", Static).update("")
+        self.query_one("#pred-bars", Static).update("")
         if run is None:
             return
         preds = run.predictions()
@@ -93,7 +97,7 @@ class PredictPane(TabPane):
             return
         from ..data import subset
 
-        x_test = subset(ds, run.config.get("subset")).x_test
+        x_test = subset(ds, run.config.get("subset"), run.config.get("test_subset")).x_test
         probs, labels = preds
         if len(x_test) != len(labels):
             header.update(f"Run {run.id} was evaluated on other data ({len(labels)} images, "

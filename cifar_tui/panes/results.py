@@ -21,7 +21,12 @@ class ResultsPane(TabPane):
     BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
                 Binding("e", "evaluate", "Evaluate"),
                 Binding("n", "next_pair", "Pair"),
-                Binding("enter", "show_pair", "Its images", show=False)]
+                Binding("enter", "show_pair", "Its images", show=False),
+                # The pane keeps focus (for c and e), so it scrolls its body itself.
+                Binding("down,j", "scroll_body('down')", "Scroll", show=False),
+                Binding("up,k", "scroll_body('up')", "Scroll up", show=False),
+                Binding("pagedown,space", "scroll_body('page_down')", "Page", show=False),
+                Binding("pageup", "scroll_body('page_up')", "Page up", show=False)]
     can_focus = True
 
     def __init__(self, *args, **kwargs) -> None:
@@ -68,9 +73,9 @@ class ResultsPane(TabPane):
                 self.query_one(wid, Static).update("")
             return
         header.update(stat_line([
-            ("run", run.id), ("test accuracy", f"{metrics['accuracy']:.2%}"),
-            ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
-            ("images", str(metrics["n"]))]))
+            ("run", run.id),
+            ("test accuracy", f"{metrics['accuracy']:.2%} on {metrics['n']:,} images"),
+            ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}")]))
         self.query_one("#heatmap", Static).update(
             confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
         self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))
@@ -94,6 +99,9 @@ class ResultsPane(TabPane):
             return
         pair = self.pairs[self.pair_index or 0]
         self.post_message(ShowPair(CLASSES.index(pair["true"]), CLASSES.index(pair["predicted"])))
+
+    def action_scroll_body(self, how: str) -> None:
+        getattr(self.query_one(VerticalScroll), f"scroll_{how}")()
 
     def action_toggle_normalized(self) -> None:
         self.normalized = not self.normalized

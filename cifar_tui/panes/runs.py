@@ -81,6 +81,7 @@ class RunsPane(TabPane):
         yield Static(HELP, id="runs-help")
         yield Static(id="runs-live")
         yield HistoryPlot(id="runs-plot")
+        yield Static(id="runs-legend")
 
     def on_mount(self) -> None:
         self._columns: list[str] = []
@@ -223,7 +224,8 @@ class RunsPane(TabPane):
         for i in ids:
             cfg = self.runs[i].config
             series.append((f"{cfg.get('arch')} b{cfg.get('batch_size')}", self.runs[i].history()))
-        self.query_one(HistoryPlot).show(series, self.metric)
+        legend = self.query_one(HistoryPlot).show(series, self.metric)
+        self.query_one("#runs-legend", Static).update(legend)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if not self.selected:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import ProgressBar, RichLog, Static, TabPane
@@ -24,7 +25,7 @@ from ..messages import (
     TrainingQueued,
     TrainingStarted,
 )
-from ..widgets import HistoryPlot, stat_line
+from ..widgets import HistoryPlot, plain_error, stat_line
 
 
 class TrainPane(TabPane):
@@ -53,12 +54,23 @@ class TrainPane(TabPane):
     def on_mount(self) -> None:
         self.watch(self.app, "train_event", self.show_event, init=False)
         self.watch(self.app, "system", self.show_system, init=False)
+        self.watch(self.app, "current_run", self.show_last_run)
 
     def show_system(self, sample: Any) -> None:
         """The training process's CPU, memory and GPU (sysmon.SystemSample); absent: blank."""
         text = sample.describe() if sample is not None else ""
         self.query_one("#train-system", Static).update(f"[dim]{text}[/]" if text else "",
                                                        layout=False)
+
+    def show_last_run(self, run: Any) -> None:
+        """While nothing trains, show the current run's curves rather than an empty pane."""
+        if run is None or self.status != "idle":  # this session's training stays shown
+            return
+        self.run_id, self.history = run.id, run.history()
+        self.query_one("#train-status", Static).update(
+            f"Last run {run.id}: {run.status}, {run.epochs_done} epochs. "
+            "Press s to train the model set up in the Model pane (2).")
+        self.plot()
 
     def show_event(self, message: TrainingMessage | None) -> None:
         if message is not None:
@@ -107,9 +119,11 @@ class TrainPane(TabPane):
         log = self.query_one(RichLog)
         log.write(describe(event))
         if event.overfitting:
-            log.write(f"[bold red]! {event.overfitting}[/]")
+            log.write(Text(f"! {event.overfitting}", style="bold yellow"))
+        # A warning only: early stopping (patience) is what ends a run, and says so at the end.
         self.query_one("#overfit-warning", Static).update(
-            f"[bold white on red] ! {event.overfitting} [/]" if event.overfitting else "")
+            Text(f" ! {event.overfitting} (a warning: training goes on) ",
+                 style="bold black on yellow") if event.overfitting else "")
         self.plot()
 
     def _finished(self, event: Any) -> None:
@@ -125,8 +139,10 @@ class TrainPane(TabPane):
 
     def _failed(self, event: Any) -> None:
         self.status = "failed"
-        self.query_one(RichLog).write(f"[bold red]failed: {event.message}[/]")
-        self.query_one("#train-status", Static).update(f"[red]Training failed: {event.message}[/]")
+        message = plain_error(event.message)
+        self.query_one(RichLog).write(Text(f"failed: {message}", style="bold red"))
+        self.query_one("#train-status", Static).update(Text(f"Training failed: {message}",
+                                                            style="red"))
 
     def plot(self) -> None:
         self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric)
