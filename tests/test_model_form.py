@@ -158,3 +158,30 @@ def test_backend_errors_are_shown_as_one_plain_sentence():
     assert plain_error(RuntimeError(raw)) == (
         "out of memory: one weight tensor alone is 3072x99999999; use fewer units or layers")
     assert plain_error(ValueError("{{node x}} bad thing\nTraceback ...")) == "bad thing"
+
+
+async def test_a_build_that_ends_after_the_form_broke_keeps_the_error_shown(tmp_path, tiny,
+                                                                           monkeypatch):
+    """The table build started on opening the pane must not hide a later error when it ends."""
+    import threading
+
+    import cifar_tui.models as models
+
+    release, real = threading.Event(), models.build_model
+
+    def slow_build(*args, **kwargs):
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models, "build_model", slow_build)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
+        await pilot.press("ctrl+u", "6", "4")
+        await pilot.pause()
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Fix the form first: learning rate" in static_text(
+            app.query_one("#param-table", Static))

@@ -58,6 +58,8 @@ def go(*keys: str, wait_text: str | None = None):
                 if wait_text in static_text(app.query_one("#param-table", Static)):
                     break
                 await asyncio.sleep(0.05)
+        # Builds started by the keys end before the frame is taken, on a loaded machine too.
+        await asyncio.wait_for(app.workers.wait_for_complete(), 60)
         await pilot.pause(0.2)
 
     return run_before

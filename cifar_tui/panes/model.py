@@ -265,7 +265,7 @@ class ModelPane(TabPane):
             cfg = self.validate_form()
         table = self.query_one("#param-table", Static)
         if cfg is None:
-            table.update(Text("Fix the form first: " + (self.error or ""), style="red"))
+            self._show_view()  # the error, in place of the table
             self._model_key = None
             return
         if self.view == "code" and (force or repr(cfg) != self._code_key):
@@ -350,7 +350,12 @@ class ModelPane(TabPane):
             self._show_view()
 
     def _show_view(self) -> None:
-        renderable, width = self._views[self.view]
         table = self.query_one("#param-table", Static)
+        if self.error is not None:
+            # A build started before the edit that broke the form must not hide why.
+            table.styles.width = "100%"  # wrapped to the pane, not scrolled sideways
+            table.update(Text("Fix the form first: " + self.error, style="red"))
+            return
+        renderable, width = self._views[self.view]
         table.styles.width = max(width, 20)
         table.update(renderable)
