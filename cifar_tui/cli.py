@@ -385,6 +385,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"  {r['description']} (pid {r['pid']})")
         if r.get("damage"):
             print(f"  damaged: {r['damage']}")
+        elif r.get("error"):
+            print(f"  {r['error']}")
     return 0
 
 

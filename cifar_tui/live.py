@@ -35,8 +35,8 @@ PROGRESS = "progress.json"
 STOP_REQUEST = "stop-request"
 LOG = "train.log"
 PROGRESS_EVERY_S = 1.0
-# A run's status while some process may still be training it.
-LIVE_STATUSES = ("running", "created")
+# A run's status while some process trains it or is on its way to (Run.status).
+LIVE_STATUSES = ("running", "starting")
 
 
 # -- the trainer's side ----------------------------------------------------------------------
@@ -73,7 +73,12 @@ class Publisher:
         self._epoch_t0 = (0, clock())
         self._history: list[dict] = []  # finished epochs, for the run's ETA
         self.write_errors = 0
-        clear_stop_request(run)  # a request aimed at an earlier session must not stop this one
+        # A request aimed at an earlier session must not stop this one; one made while this
+        # process was starting (a viewer's x on a "starting" run) is for this one.
+        spawn = run.spawn()
+        if spawn is None or spawn.owner.pid != os.getpid() \
+                or _request_time(run) < spawn.time:
+            clear_stop_request(run)
 
     def __call__(self, event: object) -> None:
         if isinstance(event, Started):
@@ -125,6 +130,13 @@ class Publisher:
             self.write_errors += 1
 
 
+def _request_time(run: Run) -> float:
+    try:
+        return float(json.loads((run.path / STOP_REQUEST).read_text(encoding="utf-8"))["time"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return -math.inf
+
+
 def stop_requested(run: Run) -> bool:
     return (run.path / STOP_REQUEST).exists()
 
@@ -169,20 +181,27 @@ def read_progress(run: Run) -> dict | None:
 
 
 def owner_pid(run: Run) -> int | None:
-    """The pid of the live process training ``run``, else None."""
-    if run.status != "running":
+    """The pid of the live process training ``run`` (or starting to), else None."""
+    status = run.status
+    if status not in LIVE_STATUSES:
         return None
     owner = run.owner()
     if owner is not None:
         return owner.pid
+    if status == "starting":
+        spawn = run.spawn()
+        return spawn.owner.pid if spawn is not None else None
     pid = run.state.get("pid")  # a run from before the lock file
     return int(pid) if isinstance(pid, int) else None
 
 
 def refuse_if_live(run: Run) -> None:
     """One trainer per run, checked before starting one elsewhere (``--detach``): raise
-    RunLockedError naming the live owner. (The trainer itself takes the run's lock.)"""
+    RunLockedError naming the live owner, or the trainer already starting. (The trainer itself
+    takes the run's lock.)"""
     owner = run.owner()
+    if owner is None and (spawn := run.spawn()) is not None and spawn.owner.alive():
+        owner = spawn.owner
     if owner is not None and owner.pid != os.getpid():
         raise RunLockedError(run.id, owner)
 
@@ -198,10 +217,12 @@ def _minutes(seconds: float) -> str:
 def describe(run: Run) -> str:
     """One line for lists: 'running, epoch 4/10, 812 img/s, ETA 3 min', or the plain status."""
     status = run.status
+    epochs = run.config.get("epochs", "?")
+    if status == "starting":
+        return f"starting (epoch {run.epochs_done + 1}/{epochs}): loading data and Keras"
     if status != "running":
         return status
     p = read_progress(run)
-    epochs = run.config.get("epochs", "?")
     if p is None:
         return f"running, starting (epoch {run.epochs_done + 1}/{epochs})"
     parts = [f"running, epoch {p.get('epoch', '?')}/{p.get('epochs', epochs)}"]
@@ -225,6 +246,8 @@ def live_summary(run: Run) -> dict:
         "epochs_total": run.config.get("epochs"),
         "seconds_per_epoch": round(sum(secs) / len(secs), 3) if secs else None,
         "progress": progress, "description": describe(run),
+        "error": (run.start_error() or run.state.get("error")) if s["status"] == "failed"
+        else None,
     })
     return s
 
@@ -254,6 +277,10 @@ class Follower:
         progress = read_progress(run) if status == "running" else None
         if status in LIVE_STATUSES and progress is None and not self._started:
             return []  # the trainer is still loading data and TensorFlow
+        if status not in LIVE_STATUSES and not self._started \
+                and (why := run.start_error()) is not None:
+            self.done = True  # its trainer died before it began: nothing more will come
+            return [Failed(run.id, why)]
         from .evaluation import detect_overfitting  # sklearn: loaded on the first real poll
 
         history = run.history()
@@ -330,7 +357,16 @@ def start_detached(run: Run, *, evaluate: bool = True,
         cmd.append("--no-eval")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                close_fds=True, env=env)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    close_fds=True, env=env)
+        except OSError as exc:
+            raise StorageError(exc.errno, f"could not start {python}: {exc.strerror}") from exc
+    # Until the child takes the run (seconds: it imports Keras first) this record is how
+    # viewers know it is on its way, and, if it dies first, that it did and where its log is.
+    try:
+        run.record_spawn(proc.pid, log)
+    except StorageError:
+        pass  # not fatal: the child itself writes the run's state; viewers fall back on that
     return proc.pid, log

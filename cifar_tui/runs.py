@@ -8,6 +8,8 @@
     runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
     runs/<id>/metrics.json    test-set evaluation
     runs/<id>/predictions.npz test-set probabilities
+    runs/<id>/lock            the kernel lock of the process training the run, and who it is
+    runs/<id>/spawn.json      a background trainer started for the run that has not begun yet
 
 Crash consistency: an epoch is committed by ONE atomic rename, that of state.json. Its model
 files are written first under new names, and history.csv before state.json; readers trust only
@@ -161,6 +163,53 @@ class Owner:
                        boot=None if d.get("boot") is None else str(d["boot"]))
         except (OSError, ValueError, TypeError, KeyError):
             return None
+
+
+# -- the spawn record: a background trainer on its way ------------------------------------
+
+SPAWN_NAME = "spawn.json"
+# How long a "created" run with neither a spawn record nor an owner counts as starting: the
+# process that creates a run locks it or records the trainer it spawns within milliseconds.
+START_GRACE_S = 30.0
+LOG_TAIL_BYTES = 4096  # what is read of a dead trainer's log to quote its last line
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """A trainer process started for a run (``--detach``, ``q`` -> background) that has not
+    begun training it yet: between its start and its first "running" state it holds no lock
+    (it is importing Keras, seconds), so without this record a dead one would look like a run
+    still starting, for ever. The process that starts it writes ``spawn.json``; the next trainer
+    of the run to write its "running" state removes it. A record whose process is gone is a
+    start that failed, and says where that process's log is."""
+
+    owner: Owner  # the spawned process
+    log: str
+    time: float  # when it was started (time.time())
+
+    @classmethod
+    def read(cls, path: Path) -> Spawn | None:
+        owner = Owner.read(path)
+        if owner is None:
+            return None
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(owner, str(d.get("log") or ""), float(d.get("time") or 0.0))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def _log_tail(path: str) -> str:
+    """The last non-empty line of a log (its end only: a log can be large)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 class RunLockedError(RuntimeError):
@@ -476,10 +525,61 @@ class Run:
         owner = Owner.read(self.path / LOCK_NAME)
         return owner if owner is not None and owner.alive() else None
 
+    def record_spawn(self, pid: int, log: Path) -> None:
+        """Record the trainer process just started for this run (see ``Spawn``)."""
+        atomic_write_text(self.path / SPAWN_NAME, json.dumps({
+            "pid": pid, "host": socket.gethostname(), "start": process_start(pid),
+            "boot": boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "time": time.time(), "log": str(log)}))
+
+    def spawn(self) -> Spawn | None:
+        """The trainer started for this run that has not begun training it (alive or dead),
+        or None."""
+        spawn = Spawn.read(self.path / SPAWN_NAME)
+        # It has begun if it wrote the run's state (it removes the record just after, but the
+        # record may have been written after that, on a machine slow to return from fork).
+        if spawn is None or spawn.owner.pid == self.state.get("pid"):
+            return None
+        return spawn
+
+    def clear_spawn(self) -> None:
+        """Called by a trainer that has begun: the record of how it was started is done."""
+        try:
+            (self.path / SPAWN_NAME).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def start_error(self) -> str | None:
+        """Why the latest start of this run never began training, or None: its spawned trainer
+        died first (an import error, a bad config, a kill), or no process ever took a run
+        created long ago."""
+        spawn = self.spawn()
+        if spawn is not None:
+            if spawn.owner.alive():
+                return None
+            tail = _log_tail(spawn.log)
+            return (f"the training process of run {self.id} (pid {spawn.owner.pid}, started "
+                    f"{spawn.owner.since}) ended before it began training"
+                    + (f": {tail}" if tail else "") + f". Its log: {spawn.log}")
+        if self.state.get("status") == "created" and self.owner() is None \
+                and self._age() > START_GRACE_S:
+            return (f"no process has trained run {self.id} since it was created: start it with "
+                    f"cifar-tui train --resume {self.id} (or R in the Runs pane)")
+        return None
+
+    def _age(self) -> float:
+        """Seconds since state.json was last written."""
+        try:
+            return time.time() - (self.path / "state.json").stat().st_mtime
+        except OSError:
+            return math.inf
+
     # -- derived ---------------------------------------------------------------------------
     @property
     def status(self) -> str:
-        """running, finished, early-stopped, stopped, failed, or interrupted (process died)."""
+        """starting (a trainer is on its way), running, finished, early-stopped, stopped,
+        failed (also: a trainer that died before it began, see ``start_error``), interrupted
+        (its trainer died), or created (made, never trained)."""
         st = self.state
         status = st.get("status", "unknown")
         if not isinstance(status, str):
@@ -491,6 +591,15 @@ class Run:
             pid = st.get("pid")
             if same_host and not (isinstance(pid, int) and pid_alive(pid)):
                 return "interrupted"
+            return status
+        spawn = self.spawn()
+        if spawn is not None and spawn.owner.alive():
+            return "starting"
+        if status == "created":
+            if spawn is not None:  # its trainer died before it began
+                return "failed"
+            if self.owner() is not None or self._age() <= START_GRACE_S:
+                return "starting"  # a trainer has the lock, or is about to take it
         return status
 
     @property

@@ -139,6 +139,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         where = backend.describe()
         run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
                          error=None, backend=keras.backend.backend())
+        run.clear_spawn()  # begun: viewers go by the state and the lock from here
         if data is None:
             data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
         data = subset(data, config.subset, config.test_subset)

@@ -17,7 +17,7 @@ import pytest
 from conftest import make_arrays, write_batches
 
 from cifar_tui.cli import main
-from cifar_tui.events import BatchProgress, EpochEnd, Finished, Started
+from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
 from cifar_tui.live import (
     PROGRESS,
     STOP_REQUEST,
@@ -25,9 +25,11 @@ from cifar_tui.live import (
     Publisher,
     describe,
     live_summary,
+    owner_pid,
+    refuse_if_live,
     request_stop,
 )
-from cifar_tui.runs import Run, RunStore, StorageError
+from cifar_tui.runs import START_GRACE_S, Run, RunLockedError, RunStore, StorageError
 
 SMALL = "C8-P-C16-P-F-FC32"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
@@ -156,6 +158,90 @@ def test_two_followers_see_epochs_as_they_land_then_the_end(tmp_path):
     end_a, end_b = a.poll(), b.poll()
     assert isinstance(end_a[-1], Finished) and end_a[-1].status == "stopped"
     assert isinstance(end_b[-1], Finished) and a.done and b.done
+
+
+def test_a_spawned_trainer_is_starting_until_it_dies_then_its_death_and_log_are_said(tmp_path):
+    """The window between ``--detach`` and the child taking the run (it imports Keras first):
+    viewers see "starting", a second start is refused, and a child that dies in it ends every
+    viewer with what happened and where the log is, instead of leaving them waiting for ever."""
+    run = RunStore(tmp_path / "runs").create({"arch": "custom", "epochs": 4, "batch_size": 4})
+    log = run.path / "train.log"
+    log.write_text("loading...\nModuleNotFoundError: No module named 'keras'\n")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.record_spawn(child.pid, log)
+        follower = Follower(run)
+        assert run.status == "starting" and owner_pid(run) == child.pid
+        assert describe(run) == "starting (epoch 1/4): loading data and Keras"
+        assert follower.poll() == [] and not follower.done
+        with pytest.raises(RunLockedError, match=f"pid {child.pid}"):
+            refuse_if_live(run)
+        # a viewer's x while it starts is for this start: the trainer must not discard it
+        request_stop(run)
+        assert (run.path / STOP_REQUEST).exists()
+    finally:
+        child.kill()
+        child.wait()
+    assert run.status == "failed" and owner_pid(run) is None
+    events = follower.poll()
+    assert [type(e) for e in events] == [Failed] and follower.done
+    assert f"pid {child.pid}" in events[0].message and str(log) in events[0].message
+    assert "No module named 'keras'" in events[0].message
+    assert live_summary(run)["error"] == events[0].message
+
+
+def test_a_created_run_that_no_process_takes_is_not_live_for_ever(tmp_path):
+    run = RunStore(tmp_path / "runs").create({"arch": "custom", "epochs": 4, "batch_size": 4})
+    assert run.status == "starting"  # its creator locks it or spawns its trainer at once
+    assert Follower(run).poll() == []
+    old = time.time() - START_GRACE_S - 5
+    os.utime(run.path / "state.json", (old, old))
+    assert run.status == "created" and owner_pid(run) is None
+    follower = Follower(run)
+    events = follower.poll()
+    assert [type(e) for e in events] == [Failed] and follower.done
+    assert f"cifar-tui train --resume {run.id}" in events[0].message
+    with run.lock():  # a trainer that has taken it but not yet written "running"
+        assert run.status == "starting"
+
+
+def test_a_trainer_that_begins_clears_its_spawn_record_and_keeps_a_fresh_stop_request(tmp_path):
+    run = RunStore(tmp_path / "runs").create({"arch": "custom", "epochs": 4, "batch_size": 4})
+    run.record_spawn(os.getpid(), run.path / "train.log")  # this process was spawned for it
+    request_stop(run)  # made after the spawn: x pressed while it was starting
+    pub = Publisher(run, lambda event: None, None)
+    assert (run.path / STOP_REQUEST).exists()
+    pub(BatchProgress(run.id, 1, 4, 1, 10, 2.0, 0.1, 800.0, 3.0))
+    assert pub.stop.is_set()
+    run.update_state(status="running", pid=os.getpid())
+    assert run.spawn() is None, "the state names it: the record is spent"
+    run.clear_spawn()
+    assert not (run.path / "spawn.json").exists()
+
+
+def test_detached_trainer_that_dies_before_it_begins_ends_watch_with_its_log(tmp_path, data,
+                                                                            monkeypatch, capsys):
+    """A child that cannot even import Keras: `watch` ends (no hang) saying so and where the
+    log is; `runs` lists the run as failed with the same reason."""
+    fake = tmp_path / "fake" / "keras"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('this keras is broken on purpose')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{fake.parent}{os.pathsep}{ENV['PYTHONPATH']}")
+    runs = tmp_path / "runs"
+    assert main(["--runs", str(runs), "train", "custom", "--spec", SMALL, "--epochs", "2",
+                 "--data", str(data), "--detach"]) == 0
+    run = RunStore(runs).list()[0]
+    watch = subprocess.run([sys.executable, "-m", "cifar_tui", "--runs", str(runs), "watch",
+                            run.id, "--interval", "0.2"], env=ENV, capture_output=True,
+                           text=True, timeout=120)
+    assert watch.returncode == 1, (watch.stdout, watch.stderr)
+    assert "ended before it began training" in watch.stderr
+    assert "this keras is broken on purpose" in watch.stderr
+    assert str(run.path / "train.log") in watch.stderr
+    assert run.status == "failed"
+    capsys.readouterr()
+    assert main(["--runs", str(runs), "runs"]) == 0
+    assert "ended before it began training" in capsys.readouterr().out
 
 
 # -- real trainers in other processes ---------------------------------------------------------
