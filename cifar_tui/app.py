@@ -28,7 +28,7 @@ from textual.widgets._tabbed_content import ContentTabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from .config import TrainConfig
-from .data import Cifar10, load_cifar10
+from .data import Cifar10, LoadCancelled, load_cifar10
 from .form import config_from_form, preset_values
 from .messages import (
     Compare,
@@ -101,13 +101,16 @@ class CifarApp(App):
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
-                 loader: Callable[[str | None], Cifar10] = load_cifar10,
+                 loader: Callable[..., Cifar10] = load_cifar10,
                  trainer: Callable[..., Run] = _default_trainer) -> None:
         super().__init__()
         self.data_source, self.subset = data_source, subset
         self.loader, self.trainer = loader, trainer
         self.store = RunStore(runs_root)
         self.stop_event = threading.Event()
+        # Set on leaving: a load in progress stops at its next file rather than keeping the
+        # process alive until all 60,000 images are decoded (loader(source, stop=...)).
+        self.load_stop = threading.Event()
         self.train_worker: Worker | None = None
         self.queue: list[TrainConfig] = []
         # set whenever no trainer runs in this process; a Textual thread worker outlives the app
@@ -210,7 +213,9 @@ class CifarApp(App):
     # -- data ------------------------------------------------------------------------------
     def _load_data(self) -> None:
         try:
-            ds = self.loader(self.data_source)
+            ds = self.loader(self.data_source, stop=self.load_stop)
+        except LoadCancelled:
+            return  # the app is closing
         except Exception as exc:  # shown in the Data pane; the app stays usable
             self.post_message(DataLoaded(None, str(exc)))
         else:
@@ -478,8 +483,12 @@ class CifarApp(App):
         self._exit_renderables.append(Text(f"cifar-tui: {unexpected_message(error, 'tui')}"))
         self._close_messages_no_wait()
 
+    def on_unmount(self) -> None:
+        self.load_stop.set()
+
     def action_quit(self) -> None:
         if not self.training:
+            self.load_stop.set()  # no one waits for a load to end before leaving
             self.exit()  # a run followed from another process goes on there
             return
         from .quit_dialog import QuitDialog

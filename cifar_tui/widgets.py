@@ -11,12 +11,31 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.lazy import Lazy as _Lazy
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 from textual.widgets._footer import FooterKey
 from textual_plotext import PlotextPlot
 
 from . import CLASSES
 from .render import HalfBlockImage
+
+
+class Lazy(_Lazy):
+    """Textual's Lazy without its crash when the app closes before the first refresh (q typed
+    ahead at start-up): the late mount then finds its parent gone and has nothing to do."""
+
+    async def mount_composed_widgets(self, widgets: list) -> None:
+        parent = self.parent
+        if parent is None:
+            return
+
+        async def mount() -> None:
+            if not parent.is_attached:
+                return  # the app is closing
+            await parent.mount(self._replace_widget, after=self)
+            await self.remove()
+
+        self.call_after_refresh(mount)
 
 
 def downsample(img: np.ndarray, factor: int) -> np.ndarray:

@@ -94,7 +94,7 @@ class FakeTrainer:
 
 
 def make_app(tmp_path, tiny, trainer=None) -> CifarApp:
-    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny,
+    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny,
                     trainer=trainer or FakeTrainer(tiny))
 
 
@@ -123,7 +123,7 @@ async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
 
 
 async def test_data_load_error_is_shown(tmp_path):
-    def broken(source):
+    def broken(source, stop=None):
         from cifar_tui.data import DataError
 
         raise DataError("x.tar.gz: the archive is corrupt or truncated")
@@ -134,6 +134,39 @@ async def test_data_load_error_is_shown(tmp_path):
         await pilot.press("s")  # training without data is refused, not crashed
         await pilot.pause()
         assert not app.training
+
+
+async def test_quit_during_the_first_data_load_stops_the_load(tmp_path):
+    """q while CIFAR-10 is still decoding: the load stops at its next file, so the process
+    can end at once (it waited for all 60,000 images before)."""
+    import threading
+    import time
+
+    from cifar_tui.data import LoadCancelled
+
+    started, seen = threading.Event(), {}
+
+    def slow(source, stop=None):
+        started.set()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:  # a long decode that checks for a stop per file
+            if stop is not None and stop.is_set():
+                seen["stopped_after"] = time.monotonic() - t0
+                raise LoadCancelled("stopped on request")
+            time.sleep(0.01)
+        seen["stopped_after"] = None
+        raise AssertionError("the load ran to its end")
+
+    app = CifarApp(runs_root=tmp_path / "runs", loader=slow)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, started.is_set)
+        await pilot.press("q")
+    for _ in range(300):
+        if seen:
+            break
+        time.sleep(0.01)
+    assert seen.get("stopped_after") is not None, "q left the load running"
+    assert app.data_error is None  # a stop on leaving is not reported as a load error
 
 
 async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
@@ -337,7 +370,7 @@ async def test_command_palette_lists_actions(tmp_path, tiny):
 
 
 async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
-    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("2")

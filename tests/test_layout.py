@@ -86,7 +86,7 @@ async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_pat
     from cifar_tui.data import Cifar10
 
     data = Cifar10(*make_arrays(per_class=8), source="generated")
-    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: data)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: data)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("f")

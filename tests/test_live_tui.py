@@ -150,7 +150,8 @@ async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
     other = None
     try:
         run = wait_until(lambda: (RunStore(runs).list() or [None])[0], what="the run folder")
-        app = CifarApp(runs_root=runs, loader=lambda source: Cifar10(*arrays, source="gen"))
+        app = CifarApp(runs_root=runs,
+                       loader=lambda source, stop=None: Cifar10(*arrays, source="gen"))
         async with app.run_test(size=(100, 32)) as pilot:
             await pilot.press("6")
             # "... running, epoch 2/400, 150 img/s, ETA 3 min (pid N)", refreshed as it goes

@@ -236,7 +236,7 @@ async def test_tui_starts_with_damaged_runs_and_plots_a_diverged_one(tmp_path, t
     from cifar_tui.app import CifarApp
 
     expected = damaged_store(tmp_path / "runs")
-    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("6")
         table = app.query_one("#runs-table", DataTable)

@@ -41,7 +41,7 @@ def fixed_run(root, tiny) -> Run:
 @pytest.fixture
 def app(tmp_path, tiny) -> CifarApp:
     fixed_run(tmp_path / "runs", tiny)
-    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny)
 
 
 def go(*keys: str, wait_text: str | None = None):
@@ -92,7 +92,7 @@ def test_runs_pane(snap_compare, app):
 def test_results_heatmap_without_colour(snap_compare, tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")  # the app reads it when made
     fixed_run(tmp_path / "runs", tiny)
-    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny)
     assert snap_compare(app, terminal_size=SIZE, run_before=go("4"))
 
 
@@ -134,7 +134,8 @@ def test_train_pane_while_training(snap_compare, tmp_path, tiny):
         stop.wait(30)
         return run
 
-    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source: tiny, trainer=trainer)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny,
+                   trainer=trainer)
 
     async def run_before(pilot) -> None:
         while app.dataset is None:

@@ -15,14 +15,13 @@ from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static, TabPane
 
 from ..config import TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
-from ..widgets import MaximizableScroll, plain_error, typing_in_field
+from ..widgets import Lazy, MaximizableScroll, plain_error, typing_in_field
 
 
 def _describe(name: str, value: Any) -> str:
