@@ -263,6 +263,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = RunStore(args.runs)
     if args.detach:
         return _train_detached(args, store)
+    config = None
+    if not args.resume:
+        if not args.arch:
+            print("train: give an architecture or --resume RUN", file=sys.stderr)
+            return EXIT_USAGE
+        config = _config_from_args(args)
+        config.validate()  # a bad value is said before the seconds of loading the framework
     from .training import train
 
     stop = threading.Event()
@@ -284,10 +291,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = train(run=run, store=store, listener=_print_event, stop=stop,
                     evaluate=not args.no_eval)
     else:
-        if not args.arch:
-            print("train: give an architecture or --resume RUN", file=sys.stderr)
-            return EXIT_USAGE
-        run = train(_config_from_args(args), store=store, listener=_print_event, stop=stop,
+        run = train(config, store=store, listener=_print_event, stop=stop,
                     evaluate=not args.no_eval)
     print(f"saved in {run.path}")
     return 0 if run.status != "stopped" else 130
