@@ -1,0 +1,45 @@
+"""The backend-parametrised subset: the same core tests on JAX and on PyTorch.
+
+Keras picks its backend once per process, so each backend runs the subset in a child pytest
+with KERAS_BACKEND set. JAX comes with the test extras; PyTorch's wheel is large, so its run
+skips unless torch is installed (``pip install -e ".[test,torch]"``, see the README).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+# Every preset built and counted, a tiny training with a stop, a resume after a kill (weights and
+# optimizer steps), safe loading, evaluation, TTA, the lookahead's arithmetic, the schedules.
+SUBSET = [
+    "test_models.py::test_every_preset_builds_and_table_matches_keras",
+    "test_models.py::test_custom_spec_builds",
+    "test_training.py::test_run_files_history_and_events",
+    "test_training.py::test_tiny_model_learns_and_evaluation_is_stored",
+    "test_training.py::test_model_loads_with_safe_mode",
+    "test_training.py::test_stop_request_keeps_finished_epochs_then_resume",
+    "test_training.py::test_killed_run_resumes_from_last_finished_epoch",
+    "test_training.py::test_scaling_and_augmentation_live_in_the_model",
+    "test_training.py::test_fast_recipe_lookahead_tta_and_warmup_linear_schedule",
+    "test_recipe.py",
+    "backend_guard.py",  # last: the backend was the one asked for, TensorFlow never imported
+]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_core_subset_on_backend(backend: str) -> None:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (pip install -e '.[test,{backend}]')")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+           *[str(HERE / case) for case in SUBSET]]
+    done = subprocess.run(cmd, env=env, cwd=HERE.parent, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, f"on {backend}:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
