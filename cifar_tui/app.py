@@ -358,12 +358,14 @@ class CifarApp(App):
     # -- runs ------------------------------------------------------------------------------
     @on(OpenRun)
     def _open_run(self, message: OpenRun) -> None:
-        self.current_run = message.run
-        owner = message.run.owner()
-        if owner is not None and owner.pid != os.getpid():
-            self.attach(message.run)
-        elif owner is not None:
+        from .live import LIVE_STATUSES
+
+        run = self.current_run = message.run
+        owner = run.owner()
+        if owner is not None and owner.pid == os.getpid():
             self.action_tab("train")  # the run this app trains
+        elif run.status in LIVE_STATUSES:  # trained by another process, or on its way to be
+            self.attach(run)
 
     # -- runs trained by other processes ---------------------------------------------------
     def attach(self, run: Run) -> None:

@@ -209,7 +209,7 @@ def _log_tail(path: str) -> str:
     except OSError:
         return ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    return lines[-1][:200] if lines else ""
 
 
 class RunLockedError(RuntimeError):
@@ -558,9 +558,10 @@ class Run:
             if spawn.owner.alive():
                 return None
             tail = _log_tail(spawn.log)
+            # the log first: a long last line may be cut where the message is shown
             return (f"the training process of run {self.id} (pid {spawn.owner.pid}, started "
-                    f"{spawn.owner.since}) ended before it began training"
-                    + (f": {tail}" if tail else "") + f". Its log: {spawn.log}")
+                    f"{spawn.owner.since}) ended before it began training; its log: "
+                    f"{spawn.log}" + (f" (last line: {tail})" if tail else ""))
         if self.state.get("status") == "created" and self.owner() is None \
                 and self._age() > START_GRACE_S:
             return (f"no process has trained run {self.id} since it was created: start it with "

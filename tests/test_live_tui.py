@@ -197,3 +197,54 @@ async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
         proc.kill()
         if other is not None:
             other.kill()
+
+
+async def test_opening_a_starting_run_shows_the_live_view_then_why_it_never_began(tmp_path):
+    """A run whose trainer is still loading Keras (its first seconds, no lock or progress yet)
+    opens in the Train view, not in Results; when that trainer dies the view says so."""
+    import subprocess
+
+    from conftest import static_text
+    from textual.widgets import Static
+
+    from cifar_tui.app import CifarApp
+    from cifar_tui.data import Cifar10
+
+    arrays = make_arrays(6, 2)
+    runs = tmp_path / "runs"
+    cfg = TrainConfig.for_arch("custom", spec=SMALL, epochs=3, batch_size=4)
+    run = RunStore(runs).create(cfg.to_dict())
+    log = run.path / "train.log"
+    log.write_text("ImportError: this keras is broken on purpose\n")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.record_spawn(child.pid, log)  # as --detach does: the child has not begun yet
+        app = CifarApp(runs_root=runs, loader=lambda source: Cifar10(*arrays, source="gen"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6")
+            live = app.query_one("#runs-live", Static)
+            await wait_for(pilot, lambda: "starting" in static_text(live), timeout=10)
+            assert f"(pid {child.pid})" in static_text(live)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.follower is not None, timeout=10)
+            assert app.query_one("TabbedContent").active == "train"
+            status = app.query_one("#train-status", Static)
+            assert f"is starting in process {child.pid}" in static_text(status)
+            await pilot.pause(1.5)  # a few polls: still starting, still waiting, no end
+            assert not app.follower.done and "starting" in static_text(status)
+            child.kill()
+            child.wait()
+            await wait_for(pilot, lambda: "ended before it began" in static_text(status),
+                           timeout=10)
+            assert "this keras is broken on purpose" in static_text(status)
+            assert app.follower.done
+            assert any("train.log" in line for line in log_lines(app))
+            await pilot.press("6")  # opened again from Runs: it says what happened, not Results
+            await pilot.pause(2.5)  # the Runs pane's live refresh
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert any("ended before it began" in n.message and n.severity == "error"
+                       for n in app._notifications)
+    finally:
+        child.kill()
+        child.wait()

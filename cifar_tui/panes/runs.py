@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static, TabPane
 from ..compare import cell, hparam_table, timings
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
 from ..runs import Run
-from ..widgets import HistoryPlot
+from ..widgets import HistoryPlot, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
 COLUMNS = ("", "run", "arch", "state", "epochs", "best val", "test acc", "s/ep", "batch",
@@ -98,12 +98,17 @@ class RunsPane(TabPane):
         if [r.id for r in reversed(runs)] != list(self.runs):
             self.refresh_runs()
             return
+        from ..live import LIVE_STATUSES
+        from ..runs import SPAWN_NAME
+
         table = self.query_one(DataTable)
         for run in runs:
-            if run.state.get("status") in ("running", "created") or run.id in self._live:
+            # cheap checks first: only runs that may be live read their lock and records
+            if run.state.get("status") in ("running", "created") or run.id in self._live \
+                    or (run.path / SPAWN_NAME).exists():
                 for column, value in zip(COLUMNS, row_cells(run, run.id in self.selected)):
                     table.update_cell(run.id, self.columns[column], value)
-                if run.status == "running":
+                if run.status in LIVE_STATUSES:
                     self._live.add(run.id)
                 else:
                     self._live.discard(run.id)
@@ -159,7 +164,9 @@ class RunsPane(TabPane):
     def _show_list(self, table: DataTable) -> None:
         for run in self.runs.values():
             table.add_row(*row_cells(run, run.id in self.selected), key=run.id)
-        self._live = {i for i, r in self.runs.items() if r.status == "running"}
+        from ..live import LIVE_STATUSES
+
+        self._live = {i for i, r in self.runs.items() if r.status in LIVE_STATUSES}
         self.show_live()
 
     def _show_hparams(self, table: DataTable) -> None:
@@ -241,10 +248,17 @@ class RunsPane(TabPane):
             self.refresh_runs()
 
     def action_open(self) -> None:
+        from ..live import LIVE_STATUSES
+
         run = self._cursor_run()
         if run is not None:
-            self.post_message(OpenRun(run))  # a live run opens in the Train view
-            if run.status != "running":
+            self.post_message(OpenRun(run))  # a live (or starting) run opens in the Train view
+            status = run.status
+            why = (run.start_error() or run.state.get("error")) if status == "failed" else None
+            if why:  # what happened comes first; a run that failed has little to see
+                self.notify(f"{run.id} failed: {plain_error(str(why))}", severity="error",
+                            timeout=15)
+            elif status not in LIVE_STATUSES:
                 self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
 
     def action_resume(self) -> None:

@@ -86,11 +86,17 @@ class TrainPane(TabPane):
         self.plot()
 
     def _attached(self, run: Any) -> None:
-        owner = run.owner()
+        from ..live import owner_pid
+
+        pid = owner_pid(run)
         self.history, self.status, self.run_id = run.history(), "following", run.id
-        who = f"process {owner.pid}" if owner is not None else "another process"
-        self.query_one("#train-status", Static).update(
-            f"Following run {run.id}, trained by {who}; x stops it after the batch.")
+        who = f"process {pid}" if pid is not None else "another process"
+        if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
+            text = (f"Run {run.id} is starting in {who}: loading data and Keras... Its "
+                    "progress shows here from its first batch; x stops it.")
+        else:
+            text = f"Following run {run.id}, trained by {who}; x stops it after the batch."
+        self.query_one("#train-status", Static).update(text)
         self.query_one("#overfit-warning", Static).update("")
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.query_one(RichLog).write(f"[bold]following run {run.id}[/] ({who})")
