@@ -71,15 +71,18 @@ class CifarApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "cifar-tui"
     SUB_TITLE = "CIFAR-10 classifiers with Keras"
-    # Start, stop and quit come first so the footer shows them even at 80 columns; the digits
-    # are on the tab labels instead of the footer.
+    # Start, stop and quit come first so the footer shows them even at 80 columns, then "? Keys"
+    # (the panel listing every key, the hidden ones too); the digits are on the tab labels.
+    # Each pane shows its three or four main keys; the rest are show=False, in the Keys panel
+    # and the command palette. tests/test_layout.py checks every footer fits 80 columns.
     BINDINGS = [
         Binding("s", "start_training", "Start"),
         Binding("x", "stop_training", "Stop"),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "toggle_keys", "Keys"),
         Binding("escape", "leave_field", "Leave field"),
-        Binding("w", "export_report", "Report"),
-        Binding("f12", "save_svg", "SVG"),
+        Binding("w", "export_report", "Report", show=False),
+        Binding("f12", "save_svg", "SVG", show=False),
         *(Binding(str(i), f"tab('{tab}')", tab.title(), show=False)
           for i, tab in enumerate(PANES, start=1)),
     ]
@@ -146,9 +149,16 @@ class CifarApp(App):
         if action == "leave_field":
             return in_field  # shown only where it applies
         if in_field and action in ("tab", "start_training", "stop_training", "quit",
-                                   "export_report"):
+                                   "export_report", "toggle_keys"):
             return None
         return True
+
+    def action_toggle_keys(self) -> None:
+        """?: Textual's key panel, which lists every key of the focused pane and the app."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     def action_leave_field(self) -> None:
         """Esc: focus back on the pane, whose single keys work again."""

@@ -174,8 +174,12 @@ class AppFirstFooter(Footer):
     """The footer with the app's keys (start, stop, quit) first, then the focused pane's.
 
     Textual's own footer lists the focused widget's keys first, so at 80 columns a pane with
-    several keys pushed start/stop/quit off the right edge.
+    several keys pushed start/stop/quit off the right edge. Compact (one space between keys)
+    by default, so every pane's main keys fit 80 columns.
     """
+
+    def __init__(self, *, compact: bool = True, **kwargs: object) -> None:
+        super().__init__(compact=compact, **kwargs)
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
@@ -184,8 +188,11 @@ class AppFirstFooter(Footer):
         # The app's own keys always show; where a focused field takes them (an Input hides
         # printable keys from the footer) they show dimmed, next to "esc Leave field".
         app_keys: list[tuple[Binding, bool, str]] = []
+        # A pane key that a focused field takes (it types the letter) is left out, not dimmed:
+        # the line has room for the app's keys, "esc Leave field" and the field's own keys.
+        in_field = typing_in_field(self.app)
         shown = [(b.binding, b.enabled, b.tooltip) for b in active.values()
-                 if b.binding.show and b.node is not self.app]
+                 if b.binding.show and b.node is not self.app and (b.enabled or not in_field)]
         for binding in self.app.BINDINGS:
             if not isinstance(binding, Binding) or not binding.show or \
                     self.app.check_action(binding.action, ()) is False:

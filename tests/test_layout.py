@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from conftest import static_text
 from test_app import FakeTrainer, make_app
 from test_snapshots import fixed_run
@@ -34,6 +36,65 @@ async def test_footer_shows_start_stop_quit_on_every_pane_and_how_to_leave_a_fie
         await pilot.press("escape")
         await pilot.pause()
         assert "Leave field" not in visible_keys(app)
+
+
+def footer_hints(app) -> tuple[list[str], list[str]]:
+    """The footer's key hints ("key Description") wholly left of the palette key, and those
+    cut off by the right edge or hidden under the palette key."""
+    keys = [k for k in app.query(FooterKey) if "-command-palette" not in k.classes]
+    palette = [k for k in app.query(FooterKey) if "-command-palette" in k.classes]
+    right = palette[0].region.x if palette else app.size.width
+    whole, cut = [], []
+    for k in keys:
+        hint = f"{k.key_display} {k.description}"
+        (whole if k.region.width and k.region.right <= right else cut).append(hint)
+    return whole, cut
+
+
+# Each pane's main keys; the rest are in the Keys panel (?) and the command palette.
+PANE_HINTS = {
+    "1": ["n [0,1]", "f Full gallery", "+/- Zoom"],
+    "2": ["p Params", "f Full table", "v View"],
+    "3": ["l Acc/loss"],
+    "4": ["c Counts/row %", "e Evaluate", "n Pair"],
+    "5": ["\u2192 Next", "\u2190 Prev", "m Mistake", "o Open file"],
+    "6": ["space Select", "R Resume", "b Batches"],
+}
+APP_HINTS = ["s Start", "x Stop", "q Quit", "? Keys"]
+
+
+async def test_every_panes_footer_shows_its_key_hints_in_full_at_80x24(tmp_path, tiny):
+    fixed_run(tmp_path / "runs", tiny)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.dataset is None:
+            await pilot.pause(0.05)
+        for key, hints in PANE_HINTS.items():
+            await pilot.press(key)
+            await pilot.pause()
+            whole, cut = footer_hints(app)
+            assert not cut, (key, cut)  # nothing shown half or under the palette key
+            assert whole[:4] == APP_HINTS and set(hints) <= set(whole), (key, whole)
+        await pilot.press("2", "tab")  # a field has focus: its keys, the app's, esc
+        await pilot.pause()
+        whole, cut = footer_hints(app)
+        assert not cut and whole[:4] == APP_HINTS and "esc Leave field" in whole, whole
+        assert "p Params" not in whole  # p types into the field
+        await pilot.press("escape", "question_mark")  # the Keys panel lists the hidden keys
+        await pilot.pause()
+        panel = app.screen.query_one("HelpPanel")
+        await pilot.press("6")
+        await pilot.pause()
+        from rich.console import Console
+        from textual.widgets._key_panel import BindingsTable
+
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.screen.query_one(BindingsTable).render_bindings_table())
+        listed = console.export_text()
+        assert "HParams" in listed and "Report" in listed and "SVG" in listed
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not panel.is_attached
 
 
 async def test_predict_file_box_is_in_view_at_80x24(tmp_path, tiny):

@@ -44,6 +44,15 @@ def app(tmp_path, tiny) -> CifarApp:
     return CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny)
 
 
+def steady_cursors(app) -> None:
+    """A focused Input's cursor blinks every 0.5 s: shown steadily, the frame is the same
+    whenever it is taken."""
+    from textual.widgets import Input
+
+    for box in app.query(Input):
+        box.cursor_blink = False
+
+
 def go(*keys: str, wait_text: str | None = None):
     async def run_before(pilot) -> None:
         app = pilot.app
@@ -60,6 +69,7 @@ def go(*keys: str, wait_text: str | None = None):
                 await asyncio.sleep(0.05)
         # Builds started by the keys end before the frame is taken, on a loaded machine too.
         await asyncio.wait_for(app.workers.wait_for_complete(), 60)
+        steady_cursors(app)
         await pilot.pause(0.2)
 
     return run_before

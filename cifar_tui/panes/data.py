@@ -28,8 +28,8 @@ class DataPane(TabPane):
     BINDINGS = [
         Binding("n", "toggle_normalize", "[0,1]"),
         Binding("f", "maximize_gallery", "Full gallery"),
-        Binding("plus,equals", "zoom(1)", "Zoom"),
-        Binding("minus", "zoom(-1)", "Zoom out"),
+        Binding("plus,equals", "zoom(1)", "Zoom", key_display="+/-"),  # one hint for both
+        Binding("minus", "zoom(-1)", "Zoom out", show=False),
     ]
     SHRINKS = (4, 2, 1)  # gallery pixel reduction: 8x8, 16x16 or full 32x32 images
 

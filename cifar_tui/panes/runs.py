@@ -51,18 +51,20 @@ HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report  
 
 
 class RunsPane(TabPane):
+    # The footer shows select, resume and the batch-size comparison (enter is the table's own
+    # key); the pane's help line, ? and the palette list the rest.
     BINDINGS = [
         Binding("space", "toggle_select", "Select"),
         Binding("enter", "open", "Open"),
         Binding("R", "resume", "Resume"),
         Binding("b", "compare_batches", "Batches"),
-        Binding("g", "compare_regularization", "Drop/BN"),
-        Binding("l", "toggle_metric", "Acc/loss"),
-        Binding("u", "refresh_runs", "Reload"),
-        Binding("h", "toggle_hparams", "HParams"),
-        Binding("o", "sort_next", "Sort"),
+        Binding("g", "compare_regularization", "Drop/BN", show=False),
+        Binding("l", "toggle_metric", "Acc/loss", show=False),
+        Binding("u", "refresh_runs", "Reload", show=False),
+        Binding("h", "toggle_hparams", "HParams", show=False),
+        Binding("o", "sort_next", "Sort", show=False),
         Binding("O", "sort_reverse", "Reverse", show=False),
-        Binding("w", "export_report", "Report"),
+        Binding("w", "export_report", "Report", show=False),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
