@@ -345,9 +345,11 @@ class CifarApp(App):
                                                                  WorkerState.ERROR):
             if event.state == WorkerState.ERROR and self.train_status == "starting":
                 # failed before the trainer could report (e.g. TensorFlow missing)
+                from .errors import error_message
                 from .events import Failed
 
-                self.post_message(TrainingFailed(Failed("", str(event.worker.error))))
+                error = event.worker.error or RuntimeError("the training could not start")
+                self.post_message(TrainingFailed(Failed("", error_message(error, "tui"))))
             if self.queue and not self.stop_event.is_set():
                 self.start_training(self.queue.pop(0))
 

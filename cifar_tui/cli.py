@@ -11,14 +11,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .data import DataError
 from .errors import (
     EXIT_ERROR,
     EXIT_INTERNAL,
     EXIT_PIPE,
     EXIT_STOPPED,
     EXIT_USAGE,
-    unexpected_message,
+    error_message,
+    is_bug,
 )
 
 
@@ -257,6 +257,13 @@ def _print_event(event: object) -> None:
         print(text, file=sys.stderr if isinstance(event, Failed) else sys.stdout, flush=True)
 
 
+def _print_training_event(event: object) -> None:
+    from .events import Failed
+
+    if not isinstance(event, Failed):  # the trainer raises after it: run_command says it once
+        _print_event(event)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
@@ -288,10 +295,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if run.status in ("finished", "early-stopped"):
             print(f"run {run.id} is already {run.status}", file=sys.stderr)
             return 0
-        run = train(run=run, store=store, listener=_print_event, stop=stop,
+        run = train(run=run, store=store, listener=_print_training_event, stop=stop,
                     evaluate=not args.no_eval)
     else:
-        run = train(config, store=store, listener=_print_event, stop=stop,
+        run = train(config, store=store, listener=_print_training_event, stop=stop,
                     evaluate=not args.no_eval)
     print(f"saved in {run.path}")
     return 0 if run.status != "stopped" else 130
@@ -491,22 +498,9 @@ def run_command(name: str, command: Callable[[], int | None]) -> int:
     except (KeyboardInterrupt, LoadCancelled):  # a second Ctrl-C, or a stop while loading
         print(f"cifar-tui {name}: stopped (finished epochs are on disk)", file=sys.stderr)
         return EXIT_STOPPED
-    except (KeyError, IndexError, AttributeError, TypeError, NameError, AssertionError,
-            UnicodeError) as exc:  # bugs, even though some are ValueErrors or LookupErrors
-        print(f"cifar-tui {name}: {unexpected_message(exc, name)}", file=sys.stderr)
-        return EXIT_INTERNAL
-    except (DataError, ValueError, LookupError, RuntimeError, OSError) as exc:
-        # known: DataError, SpecError, StorageError, RunLockedError, bad values...
-        print(f"cifar-tui {name}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the last resort: a line and a log, no traceback
-        if type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's out-of-memory
-            print(f"cifar-tui {name}: out of memory on the device "
-                  f"({(str(exc).splitlines() or [''])[0]}). Lower --batch-size or use a "
-                  "smaller model.", file=sys.stderr)
-            return EXIT_ERROR
-        print(f"cifar-tui {name}: {unexpected_message(exc, name)}", file=sys.stderr)
-        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - one line; a bug's traceback goes to the log
+        print(f"cifar-tui {name}: {error_message(exc, name)}", file=sys.stderr)
+        return EXIT_INTERNAL if is_bug(exc) else EXIT_ERROR
 
 
 def _mute_stdout() -> None:

@@ -26,8 +26,45 @@ def log_path() -> Path:
     return cache_dir() / "errors.log"
 
 
+# Exceptions that are bugs (or broken environments) whatever their message says, even those
+# that are ValueErrors or LookupErrors by type. Other ValueError, LookupError, RuntimeError,
+# OSError and DataError carry messages written for people (bad values, missing files...).
+BUG_TYPES: tuple[type[BaseException], ...] = (
+    KeyError, IndexError, AttributeError, TypeError, NameError, AssertionError, UnicodeError)
+KNOWN_TYPES: tuple[type[BaseException], ...] = (ValueError, LookupError, RuntimeError, OSError)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ResourceExhaustedError"  # TensorFlow's, not imported here
+
+
+def is_bug(exc: BaseException) -> bool:
+    """Whether ``exc`` is unexpected: a bug to report, not a problem the person can fix."""
+    from .data import DataError  # DataError, SpecError, StorageError, RunLockedError... known
+
+    if isinstance(exc, BUG_TYPES):
+        return True
+    return not (isinstance(exc, (*KNOWN_TYPES, DataError)) or _out_of_memory(exc))
+
+
+def error_message(exc: BaseException, where: str) -> str:
+    """What to tell the person about ``exc``: its own message for a known error, else the
+    unexpected-error line (the traceback logged once)."""
+    if is_bug(exc):
+        return unexpected_message(exc, where)
+    if _out_of_memory(exc):
+        return (f"out of memory on the device ({(str(exc).splitlines() or [''])[0]}). Lower "
+                "--batch-size or use a smaller model.")
+    return str(exc) or type(exc).__name__
+
+
 def log_unexpected(exc: BaseException, where: str) -> Path | None:
-    """Append ``exc``'s traceback to the error log; its path, or None if it cannot be written."""
+    """Append ``exc``'s traceback to the error log; its path, or None if it cannot be written.
+
+    Logged once: an error reported where it happened (the trainer) and again where it ends the
+    command has one traceback in the log."""
+    if hasattr(exc, "_cifar_tui_log"):
+        return exc._cifar_tui_log
     path = log_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +73,11 @@ def log_unexpected(exc: BaseException, where: str) -> Path | None:
                     f"{' '.join(sys.argv)}\n")
             f.write("".join(traceback.format_exception(exc)))
     except OSError:
-        return None
+        path = None
+    try:
+        exc._cifar_tui_log = path
+    except AttributeError:  # an exception type with __slots__: logging twice is harmless
+        pass
     return path
 
 

@@ -25,6 +25,7 @@ from .callbacks import (
 )
 from .config import TrainConfig
 from .data import Cifar10, LoadCancelled, balanced_sample, load_cifar10, stratified_split, subset
+from .errors import error_message
 from .evaluation import Evaluation, evaluate_probs, predict_probs
 from .events import Failed, Finished, Listener, Started
 from .hardware import describe_hardware
@@ -208,7 +209,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
                           None, time.perf_counter() - t_start))
             raise
-        message = str(exc) or type(exc).__name__
+        message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
         run.update_state(status="failed", error=message)
         emit(Failed(run.id, message))
         raise

@@ -323,6 +323,67 @@ def test_unexpected_errors_are_one_line_plus_a_log(capsys):
     assert "stopped" in capsys.readouterr().err
 
 
+def test_a_bug_inside_training_is_an_unexpected_error_not_a_usage_error(tmp_path, arrays,
+                                                                       capsys, monkeypatch):
+    """The issue's case: a KeyError raised in the middle of fit was printed as
+    `cifar-tui train: 'val_loss'`, like a bad flag. A bug says "unexpected error", where its
+    traceback is (logged once), and exits 70; a bad flag exits 2 and a bad value 1."""
+    from conftest import write_batches
+
+    import cifar_tui.callbacks as callbacks
+    from cifar_tui.errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE, log_path
+
+    def broken(history: list) -> None:
+        raise KeyError("val_loss")
+
+    monkeypatch.setattr(callbacks, "detect_overfitting", broken)
+    data = write_batches(tmp_path / "b", arrays)
+    runs = tmp_path / "runs"
+    common = ["--data", str(data), "--runs", str(runs)]
+    code = main(["train", "custom", "--spec", SMALL, "--epochs", "1", *common])
+    err = capsys.readouterr().err
+    assert code == EXIT_INTERNAL == 70
+    lines = [line for line in err.splitlines() if "val_loss" in line]
+    assert lines == [f"cifar-tui train: unexpected error (KeyError: 'val_loss'); the traceback "
+                     f"is in {log_path()}. Please report it with that file."]
+    log = log_path().read_text()
+    assert log.count("KeyError: 'val_loss'") == 1 and "in broken" in log  # once, with its frame
+    run = RunStore(runs).list()[0]
+    assert run.status == "failed"
+    assert run.state["error"].startswith("unexpected error (KeyError: 'val_loss')")
+
+    with pytest.raises(SystemExit) as usage:
+        main(["train", "custom", "--epochs", "two", *common])
+    assert usage.value.code == EXIT_USAGE == 2
+    assert main(["train", "custom", "--spec", SMALL, "--epochs", "0", *common]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "epochs must be at least 1" in err and "unexpected" not in err
+
+
+def test_errors_are_classified_in_one_place():
+    from cifar_tui.data import DataError
+    from cifar_tui.errors import error_message, is_bug
+    from cifar_tui.models import SpecError
+
+    class ResourceExhaustedError(Exception):  # TensorFlow's out-of-memory, by name
+        pass
+
+    for known in (ValueError("bad"), SpecError("C8-X", 3, 1, "unknown"), DataError("bad"),
+                  OSError("full"), RuntimeError("locked"),
+                  ResourceExhaustedError("OOM when allocating")):
+        assert not is_bug(known), known
+    for bug in (KeyError("k"), IndexError("i"), AttributeError("a"), TypeError("t"),
+                UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), ZeroDivisionError()):
+        assert is_bug(bug), bug
+    assert error_message(ValueError("epochs must be at least 1"), "x") == \
+        "epochs must be at least 1"
+    assert error_message(ResourceExhaustedError("OOM when allocating\nmore"), "x") == (
+        "out of memory on the device (OOM when allocating). Lower --batch-size or use a "
+        "smaller model.")
+    assert error_message(ZeroDivisionError("division by zero"), "x").startswith(
+        "unexpected error (ZeroDivisionError: division by zero); the traceback is in ")
+
+
 def test_runs_piped_into_head_ends_quietly(tmp_path):
     root = tmp_path / "runs"
     for i in range(1500):
