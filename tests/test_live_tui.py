@@ -238,6 +238,7 @@ async def test_opening_a_starting_run_shows_the_live_view_then_why_it_never_bega
                            timeout=10)
             assert "this keras is broken on purpose" in static_text(status)
             assert app.follower.done
+            assert app.query_one("#train-progress").has_class("-failed")  # not a live bar
             assert any("train.log" in line for line in log_lines(app))
             await pilot.press("6")  # opened again from Runs: it says what happened, not Results
             await pilot.pause(2.5)  # the Runs pane's live refresh

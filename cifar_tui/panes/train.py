@@ -38,6 +38,8 @@ class TrainPane(TabPane):
         self.history: list[dict] = []
         self.status = "idle"
         self.run_id = ""
+        self.epochs = 0  # of the run shown: the bar's scale once it has ended
+        self.steps = 0  # per epoch
         self._draw = {TrainingQueued: self._queued, TrainingAttached: self._attached,
                       TrainingStarted: self._started,
                       TrainingProgress: self._progress, EpochEnded: self._epoch_end,
@@ -76,13 +78,22 @@ class TrainPane(TabPane):
         if message is not None:
             self._draw[type(message)](message.event)
 
+    def _bar(self, total: float | None, progress: float, end: str = "") -> None:
+        """The bar: steps of the epoch while it runs; epochs done of the run once it has
+        ended, coloured by how (``end``: finished, stopped or failed)."""
+        bar = self.query_one(ProgressBar)
+        bar.update(total=total, progress=progress)
+        for state in ("finished", "stopped", "failed"):
+            bar.set_class(end == state, f"-{state}")
+
     def _queued(self, config: Any) -> None:
         self.history, self.status, self.run_id = [], "starting", ""
+        self.epochs, self.steps = config.epochs, 0
         self.query_one("#train-status", Static).update(
             f"Starting {config.arch} (batch {config.batch_size}, {config.optimizer} "
             f"lr {config.learning_rate}); loading Keras on {requested_backend()}...")
         self.query_one("#overfit-warning", Static).update("")
-        self.query_one(ProgressBar).update(total=None, progress=0)
+        self._bar(None, 0)
         self.plot()
 
     def _attached(self, run: Any) -> None:
@@ -90,6 +101,7 @@ class TrainPane(TabPane):
 
         pid = owner_pid(run)
         self.history, self.status, self.run_id = run.history(), "following", run.id
+        self.epochs, self.steps = int(run.config.get("epochs") or 0), 0
         who = f"process {pid}" if pid is not None else "another process"
         if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
             text = (f"Run {run.id} is starting in {who}: loading data and Keras... Its "
@@ -98,7 +110,7 @@ class TrainPane(TabPane):
             text = f"Following run {run.id}, trained by {who}; x stops it after the batch."
         self.query_one("#train-status", Static).update(text)
         self.query_one("#overfit-warning", Static).update("")
-        self.query_one(ProgressBar).update(total=None, progress=0)
+        self._bar(None, 0)
         self.query_one(RichLog).write(f"[bold]following run {run.id}[/] ({who})")
         self.plot()
 
@@ -106,13 +118,19 @@ class TrainPane(TabPane):
         from ..runs import Run
 
         self.status, self.run_id = "running", event.run_id
+        self.epochs, self.steps = event.epochs, event.steps
         self.history = Run(self.app.store.root / event.run_id).history()
         self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
-        self.query_one(ProgressBar).update(total=event.steps, progress=0)
+        # no longer "starting"/"loading Keras": say so before the first batch's figures
+        self.query_one("#train-status", Static).update(stat_line([
+            ("run", event.run_id), ("epoch", f"{event.initial_epoch + 1}/{event.epochs}"),
+            ("step", f"0/{event.steps}")]))
+        self._bar(event.steps or None, 0)
         self.plot()
 
     def _progress(self, event: Any) -> None:
         self.query_one(ProgressBar).update(total=event.steps, progress=event.step)
+        self.steps = event.steps
         # Fixed-size line: no layout pass, so frequent updates cost training little.
         self.query_one("#train-status", Static).update(stat_line([
             ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs}"),
@@ -122,6 +140,15 @@ class TrainPane(TabPane):
 
     def _epoch_end(self, event: Any) -> None:
         self.history = event.history
+        if self.steps:  # the epoch is complete (short ones may show no step in between)
+            self._bar(self.steps, self.steps)
+        m = event.metrics
+        self.query_one("#train-status", Static).update(stat_line([
+            ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs} done"),
+            ("loss", f"{m.get('loss', float('nan')):.4f}"),
+            ("acc", f"{m.get('accuracy', float('nan')):.4f}"),
+            *([("val acc", f"{m['val_accuracy']:.4f}")] if "val_accuracy" in m else [])]),
+            layout=False)
         log = self.query_one(RichLog)
         log.write(describe(event))
         if event.overfitting:
@@ -134,6 +161,11 @@ class TrainPane(TabPane):
 
     def _finished(self, event: Any) -> None:
         self.status = event.status
+        done = event.epochs_done
+        if event.status in ("finished", "early-stopped"):  # complete, early stopping too
+            self._bar(max(done, 1), max(done, 1), "finished")
+        else:  # stopped or interrupted: how far it got
+            self._bar(self.epochs or max(done, 1), done, "stopped")
         summary = f"{event.status} after {event.epochs_done} epochs ({event.seconds:.0f} s)"
         if event.evaluation is not None:
             summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
@@ -144,7 +176,12 @@ class TrainPane(TabPane):
         self.query_one("#train-status", Static).update(summary)
 
     def _failed(self, event: Any) -> None:
+        from ..runs import Run
+
         self.status = "failed"
+        run_id = event.run_id or self.run_id
+        done = Run(self.app.store.root / run_id).epochs_done if run_id else 0
+        self._bar(self.epochs or max(done, 1), done, "failed")
         message = plain_error(event.message)
         self.query_one(RichLog).write(Text(f"failed: {message}", style="bold red"))
         self.query_one("#train-status", Static).update(Text(f"Training failed: {message}",

@@ -1,0 +1,64 @@
+"""The Train pane's progress bar once a run has ended: it shows how the run ended (epochs done of
+the run, coloured by how), not the step of the last progress message it happened to get."""
+
+from __future__ import annotations
+
+import pytest
+from test_app import make_app, settle
+from textual.widgets import ProgressBar
+
+from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
+
+EPOCHS, STEPS = 4, 10
+
+
+def scripted(end: str, done: int):  # noqa: ANN201 - a trainer for CifarApp
+    """A trainer whose last progress message is mid-epoch (7/10 steps), as a real one's is
+    when progress is throttled or the run stops, then ends with ``end`` after ``done`` epochs."""
+
+    def trainer(*, data, store, listener, stop, config=None, run=None):  # noqa: ANN001, ANN202
+        run = run or store.create(config.to_dict())
+        run.update_state(status="running")
+        listener(Started(run.id, run.config, 0, EPOCHS, STEPS, 40, 10, 1234))
+        history = []
+        for epoch in range(1, done + 1):
+            listener(BatchProgress(run.id, epoch, EPOCHS, 3, STEPS, 1.0, 0.5, 900.0, 1.0))
+            history.append({"epoch": epoch, "accuracy": 0.5, "loss": 1.0, "val_accuracy": 0.5,
+                            "val_loss": 1.0, "seconds": 1.0, "images_per_sec": 900.0})
+            run.write_history(history)
+            run.update_state(epochs_done=epoch)
+            listener(EpochEnd(run.id, epoch, EPOCHS, history[-1], list(history), None, True))
+        if done < EPOCHS:
+            listener(BatchProgress(run.id, done + 1, EPOCHS, 7, STEPS, 1.0, 0.5, 900.0, 1.0))
+        if end == "failed":
+            run.update_state(status="failed", error="the disk is full")
+            listener(Failed(run.id, "the disk is full"))
+            raise OSError("the disk is full")
+        run.update_state(status=end)
+        listener(Finished(run.id, end, done, 0.5, None, 3.0))
+        return run
+
+    return trainer
+
+
+@pytest.mark.parametrize(("end", "done", "percentage"), [
+    ("finished", EPOCHS, 1.0),        # complete: full
+    ("early-stopped", 2, 1.0),        # complete too, by early stopping
+    ("stopped", 2, 0.5),              # 2 of 4 epochs: half, not the last step's 70%
+    ("failed", 2, 0.5),
+])
+async def test_the_bar_shows_how_the_run_ended(tmp_path, tiny, end, done, percentage):
+    app = make_app(tmp_path, tiny, scripted(end, done))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        bar = app.query_one("#train-progress", ProgressBar)
+        assert bar.percentage == pytest.approx(percentage)
+        colour = "finished" if end in ("finished", "early-stopped") else end
+        assert bar.has_class(f"-{colour}")
+        assert [c for c in ("-finished", "-stopped", "-failed") if bar.has_class(c)] == [
+            f"-{colour}"]
+        app.query_one("TrainPane")._queued(app.config)  # a new training: the epoch's bar again
+        assert bar.total is None and not any(bar.has_class(c) for c in
+                                             ("-finished", "-stopped", "-failed"))
