@@ -352,7 +352,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import cell, hparam_table
+    from .compare import hparam_table
     from .runs import RunStore
 
     store = RunStore(args.runs)
@@ -360,7 +360,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": table.to_dicts(), "shared": table.shared}, indent=2))
         return 0
-    cells = [[cell(c, v) for c, v in zip(table.columns, row)] for row in table.rows]
+    cells = table.text_rows()
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(table.columns)]
     print("  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip())
     for r in cells:
@@ -372,7 +372,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from .live import live_summary
-    from .runs import RunStore
+    from .runs import RunStore, best_val_text
 
     if args.compare:
         return cmd_compare(args)
@@ -388,7 +388,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':<34}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>8}{'test acc':>9}")
     for r in rows:
-        va = f"{r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else "-"
+        va = best_val_text(r, ".4f")
         te = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         print(f"{r['id']:<34}{r['status']:<15}{r['epochs']:>7}{r['batch_size'] or '-':>6}"
               f"  {va:>8}{te:>9}")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import TrainConfig
-from .runs import Run
+from .runs import Run, best_val_text
 
 METRICS = ("best_val", "test_acc", "s_per_epoch", "images_per_sec")
 # Where a run was trained from and on, not what was trained: never a column of its own.
@@ -40,9 +40,15 @@ class HParamTable:
     columns: list[str]  # "run", the differing config fields, then METRICS
     rows: list[list]  # values (None where unknown), in the columns' order
     shared: dict  # config fields equal in every run
+    summaries: dict = field(default_factory=dict)  # run id -> Run.summary()
 
     def to_dicts(self) -> list[dict]:
         return [dict(zip(self.columns, r)) for r in self.rows]
+
+    def text_rows(self) -> list[list[str]]:
+        """The rows as the table shows them (a run without validation: "no val")."""
+        return [[best_val_text(self.summaries.get(r[0], {}), ".2%") if c == "best_val"
+                 else cell(c, v) for c, v in zip(self.columns, r)] for r in self.rows]
 
 
 def _hparams(run: Run) -> dict:
@@ -67,10 +73,10 @@ def hparam_table(runs: Sequence[Run], sort: str | None = None,
     differing = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
     shared = {k: configs[0][k] for k in keys if k not in differing}
     columns = ["run", *differing, *METRICS]
-    rows = []
+    rows, summaries = [], {}
     for run, cfg in zip(runs, configs):
         t = timings(run)
-        summary = run.summary()
+        summary = summaries[run.id] = run.summary()
         rows.append([run.id, *(cfg[k] for k in differing), summary["best_val_accuracy"],
                      summary["test_accuracy"], t["s_per_epoch"], t["images_per_sec"]])
     if sort is not None:
@@ -80,7 +86,7 @@ def hparam_table(runs: Sequence[Run], sort: str | None = None,
         present = [r for r in rows if r[i] is not None]
         present.sort(key=lambda r: _sort_key(r[i]), reverse=descending)
         rows = present + [r for r in rows if r[i] is None]
-    return HParamTable(columns, rows, shared)
+    return HParamTable(columns, rows, shared, summaries)
 
 
 def cell(column: str, value: object) -> str:

@@ -22,7 +22,7 @@ from .compare import timings
 from .config import TrainConfig
 from .data import Cifar10, DataError, load_cifar10, subset
 from .evaluation import evaluate_probs
-from .runs import Run, atomic_write_text
+from .runs import Run, atomic_write_text, best_val_text
 
 # -- document blocks -------------------------------------------------------------------------
 
@@ -215,7 +215,7 @@ def build_report(runs: Sequence[Run], out: Path, data: Cifar10 | None = None,
     head.blocks.append(Table(
         ("run", "arch", "status", "epochs", "best val acc", "test acc", "s/epoch", "images/s"),
         [(f.run.id, f.config.arch, f.run.status, f.run.epochs_done,
-          _pct(f.run.summary()["best_val_accuracy"]),
+          best_val_text(f.run.summary(), ".2%"),
           _pct(f.metrics["accuracy"]) if f.metrics else "-",
           _fmt(timings(f.run)["s_per_epoch"], 2), _fmt(timings(f.run)["images_per_sec"], 0))
          for f in facts]))

@@ -622,6 +622,7 @@ class Run:
                 else None
 
         epochs = typed(cfg.get("epochs"), int)
+        split = typed(cfg.get("val_split"), int, float)
         return {
             "id": self.id, "arch": typed(cfg.get("arch"), str),
             "status": "damaged" if damage else self.status, "damage": damage,
@@ -630,9 +631,24 @@ class Run:
             "optimizer": typed(cfg.get("optimizer"), str),
             "learning_rate": typed(cfg.get("learning_rate"), int, float),
             "best_val_accuracy": max(vals, default=None),
+            "validation": split is None or split > 0,  # held-out images; --val-split 0: none
             "test_accuracy": typed(met.get("accuracy"), int, float),
             "created": typed(st.get("created"), str),
         }
+
+
+NO_VALIDATION = "no val"
+
+
+def best_val_text(summary: dict, fmt: str = ".1%") -> str:
+    """A run's best validation accuracy as every view shows it (``summary``: ``Run.summary()``).
+
+    A run trained with ``--val-split 0`` had no validation: it says so, rather than 0 % or a
+    dash; "-" is a validated run before its first epoch."""
+    if not summary.get("validation", True):
+        return NO_VALIDATION
+    best = summary.get("best_val_accuracy")
+    return "-" if best is None else format(best, fmt)
 
 
 class RunStore:

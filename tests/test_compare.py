@@ -69,3 +69,36 @@ def test_cli_compare_text_and_json(store, capsys):
     assert rows[2]["dropout"] == 0.25 and rows[2]["test_acc"] is None
     assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--sort", "nope"]) == 1
     assert "choose from" in capsys.readouterr().err
+
+
+def test_a_run_without_validation_says_no_val_wherever_best_val_is_shown(tmp_path, capsys):
+    """A --val-split 0 run (the fast recipe's setup) has no best validation accuracy: every
+    view says "no val" (the issue: Run.summary gave 0.00 %), from one function."""
+    from cifar_tui.panes.runs import row_cells
+    from cifar_tui.report import write_report
+    from cifar_tui.runs import best_val_text
+
+    store = RunStore(tmp_path / "runs")
+    none = _run(store, None, 0.70, 2.0, batch_size=64, val_split=0.0)
+    held = _run(store, 0.66, 0.64, 2.0, batch_size=32)
+    fresh = store.create(TrainConfig.for_arch("cnn").to_dict())  # validated, no epoch yet
+    assert none.summary()["best_val_accuracy"] is None
+    assert [best_val_text(r.summary()) for r in (none, held, fresh)] == ["no val", "66.0%", "-"]
+
+    assert row_cells(none, False)[5] == "no val"  # the TUI's Runs table
+    assert main(["runs", "--runs", str(store.root)]) == 0
+    listing = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "no val" in listing[none.id] and "0.6600" in listing[held.id]
+
+    table = hparam_table([none, held])
+    assert table.to_dicts()[0]["best_val"] is None  # JSON keeps the number, or null
+    assert [r[table.columns.index("best_val")] for r in table.text_rows()] == ["no val",
+                                                                               "66.00%"]
+    assert main(["runs", "--runs", str(store.root), "--compare", none.id, held.id]) == 0
+    assert "no val" in capsys.readouterr().out
+
+    unevaluated = _run(store, None, None, 1.0, val_split=0.0)  # a report needs no metrics
+    report = write_report([unevaluated], tmp_path / "rep")
+    row = next(line for line in report.markdown.read_text().splitlines()
+               if line.startswith(f"| {unevaluated.id}"))
+    assert "no val" in row and "0.00%" not in row

@@ -8,9 +8,9 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabPane
 
-from ..compare import cell, hparam_table, timings
+from ..compare import hparam_table, timings
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
-from ..runs import Run
+from ..runs import Run, best_val_text
 from ..widgets import HistoryPlot, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
@@ -38,7 +38,7 @@ def row_cells(run: Run, selected: bool) -> list[str]:
             if s["test_accuracy"] is not None else "-")
     return ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?", s["status"],
             s["epochs"],
-            f"{s['best_val_accuracy']:.1%}" if s["best_val_accuracy"] is not None else "-",
+            best_val_text(s),
             test, f"{t['s_per_epoch']:.0f}" if t["s_per_epoch"] is not None else "-",
             str(s["batch_size"] or "-"), s["optimizer"] or "-",
             f"{s['learning_rate']:g}" if s["learning_rate"] else "-"]
@@ -184,9 +184,9 @@ class RunsPane(TabPane):
         arrow = " \u2193" if self.sort_desc else " \u2191"
         table.add_columns("", *(c + (arrow if c == self.sort_column else "")
                                 for c in view.columns))
-        for row in view.rows:
+        for row, text in zip(view.rows, view.text_rows()):
             table.add_row("\u2713" if row[0] in self.selected else " ", short_id(row[0]),
-                          *(cell(c, v) for c, v in zip(view.columns[1:], row[1:])), key=row[0])
+                          *text[1:], key=row[0])
         which = "selected runs" if len(self.selected) > 1 else "all runs (space selects)"
         self.query_one("#runs-help", Static).update(
             f"HParams of {which}: o sort, O reverse, h back")
