@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.lazy import Lazy as _Lazy
-from textual.widgets import Checkbox, Footer, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static
 from textual.widgets._footer import FooterKey
 from textual_plotext import PlotextPlot
 
@@ -158,6 +158,19 @@ class MaximizableScroll(VerticalScroll):
         else:
             self.screen.maximize(self, container=False)
             self.focus()
+
+
+class RowTable(DataTable):
+    """A table of rows (row cursor) where home/end go to the first/last row, as in a list.
+
+    DataTable's home/end scroll sideways to the first/last column whatever the cursor type;
+    ctrl+home/ctrl+end still do what home/end do here.
+    """
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
 
 FIELD_TYPES = (Input, Select, Checkbox)

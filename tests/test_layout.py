@@ -257,3 +257,26 @@ async def test_results_scroll_without_tabbing_into_them(tmp_path, tiny):
         await pilot.press("pagedown")
         await pilot.pause()
         assert body.scroll_y > 0
+
+
+async def test_end_in_the_runs_table_goes_to_the_last_row_not_sideways(tmp_path, tiny):
+    from cifar_tui.runs import Run
+
+    fixed_run(tmp_path / "runs", tiny)
+    for i in range(1, 4):
+        run = Run(tmp_path / "runs" / f"20260101-00000{i}-cnn")
+        run.path.mkdir()
+        run.write_config({"arch": "cnn", "batch_size": 32, "epochs": 2})
+        run.update_state(status="stopped", epochs_done=1, created=f"2026-01-01 00:00:0{i}")
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        table = app.query_one("#runs-table", DataTable)
+        assert table.row_count == 4 and table.max_scroll_x > 0  # it could scroll sideways
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == 3 and table.scroll_x == 0
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_x == 0

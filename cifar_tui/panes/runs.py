@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static, TabPane
 from ..compare import hparam_table, timings
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
 from ..runs import Run, best_val_text
-from ..widgets import HistoryPlot, plain_error
+from ..widgets import HistoryPlot, RowTable, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
 COLUMNS = ("", "run", "arch", "state", "epochs", "best val", "test acc", "s/ep", "batch",
@@ -79,7 +79,7 @@ class RunsPane(TabPane):
         self.sort_desc = True
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static(HELP, id="runs-help")
         yield Static(id="runs-live")
         yield HistoryPlot(id="runs-plot")
