@@ -130,7 +130,7 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     x = layers.Add(name="res3_add")([x, r])
     x = layers.GlobalMaxPooling2D(name="pool4")(x)
     if dropout:
-        x = layers.Dropout(dropout)(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _classifier(x, num_classes), name="resnet9")
 
 
@@ -275,7 +275,7 @@ def build_transfer(base: str = "mobilenetv2", weights: str | None = "imagenet",
     x = _preprocess_layer(base)(x)
     x = backbone(x, training=False)
     if dropout:
-        x = layers.Dropout(dropout)(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _classifier(x, num_classes), name=f"transfer_{base}")
 
 
@@ -347,7 +347,9 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
     """Build a model from a spec such as ``C32-C32-P-D.25-C64-P-F-FC256`` (see SPEC_HELP).
 
     Its size is counted token by token before each layer is made; a model too big for this
-    machine's memory raises SpecError at the token that made it so.
+    machine's memory raises SpecError at the token that made it so. Layers are named by kind
+    and position (conv1, pool1, fc1, ...): Keras's own names count up across every model the
+    process builds (conv2d_15 after a few rebuilds), so the same spec would read differently.
     """
     tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(spec)]
     if not tokens:
@@ -357,6 +359,12 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
     c = INPUT_SHAPE[-1]
     flat = False
     params = activations = 0
+    counts: dict[str, int] = {}
+
+    def named(kind: str) -> str:
+        counts[kind] = counts.get(kind, 0) + 1
+        return f"{kind}{counts[kind]}"
+
     for tok, pos in tokens:
         def fail(reason: str, tok: str = tok, pos: int = pos) -> SpecError:
             return SpecError(spec, pos, len(tok), f"token {tok!r}: {reason}")
@@ -382,7 +390,7 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
             grow(k * k * c * filters + filters, h * w * filters)
             c = filters
             x = layers.Conv2D(filters, k, padding="valid" if valid else "same",
-                              activation="relu")(x)
+                              activation="relu", name=named("conv"))(x)
         elif tok.upper() in ("P", "AP"):
             if flat:
                 raise fail("pooling needs an image, but the input was already flattened")
@@ -391,26 +399,26 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
             h, w = h // 2, w // 2
             grow(0, h * w * c)
             pool = layers.MaxPooling2D if tok.upper() == "P" else layers.AveragePooling2D
-            x = pool(2)(x)
+            x = pool(2, name=named("pool"))(x)
         elif tok.upper() == "GAP":
             if flat:
                 raise fail("global pooling needs an image, but the input was already flat")
             h = w = 1
-            x, flat = layers.GlobalAveragePooling2D()(x), True
+            x, flat = layers.GlobalAveragePooling2D(name="gap")(x), True
         elif m := _DROP.match(tok):
             rate = float(m.group(1))
             if not 0 < rate < 1:
                 raise fail("dropout rate must be between 0 and 1, e.g. D.25")
             grow(0, h * w * c)
-            x = layers.Dropout(rate)(x)
+            x = layers.Dropout(rate, name=named("dropout"))(x)
         elif tok.upper() in ("B", "BN"):
             grow(4 * c, h * w * c)
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(name=named("bn"))(x)
         elif tok.upper() == "F":
             if flat:
                 raise fail("already flat")
             c, h, w = h * w * c, 1, 1
-            x, flat = layers.Flatten()(x), True
+            x, flat = layers.Flatten(name="flatten")(x), True
         elif m := _FC.match(tok):
             if not flat:
                 raise fail("a dense layer needs a flat input: put F or GAP before it")
@@ -419,11 +427,11 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
                 raise fail("a dense layer needs at least 1 unit")
             grow(c * units + units, units)
             c = units
-            x = layers.Dense(units, activation="relu")(x)
+            x = layers.Dense(units, activation="relu", name=named("fc"))(x)
         else:
             raise fail(f"unknown token. {SPEC_HELP}")
     if not flat:
-        x = layers.Flatten()(x)
+        x = layers.Flatten(name="flatten")(x)
     head = h * w * c * num_classes + num_classes
     if (why := size_problem(params + head, activations + num_classes)) is not None:
         raise SpecError(spec, 0, len(spec), why)

@@ -17,6 +17,9 @@ KNOWN_TOTALS = {"dense": 9_050_378, "cnn": 890_410, "cnn-dropout": 890_410}
 def test_every_preset_builds_and_table_matches_keras(arch):
     model = build_model(arch)
     assert model.output_shape == (None, 10)
+    # named by the project, so a rebuild reads the same (Keras's names count up per process)
+    assert [layer.name for layer in build_model(arch).layers] == [
+        layer.name for layer in model.layers]
     table = param_table(model)
     assert table.matches_keras
     assert table.total == model.count_params()
@@ -85,6 +88,28 @@ def test_custom_spec_builds():
     assert model.layers[3].padding == "valid" and model.layers[7].kernel_size == (5, 5)
     assert param_table(model).matches_keras
     assert build_custom("C8-GAP").output_shape == (None, 10)
+
+
+def test_a_rebuilt_model_reads_the_same(monkeypatch):
+    """The same settings give the same layer names, table and summary however many models the
+    process built before (Keras's own names count up: conv2d_15 after a few form edits)."""
+    from cifar_tui.params import keras_summary
+
+    spec = "C16-C16v-P-D.25-B-C32k5-AP-F-FC64-D.5"
+
+    def built(arch, **options):
+        model = build_model(arch, **options)
+        return [layer.name for layer in model.layers], param_table(model).to_dict(), \
+            keras_summary(model)
+
+    first = built("custom", spec=spec)
+    assert built("custom", spec=spec) == first
+    assert first[0][2:] == ["conv1", "conv2", "pool1", "dropout1", "bn1", "conv3", "pool2",
+                            "flatten", "fc1", "dropout2", "predictions"]
+    assert [name for name in built("custom", spec="C8-GAP")[0]][2:] == ["conv1", "gap",
+                                                                      "predictions"]
+    resnet = built("resnet9", width=8, dropout=0.1)
+    assert built("resnet9", width=8, dropout=0.1) == resnet and "dropout" in resnet[0]
 
 
 @pytest.mark.parametrize(
