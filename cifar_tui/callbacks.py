@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .backend import import_keras
@@ -118,8 +119,12 @@ class RunCallback(keras.callbacks.Callback):
     def __init__(self, run: Run, emit: Listener, stop: threading.Event | None, epochs: int,
                  steps: int, train_size: int, batch_size: int,
                  early: ResumableEarlyStopping | None, has_val: bool,
-                 throttle_s: float = 0.5) -> None:
+                 throttle_s: float = 0.5,
+                 train_seconds: Callable[[], float] | None = None) -> None:
+        """``train_seconds``: the run's training time so far (all sessions), committed with
+        each epoch so a killed session's finished epochs keep theirs."""
         super().__init__()
+        self.train_seconds = train_seconds
         self.run, self.emit, self.stop = run, emit, stop
         self.epochs, self.steps, self.train_size = epochs, steps, train_size
         self.batch_size = batch_size
@@ -166,8 +171,9 @@ class RunCallback(keras.callbacks.Callback):
         improved = score is None or self.best is None or score > self.best
         if improved:
             self.best = score if score is not None else self.best
+        times = {"train_seconds": self.train_seconds()} if self.train_seconds else {}
         self.run.commit_epoch(
-            self.model, self.history, best=improved, best_val_accuracy=self.best,
+            self.model, self.history, best=improved, best_val_accuracy=self.best, **times,
             es_best=float(self.early.best) if self.early is not None else None,
             es_wait=int(self.early.wait) if self.early is not None else 0)
         self.emit(EpochEnd(self.run.id, epoch + 1, self.epochs, row, list(self.history),

@@ -30,7 +30,7 @@ def timings(run: Run) -> dict:
         "s_per_epoch": statistics.fmean(secs) if secs else None,
         "s_per_epoch_after_first": statistics.fmean(secs[1:]) if len(secs) > 1 else None,
         "images_per_sec": statistics.median(rates) if rates else None,
-        "total_s": sum(secs) if secs else None,
+        "total_s": run.train_seconds,  # every session's, a resumed run's included
         "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
     }
 

@@ -59,7 +59,8 @@ class Finished:
     epochs_done: int
     best_val_accuracy: float | None
     evaluation: Evaluation | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the run's training time, every session's (a resume's included)
+    weights: str | None = None  # which weights the evaluation used: Run.weights_note()
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def describe(event: object) -> str | None:
         if event.evaluation is not None:
             ev = event.evaluation
             text += f"\ntest accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}"
+            if event.weights:
+                text += f"  ({event.weights})"
         return text
     if isinstance(event, Failed):
         return f"failed: {event.message}"

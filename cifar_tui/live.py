@@ -317,10 +317,12 @@ class Follower:
             if status == "failed":
                 events.append(Failed(run.id, str(run.state.get("error") or "failed")))
             else:
+                evaluation = (_evaluation(run) if status in ("finished", "early-stopped")
+                              else None)
                 events.append(Finished(
                     run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                    _evaluation(run) if status in ("finished", "early-stopped") else None,
-                    sum(h.get("seconds", 0.0) for h in history)))
+                    evaluation, run.train_seconds or 0.0,
+                    run.weights_note() if evaluation else None))
         return events
 
 

@@ -162,7 +162,8 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     else:
         sec.blocks.append(Para(f"Test accuracy **{_pct(m['accuracy'])}**, loss "
                                f"{m['loss']:.4f}, expected calibration error {m['ece']:.4f} "
-                               f"on {m['n']:,} test images."))
+                               f"on {m['n']:,} test images"
+                               + (f" ({note})." if (note := run.weights_note()) else ".")))
         add(figs.confusion_figure(np.array(m["confusion"]), fig_dir / "confusion.png"),
             "Confusion matrix")
         sec.blocks.append(Table(("class", "precision", "recall", "F1", "support"),

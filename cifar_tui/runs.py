@@ -1,12 +1,14 @@
 """The run store: one folder per training run, every file written atomically. No UI code.
 
     runs/<id>/config.json     the TrainConfig
-    runs/<id>/state.json      status, pid, last finished epoch, early-stopping state, and the
-                              names of the checkpoint and best model of that epoch
+    runs/<id>/state.json      status, pid, last finished epoch, early-stopping state, the
+                              names of the checkpoint and best model of that epoch, and
+                              train_seconds: the wall time of every training session so far
+                              (a resume adds its own; committed with each epoch)
     runs/<id>/history.csv     one row per finished epoch
     runs/<id>/checkpoint-NNNN.keras  model + optimizer after epoch NNNN (for --resume)
     runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
-    runs/<id>/metrics.json    test-set evaluation
+    runs/<id>/metrics.json    test-set evaluation, with the epoch of the weights it used
     runs/<id>/predictions.npz test-set probabilities
     runs/<id>/lock            the kernel lock of the process training the run, and who it is
     runs/<id>/spawn.json      a background trainer started for the run that has not begun yet
@@ -27,6 +29,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -328,6 +331,43 @@ class Run:
     def checkpoint_path(self) -> Path:
         """Model + optimizer of the last committed epoch (``checkpoint.keras`` in older runs)."""
         return self.path / _file_name(self.state.get("checkpoint"), "checkpoint.keras")
+
+    def evaluation_weights(self) -> tuple[Path, dict]:
+        """The model file a test evaluation uses (the best by validation accuracy, else the
+        last checkpoint) and where its weights come from, for metrics.json: ``weights_epoch``
+        (None in runs older than numbered files), ``weights`` ("best val" or "last epoch") and
+        the run's ``epochs_done`` then."""
+        path = self.model_path if self.model_path.exists() else self.checkpoint_path
+        match = re.search(r"-(\d+)\.keras$", path.name)
+        best = path == self.model_path and self.state.get("best_val_accuracy") is not None
+        return path, {"weights_epoch": int(match.group(1)) if match else None,
+                      "weights": "best val" if best else "last epoch",
+                      "epochs_done": self.epochs_done}
+
+    def weights_note(self) -> str | None:
+        """Which epoch's weights the stored test evaluation used: "weights of epoch 3, best
+        val"; it says so when the run has trained further since. None if not recorded."""
+        m = self.metrics
+        epoch = m.get("weights_epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return None
+        note = f"weights of epoch {epoch}"
+        if m.get("weights") in ("best val", "last epoch"):
+            note += f", {m['weights']}"
+        then, now = m.get("epochs_done"), self.epochs_done
+        if isinstance(then, int) and now > then:
+            note += f"; evaluated after {then} of the {now} epochs now done"
+        return note
+
+    @property
+    def train_seconds(self) -> float | None:
+        """Wall time of all training sessions (a resumed run's included); runs older than
+        ``train_seconds`` in state.json: the sum of their epochs' times. None if unknown."""
+        total = self.state.get("train_seconds")
+        if isinstance(total, int | float) and not isinstance(total, bool) and math.isfinite(total):
+            return float(total)
+        secs = [h["seconds"] for h in self.history() if math.isfinite(h.get("seconds", math.nan))]
+        return float(sum(secs)) if secs else None
 
     @property
     def predictions_path(self) -> Path:

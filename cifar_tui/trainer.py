@@ -135,6 +135,11 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     emit, stop = publisher, publisher.stop
     policy = keras.mixed_precision.global_policy()
     t_start = time.perf_counter()
+    # The run's training time is every session's: a resume adds its own to what is recorded.
+    seconds_before = run.train_seconds or 0.0
+
+    def train_seconds() -> float:
+        return round(seconds_before + time.perf_counter() - t_start, 3)
     try:
         initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
         where = backend.describe()
@@ -180,7 +185,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                     monitor="val_accuracy", mode="max", patience=config.patience)
             lookahead = Lookahead(config.epochs, steps) if config.lookahead else None
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
-                                   has_val=bool(len(va)))
+                                   has_val=bool(len(va)), train_seconds=train_seconds)
             run.update_state(hardware=describe_hardware())  # for reports' timings
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                          len(va), model.count_params(), replicas, where))
@@ -199,18 +204,20 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         evaluation = None
         if evaluate and status != "stopped" and run.model_path.exists():
             evaluation = evaluate_run(run, data)
-        run.update_state(status=status)
+        total = train_seconds()
+        run.update_state(status=status, train_seconds=total)
         emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                      evaluation, time.perf_counter() - t_start))
+                      evaluation, total, run.weights_note() if evaluation else None))
         return run
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
-            run.update_state(status="stopped")
+            total = train_seconds()
+            run.update_state(status="stopped", train_seconds=total)
             emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
-                          None, time.perf_counter() - t_start))
+                          None, total))
             raise
         message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
-        run.update_state(status="failed", error=message)
+        run.update_state(status="failed", error=message, train_seconds=train_seconds())
         emit(Failed(run.id, message))
         raise
     finally:
@@ -220,7 +227,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
 
 def load_run_model(run: Run) -> keras.Model:
     """The run's best model, loaded with safe_mode on (no code from the file runs)."""
-    path = run.model_path if run.model_path.exists() else run.checkpoint_path
+    path, _ = run.evaluation_weights()
     if not path.exists():
         raise FileNotFoundError(f"run {run.id} has no saved model yet (no finished epoch)")
     try:
@@ -240,9 +247,10 @@ def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
     cfg = TrainConfig.from_dict(run.config)
     data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset,
                   cfg.test_subset)
+    _, weights = run.evaluation_weights()  # the file load_run_model loads
     model = load_run_model(run)
     probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
     ev = evaluate_probs(probs, data.y_test)
     run.save_predictions(probs, data.y_test)
-    run.write_metrics(ev.to_dict())
+    run.write_metrics({**ev.to_dict(), **weights})
     return ev

@@ -34,6 +34,8 @@ from cifar_tui.training import (
     Failed,
     Finished,
     Started,
+    describe,
+    evaluate_run,
     load_run_model,
     train,
 )
@@ -114,17 +116,45 @@ def test_stop_request_keeps_finished_epochs_then_resume(tmp_path, tiny):
         if isinstance(event, EpochEnd) and event.epoch == 1:
             stop.set()
 
-    run = train(cfg(epochs=4), data=tiny, store=store, listener=listener, stop=stop)
+    first: list = []
+
+    def slow_listener(event):  # the first session takes a known second more
+        if isinstance(event, Started):
+            time.sleep(1.0)
+        first.append(event)
+        listener(event)
+
+    run = train(cfg(epochs=4), data=tiny, store=store, listener=slow_listener, stop=stop)
     assert run.status == "stopped"
     assert [h["epoch"] for h in run.history()] == [1]
     assert run.checkpoint_path.exists() and not run.metrics
+    before = run.train_seconds  # recorded in state.json with the stop
+    assert before == first[-1].seconds and before >= 1.0
+
+    # An interrupted run's evaluation says which epoch's weights it used.
+    evaluate_run(run, tiny)
+    assert run.weights_note() == "weights of epoch 1, best val"
 
     events: list = []
-    run = train(run=run, data=tiny, store=store, listener=events.append)
+    t = time.perf_counter()
+    run = train(run=run, data=tiny, store=store, listener=events.append, evaluate=False)
+    resumed = time.perf_counter() - t
     assert events[0].initial_epoch == 1
     assert run.status == "finished"
     assert [h["epoch"] for h in run.history()] == [1, 2, 3, 4]
+    # The reported training time is both sessions', not the resumed part's alone.
+    total = events[-1].seconds
+    assert total == run.train_seconds == run.state["train_seconds"]
+    assert resumed < total <= before + resumed + 0.01
+    assert describe(events[-1]).startswith(f"finished after 4 epochs in {total:.1f} s")
+    # The stored evaluation is still epoch 1's, and says so.
+    assert run.weights_note() == ("weights of epoch 1, best val; evaluated after 1 of the 4 "
+                                  "epochs now done")
+    evaluate_run(run, tiny)
     assert run.metrics["n"] == 20
+    best_epoch = int(run.model_path.name[6:10])  # model-NNNN.keras
+    assert run.metrics["weights_epoch"] == best_epoch
+    assert run.weights_note() == f"weights of epoch {best_epoch}, best val"
 
 
 def test_early_stopping_on_val_accuracy(tmp_path, tiny):

@@ -72,10 +72,13 @@ class ResultsPane(TabPane):
             for wid in ("#heatmap", "#per-class", "#confused"):
                 self.query_one(wid, Static).update("")
             return
+        weights = f" ({note})" if (note := run.weights_note()) else ""
+        trained = run.train_seconds
         header.update(stat_line([
             ("run", run.id),
-            ("test accuracy", f"{metrics['accuracy']:.2%} on {metrics['n']:,} images"),
-            ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}")]))
+            ("test accuracy", f"{metrics['accuracy']:.2%} on {metrics['n']:,} images{weights}"),
+            ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
+            ("trained", f"{run.epochs_done} epochs in {trained:.0f} s" if trained else "-")]))
         self.query_one("#heatmap", Static).update(
             confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
         self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))

@@ -168,8 +168,9 @@ class TrainPane(TabPane):
             self._bar(self.epochs or max(done, 1), done, "stopped")
         summary = f"{event.status} after {event.epochs_done} epochs ({event.seconds:.0f} s)"
         if event.evaluation is not None:
+            weights = f", {event.weights}" if event.weights else ""
             summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
-                        f"{event.evaluation.n:,} images (Results: 4)")
+                        f"{event.evaluation.n:,} images{weights} (Results: 4)")
         elif event.status == "stopped":
             summary += "; resume it from Runs (6) with R"
         self.query_one(RichLog).write(f"[bold]{summary}[/]")
