@@ -41,9 +41,55 @@ def _add_runs(p: argparse.ArgumentParser, top: bool = False) -> None:
                    help="run store folder (default: $CIFAR_TUI_RUNS or ./runs)")
 
 
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = False) -> list:
+    """TrainConfig's fields that are flags (all, or ``names``; ``trained_only``: those that
+    change what is trained, for ``cifar-tui code``)."""
+    from dataclasses import fields
+
+    from .config import TrainConfig
+
+    return [f for f in fields(TrainConfig)
+            if f.metadata.get("cli", False) and (names is None or f.name in names)
+            and (f.metadata.get("trained", True) or not trained_only)]
+
+
+def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None,
+                     trained_only: bool = False) -> None:
+    """One flag per TrainConfig field, generated from its ``_param`` description: the option
+    strings, the help, the type (a bool: ``--x/--no-x``; a list: comma-separated) and the
+    choices. A flag left out is absent from the namespace (SUPPRESS), so the preset's value, or a
+    global option given before the subcommand (``--subset``), stands."""
+    for f in config_fields(names, trained_only):
+        meta = f.metadata
+        kind = str(f.type).replace("| None", "").strip()
+        opts = meta.get("flags") or ("--" + f.name.replace("_", "-"),)
+        kw: dict = {"dest": f.name, "default": argparse.SUPPRESS,
+                    "help": meta.get("help", "").replace("%", "%%")}
+        if kind == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        elif meta.get("choices"):
+            kw["choices"] = tuple(meta["choices"])
+        else:
+            kw["type"] = {"int": int, "float": float, "list[str]": _comma_list}.get(kind, str)
+        if meta.get("metavar"):
+            kw["metavar"] = meta["metavar"]
+        p.add_argument(*opts, **kw)
+
+
+def config_flags(args: argparse.Namespace, trained_only: bool = False) -> dict:
+    """The TrainConfig values given as flags (or as a global option)."""
+    given = vars(args)
+    return {f.name: given[f.name] for f in config_fields(trained_only=trained_only)
+            if given.get(f.name) is not None}
+
+
 def _parser() -> argparse.ArgumentParser:
     from .config import ARCHS as PRESETS
-    from .config import OPTIMIZERS, SCHEDULES
+    from .form import MODEL_OPTIONS
 
     ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
     _add_data(ap, top=True)
@@ -59,53 +105,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("params", help="layer-by-layer parameter table of an architecture")
     p.add_argument("arch", choices=list(PRESETS))
-    p.add_argument("--spec", help="custom architecture, e.g. C32-C32-P-D.25-F-FC256")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--weights", help="transfer: imagenet, a local weights file, or none")
+    add_config_flags(p, MODEL_OPTIONS)
     p.add_argument("--json", action="store_true")
     _add_backend(p)
 
     p = sub.add_parser("train", help="train a model headless, one progress line per epoch")
     p.add_argument("arch", nargs="?", choices=list(PRESETS))
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
-    p.add_argument("--spec")
-    p.add_argument("--weights")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--patience", type=int, help="early-stopping patience on val accuracy; 0: off")
-    p.add_argument("--val-split", type=float)
-    p.add_argument("--flip", dest="augment_flip", action=argparse.BooleanOptionalAction,
-                   default=None)
-    p.add_argument("--crop", dest="augment_crop", action=argparse.BooleanOptionalAction,
-                   default=None)
-    p.add_argument("--crop-pixels", type=int, help="translation range of --crop (default 4)")
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--lookahead", "--ema", dest="lookahead",
-                   action=argparse.BooleanOptionalAction, default=None,
-                   help="a moving average of the weights, copied in every 5 steps")
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="average test predictions over the mirror and 1-pixel shifts")
-    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--subset", type=int, metavar="N", default=argparse.SUPPRESS,
-                   help="N train images per class (the test accuracy still uses all 10,000 "
-                        "test images)")
-    p.add_argument("--test-subset", type=int, metavar="N",
-                   help="evaluate on N test images per class instead of all 1,000")
-    p.add_argument("--gpus", type=int, help="train on N GPUs with MirroredStrategy")
-    p.add_argument("--devices", help="comma-separated devices for MirroredStrategy")
-    p.add_argument("--mixed-precision", choices=("auto", "on", "off"))
-    p.add_argument("--jit", dest="jit_compile", choices=("auto", "on", "off"))
-    p.add_argument("--steps-per-execution", type=int, metavar="N",
-                   help="training steps per device call (default 0: 1 on a CPU, 16 on a GPU)")
+    add_config_flags(p)  # every TrainConfig field: described once, in config.py
+    p.add_argument("--gpus", type=int, metavar="N",
+                   help="train on N GPUs (sets --devices to the first N)")
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives this terminal; print the "
@@ -114,15 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs(p)
     _add_backend(p)
 
-    train_p = p
-
     p = sub.add_parser("code", help="print a standalone Keras script of a run or an "
                        "architecture + flags (cifar-tui code RUN > train.py)")
     p.add_argument("target", metavar="RUN|ARCH", help=f"a run id, or one of {', '.join(PRESETS)}")
-    # The training flags, shared with `train` so the two cannot drift apart.
-    for action in train_p._actions:
-        if action.dest in _CODE_FLAGS:
-            p._add_action(action)
+    add_config_flags(p, trained_only=True)  # what is trained; not where or how it runs
     _add_runs(p)
 
     p = sub.add_parser("runs", help="list runs: live ones with their progress, past ones")
@@ -194,11 +198,13 @@ def cmd_params(args: argparse.Namespace) -> int:
     from .models import build_model
     from .params import param_table
 
+    options = config_flags(args)
     weights = None
     if args.arch == "transfer":  # counts do not depend on the weights: no download for them
-        weights = "" if args.weights in (None, "none", "imagenet") else args.weights
-    model = build_model(args.arch, spec=args.spec, dropout=args.dropout,
-                        batch_norm=args.batch_norm, weights=weights)
+        weights = options.get("weights")
+        weights = "" if weights in (None, "none", "imagenet") else weights
+    model = build_model(args.arch, spec=options.get("spec"), dropout=options.get("dropout"),
+                        batch_norm=options.get("batch_norm"), weights=weights)
     table = param_table(model)
     if args.json:
         print(json.dumps(table.to_dict(), indent=2))
@@ -211,18 +217,11 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-# train's flags that describe what is trained (not where or how it runs)
-_CODE_FLAGS = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate",
-               "schedule", "momentum", "weight_decay", "batch_size", "epochs", "patience",
-               "val_split", "augment_flip", "augment_crop", "crop_pixels", "label_smoothing",
-               "ema", "lookahead", "tta", "normalize", "seed", "subset")
-
-
 def cmd_code(args: argparse.Namespace) -> int:
     from .codegen import export_script
     from .config import ARCHS, TrainConfig
 
-    flags = {k: v for k, v in vars(args).items() if k in _CODE_FLAGS and v is not None}
+    flags = config_flags(args, trained_only=True)
     if args.target in ARCHS:
         cfg, run_id = TrainConfig.for_arch(args.target, **flags), None
     else:
@@ -237,16 +236,10 @@ def cmd_code(args: argparse.Namespace) -> int:
 def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     from .config import TrainConfig
 
-    devices = args.devices.split(",") if args.devices else None
+    overrides = config_flags(args)
     if args.gpus:
-        devices = [f"/gpu:{i}" for i in range(args.gpus)]
-    keys = ("spec", "weights", "dropout", "batch_norm", "optimizer", "learning_rate", "schedule",
-            "momentum", "weight_decay", "batch_size", "epochs", "patience", "val_split",
-            "augment_flip", "augment_crop", "crop_pixels", "label_smoothing", "lookahead", "tta",
-            "normalize", "seed", "subset", "test_subset",
-            "mixed_precision", "jit_compile", "steps_per_execution")
-    overrides = {k: getattr(args, k) for k in keys}
-    return TrainConfig.for_arch(args.arch, data=args.data, devices=devices, **overrides)
+        overrides["devices"] = [f"/gpu:{i}" for i in range(args.gpus)]
+    return TrainConfig.for_arch(args.arch, **{**overrides, "data": args.data})
 
 
 def _print_event(event: object) -> None:

@@ -85,14 +85,21 @@ def arch_info(name: str) -> ArchInfo:
 
 
 def _param(default: Any, help: str, label: str | None = None,
-           choices: tuple[str, ...] | None = None, form: bool = True) -> Any:
-    """A TrainConfig field described once: the TUI form (and CLI) are generated from this.
+           choices: tuple[str, ...] | None = None, form: bool = True,
+           flags: tuple[str, ...] | None = None, metavar: str | None = None, cli: bool = True,
+           trained: bool = True) -> Any:
+    """A TrainConfig field described once: the Model form (form.py), the ``train``/``code``
+    flags and their --help (cli.py) are generated from this.
 
     ``label``: a short name for the form (default: the field name with spaces); ``choices``: the
-    allowed strings; ``form=False``: a setting that is not a hyperparameter of the Model form.
+    allowed strings; ``form=False``: a setting that is not a hyperparameter of the Model form;
+    ``flags``: the CLI option strings (default ``--field-name``); ``cli=False``: no flag of its
+    own; ``trained=False``: says where or how a run goes, not what is trained (``cifar-tui code``
+    leaves it out). Limits go in ``TrainConfig.problems``.
     """
-    return field(default=default, metadata={"help": help, "label": label, "choices": choices,
-                                            "form": form})
+    return field(default=default, metadata={
+        "help": help, "label": label, "choices": choices, "form": form, "flags": flags,
+        "metavar": metavar, "cli": cli, "trained": trained})
 
 
 MAX_CROP_PIXELS = 16
@@ -137,16 +144,18 @@ RENAMED = {"ema": "lookahead"}
 
 @dataclass
 class TrainConfig:
-    """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form
-    picks it up (and ``validate``/``problems`` is where its limits go)."""
+    """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form,
+    the ``train``/``code`` flags and their --help pick it up (``problems`` is where its limits
+    go)."""
 
-    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS))
+    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS), cli=False)
     spec: str | None = _param(None, "custom architecture text", label="custom spec")
     weights: str | None = _param(None, "transfer: imagenet, a weights file, or none")
     dropout: float | None = _param(None, "dropout rate (blank: the preset's own)")
     batch_norm: bool | None = _param(None, "batch norm after each hidden layer")
     optimizer: str = _param("sgd", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float = _param(0.01, "initial learning rate")
+    learning_rate: float = _param(0.01, "initial learning rate", flags=("--lr",
+                                                                         "--learning-rate"))
     schedule: str = _param("constant", "learning-rate schedule", label="lr schedule",
                            choices=SCHEDULES)
     momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)")
@@ -157,32 +166,39 @@ class TrainConfig:
                            label="patience (0 off)")
     val_split: float = _param(0.1, "fraction of the train images held out for validation",
                               label="validation split")
-    augment_flip: bool = _param(False, "random horizontal flips", label="augment: flip")
+    augment_flip: bool = _param(False, "random horizontal flips", label="augment: flip",
+                                flags=("--flip",))
     augment_crop: bool = _param(False, "random translations (reflect-pad, crop)",
-                                label="augment: crop")
+                                label="augment: crop", flags=("--crop",))
     crop_pixels: int = _param(4, "translation range of the crop augmentation",
                               label="crop pixels")
     label_smoothing: float = _param(0.0, "label smoothing")
     normalize: bool = _param(True, "scale pixels to [0, 1]", form=False)  # the Data pane's n
     lookahead: bool = _param(False, "a moving average of the weights, copied in every 5 steps",
-                             label="lookahead")
+                             label="lookahead", flags=("--lookahead", "--ema"))
     tta: bool = _param(False, "test-time augmentation: mirror and 1-pixel shifts",
                        label="test-time augment")
     seed: int = _param(0, "random seed")
-    subset: int | None = _param(None, "train images per class, for quick demos (blank: all)",
-                                label="images/class")
+    subset: int | None = _param(None, "train images per class, for quick demos (blank: all; "
+                                "the test accuracy still uses all test images)",
+                                label="images/class", metavar="N")
     test_subset: int | None = _param(None, "test images per class for the test accuracy "
-                                     "(blank: all 1,000)", label="test images/class")
-    data: str | None = _param(None, "dataset path", form=False)
-    devices: list[str] | None = _param(None, "several: MirroredStrategy (tensorflow) or "
-                                       "DataParallel (jax)", form=False)
-    mixed_precision: str = _param("auto", "auto (on with a GPU), on, off", form=False)
-    jit_compile: str = _param("auto", "auto (Keras: XLA on GPU), on, off", form=False)
+                                     "(blank: all 1,000)", label="test images/class",
+                                     metavar="N", trained=False)
+    data: str | None = _param(None, "dataset path", form=False, cli=False, trained=False)
+    devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
+                                       "MirroredStrategy (tensorflow) or DataParallel (jax)",
+                                       form=False, metavar="DEV,DEV", trained=False)
+    mixed_precision: str = _param("auto", "float16 compute: auto (on with a GPU), on, off",
+                                  choices=("auto", "on", "off"), form=False, trained=False)
+    jit_compile: str = _param("auto", "XLA: auto (Keras's choice: on a GPU), on, off",
+                              choices=("auto", "on", "off"), form=False, flags=("--jit",),
+                              trained=False)
     # Keras's steps_per_execution. Auto is 1 on a CPU (progress every batch) and, on a GPU, where
     # dispatching a small model's step from Python costs more than the step, 16 (5 with the
     # lookahead, its cadence); Keras on PyTorch takes only 1.
     steps_per_execution: int = _param(0, "training steps per device call; 0: auto (1 on a CPU, "
-                                      "16 on a GPU)", form=False)
+                                      "16 on a GPU)", form=False, metavar="N", trained=False)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:

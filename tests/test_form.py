@@ -67,3 +67,74 @@ def test_fields_an_architecture_does_not_take_are_ignored():
     assert (cfg.spec, cfg.weights) == (None, None)
     cfg = config_from_form(form_values("custom", spec="C8-P-F-FC16"))
     assert cfg.spec == "C8-P-F-FC16"
+
+
+def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_help(tmp_path):
+    """The README's recipe: one TrainConfig field with ``_param`` is a Model-form row, a
+    ``train`` and ``code`` flag with its help, and a value in the run's config. Run in a fresh
+    interpreter with the field added to TrainConfig, as an edit of config.py would add it."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        from __future__ import annotations  # as in config.py
+        import contextlib, dataclasses, io, json
+        import cifar_tui.config as config
+
+        @dataclasses.dataclass
+        class TrainConfig(config.TrainConfig):
+            mixup: float = config._param(0.0, "mixup alpha: blend pairs of training images",
+                                         label="mixup alpha")
+
+        config.TrainConfig = TrainConfig  # what adding the field in config.py does
+        from cifar_tui import cli, form
+
+        row = form.BY_NAME["mixup"]
+        values = {**form.preset_values("cnn"), "mixup": "0.4"}
+        from_form = form.config_from_form({k: form.display(v) if k != "arch" else v
+                                           for k, v in values.items()}).mixup
+        parser = cli._parser()
+        args = parser.parse_args(["train", "cnn", "--mixup", "0.2", "--epochs", "1"])
+        code_args = parser.parse_args(["code", "cnn", "--mixup", "0.3"])
+        help_text = io.StringIO()
+        with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
+            parser.parse_args(["train", "--help"])
+        print(json.dumps({
+            "form": [row.label, row.help, row.kind, row.parse.__name__], "from_form": from_form,
+            "train": cli._config_from_args(args).to_dict()["mixup"],
+            "code": cli.config_flags(code_args, trained_only=True).get("mixup"),
+            "help": "--mixup MIXUP mixup alpha: blend pairs of training images"
+                    in " ".join(help_text.getvalue().split()),
+        }))
+    ''')
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout.splitlines()[-1]) == {
+        "form": ["mixup alpha", "mixup alpha: blend pairs of training images", "text", "float"],
+        "from_form": 0.4, "train": 0.2, "code": 0.3, "help": True}
+
+
+def test_every_train_flag_is_a_config_field_and_keeps_its_name():
+    """The flags people and scripts use (README, tests) are the generated ones."""
+    from cifar_tui.cli import _parser
+
+    args = _parser().parse_args(
+        ["train", "cnn", "--lr", "0.1", "--learning-rate", "0.2", "--no-flip", "--crop",
+         "--ema", "--jit", "off", "--mixed-precision", "on", "--devices", "/gpu:0,/gpu:1",
+         "--batch-size", "64", "--val-split", "0", "--subset", "5", "--test-subset", "2",
+         "--steps-per-execution", "3", "--no-normalize", "--batch-norm", "--tta"])
+    from cifar_tui.cli import _config_from_args
+
+    cfg = _config_from_args(args)
+    assert (cfg.learning_rate, cfg.augment_flip, cfg.augment_crop, cfg.lookahead,
+            cfg.jit_compile, cfg.mixed_precision, cfg.devices, cfg.batch_size, cfg.val_split,
+            cfg.subset, cfg.test_subset, cfg.steps_per_execution, cfg.normalize,
+            cfg.batch_norm, cfg.tta) == (0.2, False, True, True, "off", "on",
+                                         ["/gpu:0", "/gpu:1"], 64, 0.0, 5, 2, 3, False, True,
+                                         True)
+    # left out: the preset's value; a global --subset before the subcommand still counts
+    assert _config_from_args(_parser().parse_args(["train", "fast"])).batch_size == 1024
+    assert _config_from_args(_parser().parse_args(["--subset", "7", "train", "cnn"])).subset == 7
