@@ -671,7 +671,8 @@ class Run:
             "optimizer": typed(cfg.get("optimizer"), str),
             "learning_rate": typed(cfg.get("learning_rate"), int, float),
             "best_val_accuracy": max(vals, default=None),
-            "validation": split is None or split > 0,  # held-out images; --val-split 0: none
+            # held-out images (--val-split 0: none), or val figures whatever the config says
+            "validation": bool(vals) or split is None or split > 0,
             "test_accuracy": typed(met.get("accuracy"), int, float),
             "created": typed(st.get("created"), str),
         }
