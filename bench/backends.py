@@ -82,7 +82,7 @@ def child(args: argparse.Namespace) -> None:
                           subset=args.per_class)
             run = trainer.train(cfg, data=data, store=store, evaluate=True)
             hist = run.history()
-            out.update(test_accuracy=run.metrics()["accuracy"],
+            out.update(test_accuracy=run.metrics["accuracy"],
                        val_accuracy=hist[-1]["val_accuracy"],
                        seconds=sum(h["seconds"] for h in hist))
     print("RESULT " + json.dumps(out), flush=True)
