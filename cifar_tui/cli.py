@@ -270,9 +270,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         config = _config_from_args(args)
         config.validate()  # a bad value is said before the seconds of loading the framework
+    from .live import Hangup
     from .training import train
 
     stop = threading.Event()
+    # A dropped terminal does not stop the training (see Hangup); Ctrl-C and SIGTERM do.
+    hangup = Hangup(store.root)
+    hangup.install()
+    listener = hangup.listener(_print_training_event)
 
     def on_signal(signum: int, frame: object) -> None:
         if stop.is_set():  # a second Ctrl-C: leave now (finished epochs are on disk)
@@ -281,17 +286,18 @@ def cmd_train(args: argparse.Namespace) -> int:
               "are saved (resume with --resume)", file=sys.stderr, flush=True)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     if args.resume:
         run = store.get(args.resume)
         if run.status in ("finished", "early-stopped"):
             print(f"run {run.id} is already {run.status}", file=sys.stderr)
             return 0
-        run = train(run=run, store=store, listener=_print_training_event, stop=stop,
+        hangup.run_id = run.id
+        run = train(run=run, store=store, listener=listener, stop=stop,
                     evaluate=not args.no_eval)
     else:
-        run = train(config, store=store, listener=_print_training_event, stop=stop,
+        run = train(config, store=store, listener=listener, stop=stop,
                     evaluate=not args.no_eval)
     print(f"saved in {run.path}")
     return 0 if run.status != "stopped" else 130

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -333,6 +334,79 @@ def _evaluation(run: Run) -> Evaluation | None:
         return Evaluation(**run.metrics)
     except TypeError:  # no metrics.json (evaluation skipped) or an older layout
         return None
+
+
+# -- a foreground training whose terminal goes away ---------------------------------------------
+
+
+class Hangup:
+    """What a foreground ``cifar-tui train`` does when its terminal goes away (SSH drop, window
+    closed, tmux killed): the training carries on to its end, as one started in the TUI does,
+    and what it would have printed goes to the run's ``train.log`` (stdin: /dev/null).
+
+    Both the kernel's SIGHUP and a print that fails with EIO lead here: the terminal can be gone
+    before the signal is handled, and that failed print must not fail the run. Ctrl-C and
+    SIGTERM still stop it after the batch.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.run_id: str | None = None  # from the first event: a new run's id is made in train()
+        self.happened = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGHUP, lambda signum, frame: self.hang_up())
+
+    def hang_up(self) -> None:
+        if self.happened:
+            return
+        self.happened = True
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal is gone for good
+        where = f" (its output: {self.root / self.run_id / LOG})" if self.run_id else ""
+        try:  # a deliberate kill -HUP leaves the terminal there to read this
+            print(f"\nSIGHUP: the training goes on without this terminal{where}; follow it with "
+                  "cifar-tui watch RUN", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+        self._redirect()
+
+    def _redirect(self) -> None:
+        target = str(self.root / self.run_id / LOG) if self.run_id else os.devnull
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # what the dead terminal did not take is lost; the run's files have it
+        try:
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError:
+            out = os.open(os.devnull, os.O_WRONLY)
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+        finally:
+            os.close(out)
+            os.close(null)
+
+    def listener(self, inner: Listener) -> Listener:
+        """``inner`` (what prints the events), told the run's id and kept from failing the run
+        when the terminal is gone."""
+
+        def listen(event: object) -> None:
+            run_id = getattr(event, "run_id", None)
+            if run_id and self.run_id is None:
+                self.run_id = run_id
+                if self.happened:  # hung up while loading: the run's log exists from now
+                    self._redirect()
+            try:
+                inner(event)
+            except OSError:  # EIO: the terminal went before its SIGHUP was handled
+                self.hang_up()
+                inner(event)
+
+        return listen
 
 
 # -- starting a headless training ------------------------------------------------------------

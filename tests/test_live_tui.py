@@ -116,6 +116,39 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
         app.kill()
 
 
+@pytest.mark.parametrize("how", ["signal", "close"])
+def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
+    """`cifar-tui train` in a terminal that goes away: the run carries on to its end (it used to
+    be recorded as failed, "[Errno 5] Input/output error", at its next line of output), and what
+    it prints from then on goes to the run's train.log."""
+    epochs = 40
+    data = write_batches(tmp_path / "batches", make_arrays(6, 2))
+    runs = tmp_path / "runs"
+    term = PtyApp(["--runs", str(runs), "train", "custom", "--spec", SMALL, "--epochs",
+                   str(epochs), "--batch-size", "4", "--patience", "0", "--data", str(data)])
+    try:
+        run = wait_until(lambda: next((r for r in RunStore(runs).list() if r.epochs_done), None),
+                         what="a first epoch")
+        assert term.screen_has("epoch 1/")
+        assert run.epochs_done < epochs, "the training ended before the hangup: make it longer"
+        if how == "signal":  # the terminal is still there: it is told, then left alone
+            os.kill(term.pid, signal.SIGHUP)
+            wait_until(lambda: term.screen_has("goes on without this terminal"), timeout=10,
+                       what="the hangup notice")
+            time.sleep(1.0)
+            written = len(term.output)
+            time.sleep(2.0)
+            assert len(term.output) == written, "wrote to the terminal after the hangup"
+        term.hang_up()
+        assert term.exit_code(timeout=180) == 0
+        assert run.status == "finished", run.state
+        assert [h["epoch"] for h in run.history()] == list(range(1, epochs + 1))
+        log = (run.path / "train.log").read_text()
+        assert f"epoch {epochs}/{epochs}" in log and f"saved in {run.path}" in log
+    finally:
+        term.kill()
+
+
 # -- attaching to a run another process trains ------------------------------------------------
 
 
