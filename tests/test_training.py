@@ -383,12 +383,12 @@ def test_sigterm_stops_cleanly(tmp_path, arrays):
     deadline = time.time() + 120
     while time.time() < deadline and not list(runs.glob("*/history.csv")):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGHUP)
+    proc.send_signal(signal.SIGTERM)  # (a SIGHUP no longer stops it: test_live_tui)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     run = RunStore(runs).list()[0]
     assert run.status == "stopped" and run.epochs_done >= 1
-    assert "SIGHUP" in err
+    assert "SIGTERM" in err
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
