@@ -118,12 +118,29 @@ def test_model_form_error_state(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=go(*keys))
 
 
-@pytest.mark.skip(reason="differs between runs on a loaded machine (failed in the final full run, "
-                         "passed in the tui helper's run): live figures in the frame; to be made "
-                         "deterministic")
-def test_train_pane_while_training(snap_compare, tmp_path, tiny):
-    """Two epochs done, the third half way: a fixed event stream, then it waits to be stopped."""
+class FixedMonitor:
+    """The system monitor with fixed figures: the real one reads this machine's CPU and memory
+    each second, which differ from run to run."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def sample(self):
+        from cifar_tui.sysmon import SystemSample
+
+        return SystemSample(pid=1, cpu_percent=150.0, cores=2, rss=3 * 2**29,
+                            memory_percent=12.0)
+
+
+def test_train_pane_while_training(snap_compare, tmp_path, tiny, monkeypatch):
+    """Two epochs done, the third half way: a fixed event stream, then it waits to be stopped.
+    Every figure in the frame comes from the events or the fixed monitor, and the frame is
+    taken once all of them are drawn."""
     import threading
+
+    import cifar_tui.sysmon
+
+    monkeypatch.setattr(cifar_tui.sysmon, "SystemMonitor", FixedMonitor)
 
     from cifar_tui.events import BatchProgress, EpochEnd, Started
 
@@ -153,7 +170,10 @@ def test_train_pane_while_training(snap_compare, tmp_path, tiny):
         while app.dataset is None:
             await pilot.pause(0.05)
         await pilot.press("s")
-        while not drawn.is_set() or app.query_one("TrainPane").status != "running":
+        pane = app.query_one("TrainPane")
+        # the events posted, the pane on the last one, and the monitor's sample shown
+        while not drawn.is_set() or pane.status != "running" or app.system is None or \
+                type(getattr(app.train_event, "event", None)).__name__ != "BatchProgress":
             await pilot.pause(0.05)
         await pilot.pause(0.3)
 
