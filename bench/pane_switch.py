@@ -59,7 +59,7 @@ class StreamingTrainer:
 async def measure(data: Cifar10, switches: int, training: bool) -> list[float]:
     trainer = StreamingTrainer()
     with tempfile.TemporaryDirectory() as root:
-        app = CifarApp(runs_root=root, loader=lambda source: data, trainer=trainer)
+        app = CifarApp(runs_root=root, loader=lambda source, stop=None: data, trainer=trainer)
         async with app.run_test(size=(80, 24)) as pilot:
             while app.dataset is None:
                 await pilot.pause(0.05)

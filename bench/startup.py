@@ -23,7 +23,8 @@ from cifar_tui.app import CifarApp
 from cifar_tui.data import Cifar10
 import numpy as np
 z = np.zeros((10, 32, 32, 3), np.uint8); y = np.arange(10)
-app = CifarApp(runs_root="/tmp/cifar-tui-startup-runs", loader=lambda s: Cifar10(z, y, z, y, "x"))
+app = CifarApp(runs_root="/tmp/cifar-tui-startup-runs",
+               loader=lambda s, stop=None: Cifar10(z, y, z, y, "x"))
 first = []
 async def main():
     async with app.run_test(size=(80, 24)) as pilot:

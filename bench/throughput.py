@@ -47,7 +47,7 @@ def through_tui(cfg: TrainConfig, data, root: Path,
 
     from cifar_tui.app import CifarApp
 
-    app = CifarApp(runs_root=root, loader=lambda source: data)
+    app = CifarApp(runs_root=root, loader=lambda source, stop=None: data)
     latencies: list[float] = []
 
     async def drive() -> None:
