@@ -498,11 +498,10 @@ class CifarApp(App):
         self._close_messages_no_wait()
 
     def on_unmount(self) -> None:
-        self.load_stop.set()
+        self.load_stop.set()  # every way out: no one waits for a load to end before leaving
 
     def action_quit(self) -> None:
         if not self.training:
-            self.load_stop.set()  # no one waits for a load to end before leaving
             self.exit()  # a run followed from another process goes on there
             return
         from .quit_dialog import QuitDialog

@@ -26,6 +26,14 @@ async def open_form(pilot) -> None:
     await pilot.pause()  # the form is mounted lazily, after the first frame
 
 
+async def type_learning_rate(pilot, value: str) -> None:
+    """Open the form and replace the learning rate with ``value``, as typed."""
+    await open_form(pilot)
+    await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
+    await pilot.press("ctrl+u", *value)
+    await pilot.pause()
+
+
 async def test_tab_walks_the_visible_fields_after_every_mode_switch(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
@@ -83,10 +91,7 @@ async def test_the_focused_field_is_marked_without_colour(tmp_path, tiny):
 async def test_values_are_checked_as_typed_with_the_reason_by_the_field(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot)
-        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
-        await pilot.press("ctrl+u", "6", "4")
-        await pilot.pause()
+        await type_learning_rate(pilot, "64")
         error = app.query_one("#err-learning_rate", Static)
         assert error.display and "would diverge" in static_text(error)
         assert app.config is None
@@ -176,10 +181,7 @@ async def test_a_build_that_ends_after_the_form_broke_keeps_the_error_shown(tmp_
     monkeypatch.setattr(models, "build_model", slow_build)
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot)
-        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
-        await pilot.press("ctrl+u", "6", "4")
-        await pilot.pause()
+        await type_learning_rate(pilot, "64")
         release.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
