@@ -60,15 +60,18 @@ def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = Fal
 def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None,
                      trained_only: bool = False) -> None:
     """One flag per TrainConfig field, generated from its ``_param`` description: the option
-    strings, the help, the type (a bool: ``--x/--no-x``; a list: comma-separated) and the
-    choices. A flag left out is absent from the namespace (SUPPRESS), so the preset's value, or a
-    global option given before the subcommand (``--subset``), stands."""
+    strings, the help with the range (``Limits``), the type (a bool: ``--x/--no-x``; a list:
+    comma-separated) and the choices. A flag left out is absent from the namespace (SUPPRESS),
+    so the preset's value, or a global option given before the subcommand (``--subset``),
+    stands."""
+    from .config import field_help, field_kind
+
     for f in config_fields(names, trained_only):
         meta = f.metadata
-        kind = str(f.type).replace("| None", "").strip()
+        kind = field_kind(f)
         opts = meta.get("flags") or ("--" + f.name.replace("_", "-"),)
         kw: dict = {"dest": f.name, "default": argparse.SUPPRESS,
-                    "help": meta.get("help", "").replace("%", "%%")}
+                    "help": field_help(f, "left out").replace("%", "%%")}
         if kind == "bool":
             kw["action"] = argparse.BooleanOptionalAction
         elif meta.get("choices"):

@@ -84,22 +84,111 @@ def arch_info(name: str) -> ArchInfo:
                          f"choose from {', '.join(ARCHS)}") from None
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The numbers a field accepts: ``low`` to ``high`` (None: no bound on that side), each end
+    included unless ``low_open``/``high_open``; never NaN or infinity. ``zero`` says what 0
+    means ("off"), ``unit`` follows the bound ("per class"). ``too_high``, when given, is the
+    message for a value past ``high`` (formatted with ``value`` and ``high``), and the plain
+    message then speaks of the low end only."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    zero: str = ""
+    unit: str = ""
+    too_high: str = ""
+
+    def describe(self, integer: bool, low_only: bool = False) -> str:
+        """The range in words ('at least 1', 'in [0, 1)', 'in 0..16', 'positive',
+        '0 (off) or more'); ``low_only``: the low end's alone."""
+        low, high = self.low, None if low_only else self.high
+        if low is not None and high is not None:
+            text = (f"in {low:g}..{high:g}" if integer and not (self.low_open or self.high_open)
+                    else f"in {'(' if self.low_open else '['}{low:g}, {high:g}"
+                         f"{')' if self.high_open else ']'}")
+        elif low is not None:
+            if low == 0 and self.low_open:
+                text = "positive"
+            elif low == 0:
+                text = f"0 ({self.zero}) or more" if self.zero else "0 or more"
+            else:
+                text = f"{'more than' if self.low_open else 'at least'} {low:g}"
+        elif high is not None:
+            text = f"{'less than' if self.high_open else 'at most'} {high:g}"
+        else:
+            text = "a finite number"
+        return f"{text} {self.unit}" if self.unit else text
+
+    def problem(self, noun: str, value: float, integer: bool) -> str | None:
+        """Why ``value`` is refused, or None when it is allowed."""
+        if self.too_high and self.high is not None and (
+                value > self.high or (self.high_open and value == self.high)):
+            return self.too_high.format(value=value, high=self.high)
+        ok = math.isfinite(value) and (
+            self.low is None or value > self.low or (value == self.low and not self.low_open)
+        ) and (
+            self.high is None or value < self.high or (value == self.high and not self.high_open))
+        if ok:
+            return None
+        text = self.describe(integer, bool(self.too_high))
+        if not integer and text == "0 or more":
+            text = "a number, " + text  # what NaN and infinity are not
+        return f"{noun} must be {text}"
+
+
 def _param(default: Any, help: str, label: str | None = None,
-           choices: tuple[str, ...] | None = None, form: bool = True,
+           choices: tuple[str, ...] | None = None, limits: Limits | None = None,
+           unset: str | None = None, noun: str | None = None, form: bool = True,
            flags: tuple[str, ...] | None = None, metavar: str | None = None, cli: bool = True,
            trained: bool = True) -> Any:
     """A TrainConfig field described once: the Model form (form.py), the ``train``/``code``
-    flags and their --help (cli.py) are generated from this.
+    flags and their --help (cli.py), and the checks of ``TrainConfig.problems`` are generated
+    from this.
 
     ``label``: a short name for the form (default: the field name with spaces); ``choices``: the
-    allowed strings; ``form=False``: a setting that is not a hyperparameter of the Model form;
-    ``flags``: the CLI option strings (default ``--field-name``); ``cli=False``: no flag of its
-    own; ``trained=False``: says where or how a run goes, not what is trained (``cifar-tui code``
-    leaves it out). Limits go in ``TrainConfig.problems``.
+    allowed strings; ``limits``: the allowed numbers (``Limits``); ``unset``: what None means
+    (the form says "blank: ...", the CLI "left out: ..."); ``noun``: what error messages call it
+    (default: the field name with spaces); ``form=False``: a setting that is not a
+    hyperparameter of the Model form; ``flags``: the CLI option strings (default
+    ``--field-name``); ``cli=False``: no flag of its own; ``trained=False``: says where or how a
+    run goes, not what is trained (``cifar-tui code`` leaves it out).
     """
     return field(default=default, metadata={
-        "help": help, "label": label, "choices": choices, "form": form, "flags": flags,
-        "metavar": metavar, "cli": cli, "trained": trained})
+        "help": help, "label": label, "choices": choices, "limits": limits, "unset": unset,
+        "noun": noun, "form": form, "flags": flags, "metavar": metavar, "cli": cli,
+        "trained": trained})
+
+
+def field_kind(f: Any) -> str:
+    """A field's type without ``| None``: "int", "float", "bool", "str" or "list[str]"."""
+    return str(f.type).replace("| None", "").strip()
+
+
+def field_help(f: Any, unset_word: str) -> str:
+    """A field's help with what None means (after ``unset_word``: "blank" in the form, "left
+    out" on the command line) and its range, from its ``_param`` description."""
+    meta = f.metadata
+    text = meta.get("help", "")
+    if meta.get("unset"):
+        text += f" ({unset_word}: {meta['unset']})"
+    if meta.get("limits"):
+        text += "; " + meta["limits"].describe(field_kind(f) == "int")
+    return text
+
+
+def field_problem(f: Any, value: Any) -> str | None:
+    """Why ``value`` is refused for field ``f`` (its choices or limits), or None."""
+    meta = f.metadata
+    noun = meta.get("noun") or f.name.replace("_", " ")
+    if value is None:
+        return None  # an optional field left unset; from_dict refuses None elsewhere
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"unknown {noun} {value!r}; choose from {', '.join(meta['choices'])}"
+    if meta.get("limits"):
+        return meta["limits"].problem(noun, value, field_kind(f) == "int")
+    return None
 
 
 MAX_CROP_PIXELS = 16
@@ -144,47 +233,56 @@ RENAMED = {"ema": "lookahead"}
 
 @dataclass
 class TrainConfig:
-    """One training run's settings. Add a hyperparameter here, with ``_param``: the Model form,
-    the ``train``/``code`` flags and their --help pick it up (``problems`` is where its limits
-    go)."""
+    """One training run's settings. Add a hyperparameter here, with ``_param`` (its help, its
+    choices or ``Limits``): the Model form, the ``train``/``code`` flags, their --help and
+    ``problems`` all follow from it."""
 
-    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS), cli=False)
+    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS), noun="architecture",
+                       cli=False)
     spec: str | None = _param(None, "custom architecture text", label="custom spec")
-    weights: str | None = _param(None, "transfer: imagenet, a weights file, or none")
-    dropout: float | None = _param(None, "dropout rate (blank: the preset's own)")
+    weights: str | None = _param(None, "transfer: imagenet, a weights file, or none",
+                                 unset="imagenet")
+    dropout: float | None = _param(None, "dropout rate", limits=Limits(0, 1, high_open=True),
+                                   unset="the preset's own")
     batch_norm: bool | None = _param(None, "batch norm after each hidden layer")
     optimizer: str = _param("sgd", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float = _param(0.01, "initial learning rate", flags=("--lr",
-                                                                         "--learning-rate"))
+    learning_rate: float = _param(
+        0.01, "initial learning rate", flags=("--lr", "--learning-rate"),
+        limits=Limits(0, MAX_LEARNING_RATE, low_open=True,
+                      too_high="learning rate {value:g} would diverge: use at most {high:g} "
+                               "(typical: 0.001 adam, 0.01-0.1 sgd)"))
     schedule: str = _param("constant", "learning-rate schedule", label="lr schedule",
                            choices=SCHEDULES)
-    momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)")
-    weight_decay: float = _param(0.0, "decoupled weight decay")
-    batch_size: int = _param(32, "images per training step")
-    epochs: int = _param(10, "passes over the training images")
-    patience: int = _param(2, "early stopping on val accuracy: epochs without a new best; 0 off",
-                           label="patience (0 off)")
+    momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)",
+                             limits=Limits(0, 1, high_open=True))
+    weight_decay: float = _param(0.0, "decoupled weight decay", limits=Limits(0))
+    batch_size: int = _param(32, "images per training step", limits=Limits(1))
+    epochs: int = _param(10, "passes over the training images", limits=Limits(1))
+    patience: int = _param(2, "early stopping on val accuracy: epochs without a new best",
+                           label="patience (0 off)", limits=Limits(0, zero="off"))
     val_split: float = _param(0.1, "fraction of the train images held out for validation",
-                              label="validation split")
+                              label="validation split", noun="validation split",
+                              limits=Limits(0, 1, high_open=True))
     augment_flip: bool = _param(False, "random horizontal flips", label="augment: flip",
                                 flags=("--flip",))
     augment_crop: bool = _param(False, "random translations (reflect-pad, crop)",
                                 label="augment: crop", flags=("--crop",))
     crop_pixels: int = _param(4, "translation range of the crop augmentation",
-                              label="crop pixels")
-    label_smoothing: float = _param(0.0, "label smoothing")
+                              label="crop pixels", limits=Limits(0, MAX_CROP_PIXELS))
+    label_smoothing: float = _param(0.0, "label smoothing", limits=Limits(0, 1, high_open=True))
     normalize: bool = _param(True, "scale pixels to [0, 1]", form=False)  # the Data pane's n
     lookahead: bool = _param(False, "a moving average of the weights, copied in every 5 steps",
                              label="lookahead", flags=("--lookahead", "--ema"))
     tta: bool = _param(False, "test-time augmentation: mirror and 1-pixel shifts",
                        label="test-time augment")
     seed: int = _param(0, "random seed")
-    subset: int | None = _param(None, "train images per class, for quick demos (blank: all; "
-                                "the test accuracy still uses all test images)",
-                                label="images/class", metavar="N")
-    test_subset: int | None = _param(None, "test images per class for the test accuracy "
-                                     "(blank: all 1,000)", label="test images/class",
-                                     metavar="N", trained=False)
+    subset: int | None = _param(None, "train images per class, for quick demos",
+                                unset="all; the test accuracy still uses all test images",
+                                limits=Limits(1, unit="per class"), label="images/class",
+                                metavar="N")
+    test_subset: int | None = _param(None, "test images per class for the test accuracy",
+                                     unset="all 1,000", limits=Limits(1, unit="per class"),
+                                     label="test images/class", metavar="N", trained=False)
     data: str | None = _param(None, "dataset path", form=False, cli=False, trained=False)
     devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
                                        "MirroredStrategy (tensorflow) or DataParallel (jax)",
@@ -193,12 +291,13 @@ class TrainConfig:
                                   choices=("auto", "on", "off"), form=False, trained=False)
     jit_compile: str = _param("auto", "XLA: auto (Keras's choice: on a GPU), on, off",
                               choices=("auto", "on", "off"), form=False, flags=("--jit",),
-                              trained=False)
+                              noun="jit", trained=False)
     # Keras's steps_per_execution. Auto is 1 on a CPU (progress every batch) and, on a GPU, where
     # dispatching a small model's step from Python costs more than the step, 16 (5 with the
     # lookahead, its cadence); Keras on PyTorch takes only 1.
-    steps_per_execution: int = _param(0, "training steps per device call; 0: auto (1 on a CPU, "
-                                      "16 on a GPU)", form=False, metavar="N", trained=False)
+    steps_per_execution: int = _param(0, "training steps per device call (auto: 1 on a CPU, "
+                                      "16 on a GPU)", limits=Limits(0, zero="auto"), form=False,
+                                      metavar="N", trained=False)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
@@ -225,43 +324,10 @@ class TrainConfig:
         return asdict(self)
 
     def problems(self) -> dict[str, str]:
-        """What is wrong with these settings, by field name (empty when all is well)."""
-        checks = [
-            ("arch", self.arch in ARCHS, f"unknown architecture {self.arch!r}; "
-                                         f"choose from {', '.join(ARCHS)}"),
-            ("batch_size", self.batch_size >= 1, "batch size must be at least 1"),
-            ("epochs", self.epochs >= 1, "epochs must be at least 1"),
-            ("learning_rate", self.learning_rate > 0, "learning rate must be positive"),
-            ("learning_rate", self.learning_rate <= MAX_LEARNING_RATE,
-             f"learning rate {self.learning_rate:g} would diverge: use at most "
-             f"{MAX_LEARNING_RATE:g} (typical: 0.001 adam, 0.01-0.1 sgd)"),
-            ("val_split", 0 <= self.val_split < 1, "validation split must be in [0, 1)"),
-            ("patience", self.patience >= 0, "patience must be 0 (off) or more"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1,
-             "label smoothing must be in [0, 1)"),
-            ("schedule", self.schedule in SCHEDULES,
-             f"schedule must be one of {', '.join(SCHEDULES)}"),
-            ("optimizer", self.optimizer in OPTIMIZERS,
-             f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            ("dropout", self.dropout is None or 0 <= self.dropout < 1,
-             "dropout must be in [0, 1)"),
-            ("subset", self.subset is None or self.subset >= 1,
-             "subset must be at least 1 per class"),
-            ("test_subset", self.test_subset is None or self.test_subset >= 1,
-             "test subset must be at least 1 per class"),
-            ("momentum", 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-             "weight decay must be a number, 0 or more"),
-            ("crop_pixels", 0 <= self.crop_pixels <= MAX_CROP_PIXELS,
-             f"crop pixels must be in 0..{MAX_CROP_PIXELS}"),
-            ("steps_per_execution", self.steps_per_execution >= 0,
-             "steps per execution must be 0 (auto) or more"),
-        ]
-        found: dict[str, str] = {}
-        for name, ok, msg in checks:
-            if not ok:
-                found.setdefault(name, msg)
-        return found
+        """What is wrong with these settings, by field name (empty when all is well): each
+        field's choices or limits, as its ``_param`` describes them."""
+        return {f.name: msg for f in fields(self)
+                if (msg := field_problem(f, getattr(self, f.name))) is not None}
 
     def validate(self) -> None:
         """Raise ValueError with the first problem (see ``problems``)."""

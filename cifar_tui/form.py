@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from .config import ARCH_FIELDS, ARCHS, TrainConfig, arch_info
+from .config import ARCH_FIELDS, ARCHS, TrainConfig, arch_info, field_help, field_kind
 
 # Model options: shown only for the architectures that take them, and set by the preset.
 MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
@@ -29,17 +29,17 @@ class FormField:
 
 def _form_field(f: Any) -> FormField:
     meta = f.metadata
-    kind_text = str(f.type)
-    optional = "None" in kind_text
-    base = kind_text.replace("| None", "").strip()
+    optional = "None" in str(f.type)
+    base = field_kind(f)
     if base == "bool":
         kind, parse = "switch", None
     elif meta.get("choices"):
         kind, parse = "choice", None
     else:
         kind, parse = "text", {"int": int, "float": float}.get(base, str)
-    return FormField(f.name, meta.get("label") or f.name.replace("_", " "), meta.get("help", ""),
-                     kind, parse, optional, tuple(meta.get("choices") or ()))
+    return FormField(f.name, meta.get("label") or f.name.replace("_", " "),
+                     field_help(f, "blank"), kind, parse, optional,
+                     tuple(meta.get("choices") or ()))
 
 
 FORM: tuple[FormField, ...] = tuple(_form_field(f) for f in fields(TrainConfig)

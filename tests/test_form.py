@@ -70,9 +70,11 @@ def test_fields_an_architecture_does_not_take_are_ignored():
 
 
 def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_help(tmp_path):
-    """The README's recipe: one TrainConfig field with ``_param`` is a Model-form row, a
-    ``train`` and ``code`` flag with its help, and a value in the run's config. Run in a fresh
-    interpreter with the field added to TrainConfig, as an edit of config.py would add it."""
+    """The README's recipe: one TrainConfig field with ``_param`` (its help and its limits) is a
+    Model-form row with that help, a ``train`` and ``code`` flag whose --help shows the range,
+    a value in the run's config, and a check that refuses a value out of range in the form and
+    on the command line. Run in a fresh interpreter with the field added to TrainConfig, as an
+    edit of config.py would add it."""
     import json
     import subprocess
     import sys
@@ -86,26 +88,33 @@ def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_he
         @dataclasses.dataclass
         class TrainConfig(config.TrainConfig):
             mixup: float = config._param(0.0, "mixup alpha: blend pairs of training images",
-                                         label="mixup alpha")
+                                         label="mixup alpha", limits=config.Limits(0, 1))
 
         config.TrainConfig = TrainConfig  # what adding the field in config.py does
         from cifar_tui import cli, form
 
         row = form.BY_NAME["mixup"]
         values = {**form.preset_values("cnn"), "mixup": "0.4"}
-        from_form = form.config_from_form({k: form.display(v) if k != "arch" else v
-                                           for k, v in values.items()}).mixup
+        typed = {k: form.display(v) if k != "arch" else v for k, v in values.items()}
+        from_form = form.config_from_form(typed).mixup
+        try:
+            form.config_from_form({**typed, "mixup": "2"})
+            form_error = None
+        except form.FormError as exc:
+            form_error = exc.errors
         parser = cli._parser()
         args = parser.parse_args(["train", "cnn", "--mixup", "0.2", "--epochs", "1"])
         code_args = parser.parse_args(["code", "cnn", "--mixup", "0.3"])
+        too_big = cli._config_from_args(parser.parse_args(["train", "cnn", "--mixup", "1.5"]))
         help_text = io.StringIO()
         with contextlib.redirect_stdout(help_text), contextlib.suppress(SystemExit):
             parser.parse_args(["train", "--help"])
         print(json.dumps({
             "form": [row.label, row.help, row.kind, row.parse.__name__], "from_form": from_form,
-            "train": cli._config_from_args(args).to_dict()["mixup"],
+            "form_error": form_error, "train": cli._config_from_args(args).to_dict()["mixup"],
             "code": cli.config_flags(code_args, trained_only=True).get("mixup"),
-            "help": "--mixup MIXUP mixup alpha: blend pairs of training images"
+            "cli_problems": too_big.problems(),
+            "help": "--mixup MIXUP mixup alpha: blend pairs of training images; in [0, 1]"
                     in " ".join(help_text.getvalue().split()),
         }))
     ''')
@@ -113,8 +122,60 @@ def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_he
                          timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout.splitlines()[-1]) == {
-        "form": ["mixup alpha", "mixup alpha: blend pairs of training images", "text", "float"],
-        "from_form": 0.4, "train": 0.2, "code": 0.3, "help": True}
+        "form": ["mixup alpha", "mixup alpha: blend pairs of training images; in [0, 1]", "text",
+                 "float"],
+        "from_form": 0.4, "form_error": {"mixup": "mixup must be in [0, 1]"}, "train": 0.2,
+        "code": 0.3, "cli_problems": {"mixup": "mixup must be in [0, 1]"}, "help": True}
+
+
+def _train_help() -> str:
+    """``cifar-tui train --help`` with its line breaks undone."""
+    import contextlib
+    import io
+
+    from cifar_tui.cli import _parser
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    return " ".join(out.getvalue().split())
+
+
+def _limited_fields() -> list:
+    return [f for f in fields(TrainConfig) if f.metadata.get("limits")]
+
+
+@pytest.mark.parametrize("f", _limited_fields(), ids=lambda f: f.name)
+def test_each_fields_limits_are_checked_and_shown_where_people_type_it(f):
+    """A field's ``Limits`` are its only check: a value just past either end is refused with a
+    message naming the field, the ends themselves follow the open/closed rule, and the range is
+    in the form's help and the flag's --help."""
+    limits, integer = f.metadata["limits"], str(f.type).startswith("int")
+    step = 1 if integer else 1e-9
+    noun = f.metadata.get("noun") or f.name.replace("_", " ")
+    for end, past, is_open in [(limits.low, -step, limits.low_open),
+                               (limits.high, step, limits.high_open)]:
+        if end is None:
+            continue
+        wrong = TrainConfig(**{f.name: end + past}).problems()
+        assert set(wrong) == {f.name} and wrong[f.name].startswith(noun.split()[0]), wrong
+        assert (f.name in TrainConfig(**{f.name: end}).problems()) == is_open
+    assert f.name in TrainConfig(**{f.name: float("nan")}).problems()
+    described = limits.describe(integer)
+    if f.metadata.get("form"):
+        assert {r.name: r for r in FORM}[f.name].help.endswith("; " + described)
+    option = (f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),))[-1]
+    assert "; " + described in _train_help().rsplit(option, 1)[1].split(" --")[0]
+
+
+def test_the_cli_help_says_what_leaving_a_flag_out_means_not_blank():
+    """A CLI user cannot leave a field blank: the flag's help says what leaving it out does;
+    the form's tooltip says what a blank box does."""
+    text = _train_help()
+    assert "blank" not in text
+    assert "dropout rate (left out: the preset's own)" in text
+    assert {r.name: r for r in FORM}["dropout"].help.startswith(
+        "dropout rate (blank: the preset's own)")
 
 
 def test_every_train_flag_is_a_config_field_and_keeps_its_name():
