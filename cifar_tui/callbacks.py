@@ -161,8 +161,11 @@ class RunCallback(keras.callbacks.Callback):
         logs = logs or {}
         now = time.perf_counter()
         train_time = (self._t_train or now) - self._t0
+        # The images trained: the short last batch is dropped, so steps x batch size (all of
+        # them when they are fewer than one batch), not every train image.
+        images = min(self.steps * self.batch_size, self.train_size)
         row = {"epoch": epoch + 1, "seconds": round(now - self._t0, 3),
-               "images_per_sec": round(self.train_size / train_time, 1) if train_time else 0.0,
+               "images_per_sec": round(images / train_time, 1) if train_time else 0.0,
                "learning_rate": current_lr(self.model)}
         row.update({k: float(v) for k, v in logs.items()
                     if k in ("accuracy", "loss", "val_accuracy", "val_loss")})
