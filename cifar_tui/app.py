@@ -343,8 +343,12 @@ class CifarApp(App):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.train_worker and event.state in (WorkerState.SUCCESS,
                                                                  WorkerState.ERROR):
-            if event.state == WorkerState.ERROR and self.train_status == "starting":
-                # failed before the trainer could report (e.g. TensorFlow missing)
+            if event.state == WorkerState.ERROR and self.train_status in ("starting",
+                                                                           "running"):
+                # Died without reporting a failure: before the trainer could report (TensorFlow
+                # missing), or when recording the failure failed too (a full disk). A reported
+                # failure or stop came first (its message was posted before the worker ended)
+                # and set "done".
                 from .errors import error_message
                 from .events import Failed
 

@@ -6,11 +6,13 @@ import asyncio
 import threading
 
 import numpy as np
+import pytest
 from conftest import static_text
-from textual.widgets import DataTable, Input, Select, Static, TabbedContent
+from textual.widgets import DataTable, Input, ProgressBar, RichLog, Select, Static, TabbedContent
 
 from cifar_tui.app import CifarApp
 from cifar_tui.evaluation import evaluate_probs
+from cifar_tui.panes.train import TrainPane
 from cifar_tui.runs import RunStore
 from cifar_tui.training import BatchProgress, EpochEnd, Failed, Finished, Started
 
@@ -340,17 +342,42 @@ async def test_failure_is_reported(tmp_path, tiny):
         assert "failed" in str(app.query_one(DataTable).get_row_at(0))
 
 
-async def test_failure_before_the_trainer_reports_is_shown(tmp_path, tiny):
-    def broken(**kw):
-        raise ImportError("No module named 'tensorflow'")
+@pytest.mark.parametrize("reported, error, shown", [
+    (False, ImportError("No module named 'tensorflow'"),
+     "unexpected error (ImportError: No module named 'tensorflow'); the traceback is in"),
+    (True, OSError(28, "No space left on device"), "[Errno 28] No space left on device"),
+], ids=["before-started", "after-started"])
+async def test_a_training_that_dies_unreported_is_shown_failed(tmp_path, tiny, reported, error,
+                                                              shown):
+    """The trainer raises before its first epoch without reporting a failure (TensorFlow
+    missing, a bug: its traceback is logged; or, after Started, the disk full while it records
+    the failure): the app's worker failure branch shows the error in the Train pane and as a
+    notification, marks the training failed (red bar, status), and a new training can
+    start."""
+    calls: list = []
+
+    def broken(*, listener, config, store, **kw):
+        calls.append(config)
+        if reported:
+            listener(Started("r1", config.to_dict(), 0, 3, 4, 48, 12, 1234))
+        raise error
 
     app = make_app(tmp_path, tiny, broken)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("s")
         await settle(pilot)
-        assert "No module named 'tensorflow'" in text_of(app, "#train-status")
-        assert app.train_status == "done"
+        pane = app.query_one(TrainPane)
+        assert text_of(app, "#train-status").startswith(f"Training failed: {shown}")
+        log = " ".join(" ".join(line.text for line in pane.query_one(RichLog).lines).split())
+        assert f"failed: {shown}" in log  # the log wraps long lines
+        assert any(n.title == "Training failed" and n.message.startswith(shown)
+                   and n.severity == "error" for n in app._notifications)
+        assert (app.train_status, pane.status, app.training) == ("done", "failed", False)
+        assert pane.query_one(ProgressBar).has_class("-failed")
+        await pilot.press("s")  # not stuck "starting": a second try runs the trainer again
+        await settle(pilot)
+        assert len(calls) == 2
 
 
 async def test_command_palette_lists_actions(tmp_path, tiny):
