@@ -160,7 +160,11 @@ def test_train_pane_while_training(snap_compare, tmp_path, tiny, monkeypatch):
             listener(EpochEnd(run.id, epoch, 3, history[-1], list(history), None, epoch == 2))
         listener(BatchProgress(run.id, 3, 3, 2, 4, 1.41, 0.52, 850.0, 2.0))
         drawn.set()
-        stop.wait(30)
+        # Until the frame is taken and the app closes (it sets load_stop on unmount): the
+        # thread would otherwise hold the test's event loop open for the whole wait.
+        for _ in range(600):
+            if stop.wait(0.05) or app.load_stop.is_set():
+                break
         return run
 
     app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny,

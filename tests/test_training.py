@@ -130,6 +130,8 @@ def test_stop_request_keeps_finished_epochs_then_resume(tmp_path, tiny):
     assert run.checkpoint_path.exists() and not run.metrics
     before = run.train_seconds  # recorded in state.json with the stop
     assert before == first[-1].seconds and before >= 1.0
+    steps = first[0].steps
+    assert optimizer_steps(run.checkpoint_path) == steps  # epoch 1's, optimizer included
 
     # An interrupted run's evaluation says which epoch's weights it used.
     evaluate_run(run, tiny)
@@ -142,6 +144,8 @@ def test_stop_request_keeps_finished_epochs_then_resume(tmp_path, tiny):
     assert events[0].initial_epoch == 1
     assert run.status == "finished"
     assert [h["epoch"] for h in run.history()] == [1, 2, 3, 4]
+    # Resumed from the checkpoint's optimizer: its step count goes on from epoch 1's.
+    assert optimizer_steps(run.checkpoint_path) == 4 * steps
     # The reported training time is both sessions', not the resumed part's alone.
     total = events[-1].seconds
     assert total == run.train_seconds == run.state["train_seconds"]
@@ -155,6 +159,12 @@ def test_stop_request_keeps_finished_epochs_then_resume(tmp_path, tiny):
     best_epoch = int(run.model_path.name[6:10])  # model-NNNN.keras
     assert run.metrics["weights_epoch"] == best_epoch
     assert run.weights_note() == f"weights of epoch {best_epoch}, best val"
+
+
+def optimizer_steps(path: Path) -> int:
+    """The optimizer's step count saved in a checkpoint (any backend)."""
+    model = keras.saving.load_model(path, safe_mode=True)
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
 def test_early_stopping_on_val_accuracy(tmp_path, tiny):
