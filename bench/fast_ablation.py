@@ -1,9 +1,13 @@
 """What each trick of the `fast` preset is worth: the full recipe, then one trick off at a time.
 
     python bench/fast_ablation.py --data ../shared/data/cifar10-jpg.tar.gz [--epochs 10]
-        [--per-class N] [--val-split 0.1] [--only full,no-lookahead]
+        [--per-class N] [--val-split 0.1] [--only full,no-lookahead] [--seeds 0,1,2]
+        [--jit auto|on|off]
 
-Prints test accuracy, best validation accuracy, training seconds and images/s per variant.
+Prints test accuracy, best validation accuracy, training seconds and images/s per variant and
+seed, then each variant's mean and spread (sample standard deviation) over the seeds.
+A variant changes either the run's config or a constant of the recipe's table
+(``recipe.FAST``, patched for that run only: keys "table:section.name").
 Test-time augmentation costs no training, so the full run's model is also scored without it
 ("full, no TTA") and with the mirror only ("full, mirror TTA").
 A full-data run is about 35 minutes on 2 CPU cores: meant for a GPU box, or --per-class for a
@@ -13,9 +17,11 @@ smaller proxy.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +39,29 @@ VARIANTS = {
     "no-weight-decay": {"weight_decay": 0.0},
     "constant-lr": {"schedule": "constant", "learning_rate": 0.75},  # the triangle's mean lr
     "plain-sgd-momentum": {"optimizer": "momentum", "momentum": 0.9, "learning_rate": 0.2},
+    "random-flip": {"alternate_flip": False},
+    "whiten-bias-never-trained": {"table:whitening.bias_epochs": 0},
+    "lookahead-from-epoch-0": {"table:lookahead.start_epoch": 0},
+    "lr-decays-to-0": {"table:schedule.end": 0.0},
 }
+
+
+@contextmanager
+def patched_recipe(changes: dict):
+    """The recipe table with ``changes`` ("section.name": value) for the duration."""
+    from cifar_tui.recipe import FAST
+
+    old = {}
+    for key, value in changes.items():
+        section, name = key.split(".")
+        old[key] = FAST[section][name]
+        FAST[section][name] = value
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            section, name = key.split(".")
+            FAST[section][name] = value
 
 
 def _tta_scores(run, data) -> tuple[float, float]:  # noqa: ANN001
@@ -54,31 +82,50 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=None)
     ap.add_argument("--val-split", type=float, default=0.1)
     ap.add_argument("--only", default=",".join(VARIANTS))
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--jit", choices=("auto", "on", "off"), default="auto")
     args = ap.parse_args()
 
     from cifar_tui.runs import RunStore
     from cifar_tui.training import train
 
+    seeds = [int(s) for s in args.seeds.split(",")]
     data = subset(load_cifar10(args.data), args.per_class, test_per_class=1000)  # whole test set
-    base = TrainConfig.for_arch("fast", epochs=args.epochs, val_split=args.val_split)
+    base = TrainConfig.for_arch("fast", epochs=args.epochs, val_split=args.val_split,
+                                jit_compile=args.jit)
     print(f"fast preset, {len(data.y_train)} train+val images (val split {args.val_split}), "
-          f"{args.epochs} epochs, test on {len(data.y_test)}")
-    print(f"{'variant':<22}{'test acc':>9}{'best val':>9}{'train s':>9}{'img/s':>7}")
+          f"{args.epochs} epochs, test on {len(data.y_test)}, jit {args.jit}, seeds {seeds}")
+    print(f"{'variant':<26}{'seed':>5}{'test acc':>9}{'best val':>9}{'train s':>9}{'img/s':>7}")
+    results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):
-            cfg = replace(base, **VARIANTS[name])
-            t = time.perf_counter()
-            run = train(cfg, data=data, store=RunStore(tmp))
-            hist = run.history()
-            seconds = sum(h["seconds"] for h in hist)
-            rate = sum(h["images_per_sec"] for h in hist) / len(hist)
-            best_val = max(h.get("val_accuracy", float("nan")) for h in hist)
-            print(f"{name:<22}{run.metrics['accuracy']:>9.4f}{best_val:>9.4f}{seconds:>9.0f}"
-                  f"{rate:>7.0f}   ({time.perf_counter() - t:.0f} s wall)", flush=True)
-            if name == "full":
-                plain, mirror = _tta_scores(run, data)
-                print(f"{'full, no TTA':<22}{plain:>9.4f}")
-                print(f"{'full, mirror TTA':<22}{mirror:>9.4f}", flush=True)
+            changes = VARIANTS[name]
+            table = {k.removeprefix("table:"): v for k, v in changes.items()
+                     if k.startswith("table:")}
+            config = {k: v for k, v in changes.items() if not k.startswith("table:")}
+            for seed in seeds:
+                cfg = replace(base, seed=seed, **config)
+                t = time.perf_counter()
+                with patched_recipe(table):
+                    run = train(cfg, data=data, store=RunStore(tmp))
+                hist = run.history()
+                seconds = sum(h["seconds"] for h in hist)
+                rate = sum(h["images_per_sec"] for h in hist) / len(hist)
+                best_val = max(h.get("val_accuracy", float("nan")) for h in hist)
+                acc = run.metrics["accuracy"]
+                results.setdefault(name, []).append(acc)
+                print(f"{name:<26}{seed:>5}{acc:>9.4f}{best_val:>9.4f}{seconds:>9.0f}{rate:>7.0f}"
+                      f"   ({time.perf_counter() - t:.0f} s wall)", flush=True)
+                if name == "full":
+                    plain, mirror = _tta_scores(run, data)
+                    results.setdefault("full, no TTA", []).append(plain)
+                    results.setdefault("full, mirror TTA", []).append(mirror)
+                    print(f"{'full, no TTA':<26}{seed:>5}{plain:>9.4f}")
+                    print(f"{'full, mirror TTA':<26}{seed:>5}{mirror:>9.4f}", flush=True)
+    print(f"\n{'variant':<26}{'runs':>5}{'mean':>9}{'sd':>8}  test accuracy over seeds")
+    for name, accs in results.items():
+        sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
+        print(f"{name:<26}{len(accs):>5}{statistics.mean(accs):>9.4f}{sd:>8.4f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The trainer's Keras callbacks: run recording and stop requests, resumable early stopping,
-and airbench's lookahead. Backend-neutral (keras.ops and numpy only). No UI code."""
+airbench's lookahead and bias freeze. Backend-neutral (keras.ops and numpy only). No UI code."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 from .backend import import_keras
 from .evaluation import detect_overfitting
 from .events import BatchProgress, EpochEnd, Listener
+from .layers import FreezableBias
+from .recipe import FAST
 from .runs import Run
 
 keras = import_keras()
@@ -58,25 +60,29 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 class Lookahead(keras.callbacks.Callback):
-    """airbench's lookahead: every ``every`` steps, move an average of the weights toward the
-    model's (``avg = d * avg + (1 - d) * weights``) and copy it back into the model.
+    """airbench's lookahead: from epoch ``start_epoch`` on, every ``every`` steps, move an
+    average of the weights toward the model's (``avg = d * avg + (1 - d) * weights``) and copy
+    it back into the model; after each epoch's last step the model takes the average.
 
-    ``d = rate ** k * (step / total) ** 3`` for the ``k`` steps since the last update (airbench:
-    ``0.95 ** 5`` every 5 steps): no averaging early, when it would only slow learning, and strong
-    averaging near the end. BN statistics are averaged too. With several steps per device call
-    the update comes at the first call that ends past a multiple of ``every``. The average lives
-    on the device (keras.ops), so an update costs no copy to the host. A resumed run starts its
-    average from the saved weights (at most ``every - 1`` steps behind).
+    ``d = rate ** k * (step / total) ** power`` for the ``k`` steps since the last update
+    (airbench: ``0.95 ** 5`` every 5 steps, cubic): weak averaging early, strong near the end.
+    The first due step only takes the average's starting copy. BN statistics are averaged too
+    (every float weight). With several steps per device call the update comes at the first call
+    that ends past a multiple of ``every``. The average lives on the device (keras.ops), so an
+    update costs no copy to the host. The model holds the average at each epoch's end, so a run
+    resumed after ``start_epoch`` restarts it from the saved weights exactly.
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int, every: int = 5,
-                 rate: float = 0.95) -> None:
+    def __init__(self, epochs: int, steps_per_epoch: int, **hyp: float) -> None:
+        """``hyp``: ``every``, ``rate``, ``start_epoch``, ``power``; the rest from the recipe."""
         super().__init__()
+        hyp = {**FAST["lookahead"], **hyp}
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.total_steps = max(1, epochs * self.steps_per_epoch)
-        self.every, self.rate = every, rate
+        self.every, self.start_epoch = int(hyp["every"]), int(hyp["start_epoch"])
+        self.rate, self.power = hyp["rate"], hyp["power"]
         self._vars: list = []
-        self._avg: list = []
+        self._avg: list | None = None
         self._epoch = 0
         self._last = 0
 
@@ -84,24 +90,37 @@ class Lookahead(keras.callbacks.Callback):
         model = self.model  # on JAX, reading .model attaches the current state to the variables
         self._vars = [v for v in model.trainable_variables + model.non_trainable_variables
                       if "float" in str(v.dtype)]
-        self._avg = [keras.ops.copy(v.value) for v in self._vars]
+        self._avg = None
         self._last = -1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         if self._last < 0:  # the first epoch of this fit (later than 0 when resumed)
             self._last = epoch * self.steps_per_epoch
+            if epoch > self.start_epoch:  # resumed: the saved weights are the average
+                self._start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         # The step comes from the epoch and batch index (the last of the call's steps), not from
         # optimizer.iterations: on JAX that read would pull the whole training state back into
         # the model after every call.
         step = self._epoch * self.steps_per_epoch + batch + 1
-        if step // self.every > self._last // self.every:
-            self.model  # noqa: B018 - sync JAX state into the variables before reading them
-            k = step - self._last
-            self.update(self.rate ** k * min(1.0, step / self.total_steps) ** 3)
+        if self._epoch >= self.start_epoch and step // self.every > self._last // self.every:
+            if self._avg is None:
+                self._start()
+            else:
+                self.model  # noqa: B018 - sync JAX state into the variables before reading them
+                k = step - self._last
+                self.update(self.rate ** k * min(1.0, step / self.total_steps) ** self.power)
             self._last = step
+        if batch + 1 >= self.steps_per_epoch and self._avg is not None:
+            # The epoch's last step: the model takes the average, before validation and saving.
+            self.model  # noqa: B018
+            self.update(1.0)
+
+    def _start(self) -> None:
+        self.model  # noqa: B018
+        self._avg = [keras.ops.copy(v.value) for v in self._vars]
 
     def update(self, decay: float) -> None:
         for i, var in enumerate(self._vars):
@@ -111,6 +130,16 @@ class Lookahead(keras.callbacks.Callback):
             # next step, which would free the average's own buffer too.
             var.assign(keras.ops.copy(avg))
             self._avg[i] = avg
+
+
+class FreezeBiases(keras.callbacks.Callback):
+    """Turns each ``FreezableBias`` on for its first ``epochs`` epochs and off after (set at
+    every epoch's start, so a resumed run gets the right state whatever was saved)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for layer in self.model.layers:
+            if isinstance(layer, FreezableBias):
+                layer.live.assign(1 if epoch < layer.epochs else 0)
 
 
 class RunCallback(keras.callbacks.Callback):

@@ -274,6 +274,10 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
     if getattr(cfg, "lookahead", getattr(cfg, "ema", False)):
         raise ExportError("lookahead weight averaging (--ema) is the project's own callback, "
                           "which plain Keras does not have; export without --ema")
+    if cfg.augment_flip and cfg.alternate_flip:
+        raise ExportError("alternating flips (--alternate-flip) are the project's own batch "
+                          "pipeline, which plain Keras does not have; export with "
+                          "--no-alternate-flip (random flips, a RandomFlip layer)")
     cfg.validate()
     from .models import build_model, compile_model, make_optimizer
     from .schedules import learning_rate as _learning_rate

@@ -9,6 +9,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .recipe import FAST
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear", "warmup-linear")
 
@@ -51,15 +53,7 @@ ARCHS: dict[str, ArchInfo] = {
                       "augment_flip": True, "augment_crop": True, "weight_decay": 5e-4,
                       "patience": 0}),
         ArchInfo("fast", "airbench-style: patch whitening, 3 conv groups, lookahead, TTA",
-                 # airbench94 divides lr 11.5 and weight decay 0.0153 by 1024 * (1 + 1/(1 - 0.85))
-                 # and sums the loss over the batch: that is lr 1.5 on Keras's mean loss, and a
-                 # decay of 1.33 % of each weight per step at peak once momentum has amplified it,
-                 # i.e. Keras's decoupled weight_decay = 0.0133 / 1.5.
-                 {}, {"optimizer": "nesterov", "learning_rate": 1.5, "momentum": 0.85,
-                      "schedule": "warmup-linear", "batch_size": 1024, "epochs": 10,
-                      "label_smoothing": 0.2, "augment_flip": True, "augment_crop": True,
-                      "crop_pixels": 2, "weight_decay": 0.0089, "patience": 0, "lookahead": True,
-                      "tta": True}),
+                 {}, FAST["train"]),  # the whole recipe is one table: recipe.py
         ArchInfo("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
                  {"base": "mobilenetv2", "weights": "imagenet"},
                  {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5,
@@ -265,6 +259,9 @@ class TrainConfig:
                               limits=Limits(0, 1, high_open=True))
     augment_flip: bool = _param(False, "random horizontal flips", label="augment: flip",
                                 flags=("--flip",))
+    alternate_flip: bool = _param(False, "flip each image on every other epoch (airbench) "
+                                  "instead of at random", label="flip: alternate",
+                                  flags=("--alternate-flip",))
     augment_crop: bool = _param(False, "random translations (reflect-pad, crop)",
                                 label="augment: crop", flags=("--crop",))
     crop_pixels: int = _param(4, "translation range of the crop augmentation",

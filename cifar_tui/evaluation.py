@@ -14,6 +14,7 @@ from sklearn.metrics import (
 )
 
 from . import CLASSES
+from .recipe import FAST
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,10 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
     def with_mirror(images: np.ndarray) -> np.ndarray:
         return (log_p(images) + log_p(images[:, :, ::-1])) / 2
 
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-    shifted = (with_mirror(padded[:, :32, :32]) + with_mirror(padded[:, 2:, 2:])) / 2
+    d = FAST["tta_shift"]
+    padded = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="reflect")
+    h, w = x.shape[1:3]
+    shifted = (with_mirror(padded[:, :h, :w]) + with_mirror(padded[:, 2 * d:, 2 * d:])) / 2
     mean = (with_mirror(x) + shifted) / 2
     p = np.exp(mean - mean.max(axis=1, keepdims=True))
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -33,6 +33,36 @@ class ScaledBias(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable("cifar_tui")
+class FreezableBias(keras.layers.Layer):
+    """A per-channel offset that learns until the ``FreezeBiases`` callback turns its ``live``
+    flag off (airbench trains its whitening bias for the first 3 epochs only).
+
+    The flag is a weight, so a run resumed after the freeze stays frozen; it is an integer, so
+    the lookahead's average of the float weights leaves it alone. Frozen, the offset gets no
+    gradient: Keras optimizers have no per-variable switch, so the momentum it carried dies out
+    over a few steps, and the trainer exempts it from weight decay.
+    """
+
+    def __init__(self, epochs: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.epochs = int(epochs)
+
+    def build(self, input_shape: tuple) -> None:
+        # The name is unique so the optimizer's exclude_from_weight_decay can find it.
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
+                                    name="freezable_bias")
+        self.live = self.add_weight(shape=(), initializer="ones", dtype="int32",
+                                    trainable=False, name="live")
+
+    def call(self, x):  # noqa: ANN001, ANN201
+        bias = ops.where(self.live > 0, self.bias, ops.stop_gradient(self.bias))
+        return x + ops.cast(bias, x.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epochs": self.epochs}
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
 class FlipTranslate(keras.layers.Layer):
     """Training-time augmentation: a random horizontal mirror (``flip``) and a random
     translation of up to ``pixels`` pixels each way (reflect-pad, then crop back to the input

@@ -1,7 +1,7 @@
 """The model zoo: the assignment's models, better ones, and user-typed architectures. No UI code.
 
-Every builder returns an uncompiled ``keras.Model`` made of built-in layers and this module's one
-registered layer (``ScaledBias``), so saved models load with ``safe_mode=True``.
+Every builder returns an uncompiled ``keras.Model`` made of built-in layers and the project's
+registered layers (layers.py), so saved models load with ``safe_mode=True``.
 ``compile_model`` attaches the optimizer, loss and metrics.
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 
 from .backend import import_keras
 from .config import OPTIMIZERS, SPEC_HELP, arch_info
-from .layers import FlipTranslate, ScaledBias
+from .layers import FlipTranslate, FreezableBias, ScaledBias
+from .recipe import FAST
 
 keras = import_keras()
 layers = keras.layers
@@ -150,29 +151,31 @@ def _dirac_init(conv: layers.Conv2D) -> None:
     conv.set_weights([kernel])
 
 
-def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: int = 24,
-               bias_multiplier: float = 8.0, num_classes: int = NUM_CLASSES,
-               stage: InputStage | None = None) -> keras.Model:
-    """airbench94-style net: frozen 2x2 patch-whitening conv, three conv-pool-BN-GELU groups,
-    global max pool, a bias-free linear head with logits scaled by 1/9.
+def build_fast(num_classes: int = NUM_CLASSES, stage: InputStage | None = None,
+               **net: Any) -> keras.Model:
+    """airbench94-style net: frozen 2x2 patch-whitening conv with an offset that trains for the
+    first epochs, three conv-pool-BN-GELU groups, global max pool, a bias-free linear head with
+    scaled logits. Every constant is in ``recipe.FAST`` (``net`` overrides its "net" part).
 
     The whitening kernel is filled from the training data by ``init_whitening``. BN learns only
     its offset (a ``ScaledBias`` whose learning rate is ``bias_multiplier**2`` times the rest).
     """
+    hyp = {**FAST["net"], **net}
     inputs, x = _inputs(stage)
-    x = layers.Conv2D(whiten_filters, 2, padding="valid", name="whiten", trainable=False)(x)
+    x = layers.Conv2D(hyp["whiten_filters"], 2, padding="valid", use_bias=False, name="whiten",
+                      trainable=False)(x)
+    x = FreezableBias(FAST["whitening"]["bias_epochs"], name="whiten_bias")(x)
     x = layers.Activation("gelu", name="whiten_gelu")(x)
     convs = []
 
     def bn(x, name: str):  # noqa: ANN001, ANN202
-        # airbench: BN scale fixed at 1, only the offset is learned; Keras momentum 0.6 keeps
-        # 60 % of the running statistics per step, as torch's momentum 0.4 does.
-        x = layers.BatchNormalization(momentum=0.6, epsilon=1e-12, center=False, scale=False,
-                                      name=f"{name}_bn")(x)
-        x = ScaledBias(bias_multiplier, name=f"{name}_offset")(x)
+        # BN scale fixed at 1, only the offset is learned, as in airbench.
+        x = layers.BatchNormalization(momentum=hyp["bn_momentum"], epsilon=hyp["bn_epsilon"],
+                                      center=False, scale=False, name=f"{name}_bn")(x)
+        x = ScaledBias(hyp["bias_multiplier"], name=f"{name}_offset")(x)
         return layers.Activation("gelu", name=f"{name}_gelu")(x)
 
-    for i, w in enumerate(widths, start=1):
+    for i, w in enumerate(hyp["widths"], start=1):
         conv1 = layers.Conv2D(w, 3, padding="same", use_bias=False,
                               kernel_initializer=_TORCH_INIT, name=f"group{i}_conv1")
         conv2 = layers.Conv2D(w, 3, padding="same", use_bias=False,
@@ -182,7 +185,7 @@ def build_fast(widths: tuple[int, int, int] = (64, 256, 256), whiten_filters: in
         x = bn(conv2(x), f"group{i}_2")
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     x = layers.Dense(num_classes, use_bias=False, kernel_initializer=_TORCH_INIT, name="head")(x)
-    x = layers.Rescaling(1 / 9, name="logit_scale")(x)  # airbench's temperature
+    x = layers.Rescaling(hyp["logit_scale"], name="logit_scale")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name="fast")
     for conv in convs:
@@ -195,7 +198,7 @@ CIFAR_STD = np.array([0.2470, 0.2435, 0.2616])
 
 
 def init_whitening(model: keras.Model, x: np.ndarray, scale: float | None = None,
-                   eps: float = 5e-4) -> bool:
+                   eps: float | None = None) -> bool:
     """Fill a ``whiten`` layer with the eigenbasis of 2x2 patches of ``x * scale`` (the images
     as the model sees them; ``scale`` defaults to the model's own input scaling).
 
@@ -210,6 +213,8 @@ def init_whitening(model: keras.Model, x: np.ndarray, scale: float | None = None
         return False
     if scale is None:
         scale = _input_scale(model)
+    if eps is None:
+        eps = FAST["whitening"]["eps"]
     c = x.shape[-1]
     std = np.resize(CIFAR_STD * (255.0 * scale), 4 * c)  # per patch entry, (h, w, c) order
     patches = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32) * scale, (2, 2),
@@ -221,7 +226,12 @@ def init_whitening(model: keras.Model, x: np.ndarray, scale: float | None = None
     half = layer.filters // 2
     basis = np.concatenate([basis[:half], -basis[:half]])
     kernel = basis.reshape(-1, 2, 2, c).transpose(1, 2, 3, 0)
-    layer.set_weights([kernel.astype("float32"), (-basis @ mean).astype("float32")])
+    bias = (-basis @ mean).astype("float32")
+    if layer.use_bias:  # models saved before the bias became its own, trainable layer
+        layer.set_weights([kernel.astype("float32"), bias])
+    else:
+        layer.set_weights([kernel.astype("float32")])
+        model.get_layer("whiten_bias").bias.assign(bias)
     return True
 
 

@@ -78,6 +78,9 @@ def _formula(layer: keras.layers.Layer) -> tuple[str, int] | None:
     if cls == "ScaledBias":
         c = layer.bias.shape[0]
         return f"{c}", c
+    if cls == "FreezableBias":  # the offsets and the learning on/off flag
+        c = layer.bias.shape[0]
+        return f"{c}+1", c + 1
     if cls == "LayerNormalization":
         c = _size(layer.weights)
         return f"{c}", c

@@ -25,11 +25,14 @@ class ArrayBatches(keras.utils.PyDataset):
 
     ``shuffle``: a new order every epoch, drawn from ``(seed, epoch)``, so a run resumed at
     epoch k sees the same orders as one that never stopped. ``epoch`` is the first epoch's index.
+    ``alternate_flip``: airbench's flipping: half the images, drawn once from the seed, are
+    mirrored on even epochs and the other half on odd ones, so every image is seen both ways
+    in any two epochs in a row (random flips repeat a side for a quarter of the images).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False,
                  seed: int = 0, epoch: int = 0, drop_remainder: bool = False,
-                 **kwargs: object) -> None:
+                 alternate_flip: bool = False, **kwargs: object) -> None:
         super().__init__(**kwargs)
         if len(x) != len(y):
             raise ValueError(f"{len(x)} images but {len(y)} labels")
@@ -38,6 +41,8 @@ class ArrayBatches(keras.utils.PyDataset):
         self.epoch = epoch
         self.drop_remainder = drop_remainder
         self._order = self._order_for(epoch)
+        self._flipped = (np.random.default_rng([self.seed, 1 << 20]).random(len(x)) < 0.5
+                         if alternate_flip else None)
 
     def _order_for(self, epoch: int) -> np.ndarray | None:
         if not self.shuffle:
@@ -60,7 +65,12 @@ class ArrayBatches(keras.utils.PyDataset):
             raise IndexError(f"batch {index} of {self.num_batches}")
         sl = slice(index * self.batch_size, (index + 1) * self.batch_size)
         idx = self._order[sl] if self._order is not None else sl
-        return self.x[idx], one_hot(self.y[idx])
+        x = self.x[idx]
+        if self._flipped is not None:
+            mirror = self._flipped[idx] != (self.epoch % 2 == 1)
+            x = x.copy() if isinstance(idx, slice) else x  # fancy indexing copied already
+            x[mirror] = x[mirror][:, :, ::-1]
+        return x, one_hot(self.y[idx])
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

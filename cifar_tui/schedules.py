@@ -6,6 +6,7 @@ from typing import Any
 
 from .backend import import_keras
 from .config import TrainConfig
+from .recipe import FAST
 
 keras = import_keras()
 
@@ -48,6 +49,7 @@ def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Any:
     if cfg.schedule == "linear":
         return sched.PolynomialDecay(cfg.learning_rate, total, end_learning_rate=0.0, power=1.0)
     if cfg.schedule == "warmup-linear":
-        return WarmupLinear(cfg.learning_rate, total, warmup_steps=int(total * 0.23), start=0.2,
-                            end=0.07)
+        tri = FAST["schedule"]
+        return WarmupLinear(cfg.learning_rate, total, warmup_steps=int(total * tri["warmup"]),
+                            start=tri["start"], end=tri["end"])
     return cfg.learning_rate

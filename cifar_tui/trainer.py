@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from . import backend
 from .callbacks import (
+    FreezeBiases,
     Lookahead,
     ResumableEarlyStopping,
     RunCallback,
@@ -32,6 +33,7 @@ from .hardware import describe_hardware
 from .live import Publisher
 from .models import InputStage, build_model, compile_model, init_whitening, make_optimizer
 from .pipeline import ArrayBatches
+from .recipe import FAST
 from .runs import Run, RunStore
 from .schedules import learning_rate
 
@@ -62,6 +64,16 @@ def _check_devices(devices: list[str]) -> None:
             raise ValueError(f"device {dev!r} does not exist here: {backend_name()} "
                              f"sees {gpus} GPU{'' if gpus == 1 else 's'}. Use --gpus N with N at "
                              "most that, or leave it out.")
+
+
+def jit_compile(cfg: TrainConfig) -> bool | str:
+    """XLA for ``compile``: the config's on/off, else Keras's own choice ("auto": on with a GPU),
+    except for the `fast` recipe on TensorFlow, where XLA pays on a CPU too (recipe.FAST)."""
+    if cfg.jit_compile != "auto":
+        return cfg.jit_compile == "on"
+    if cfg.arch == "fast" and keras.backend.backend() == "tensorflow":
+        return FAST["xla_on_tensorflow"]
+    return "auto"
 
 
 def steps_per_execution(cfg: TrainConfig) -> int:
@@ -153,7 +165,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
         bs = config.batch_size
         train_batches = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
-                                     seed=config.seed, epoch=initial_epoch, drop_remainder=True)
+                                     seed=config.seed, epoch=initial_epoch, drop_remainder=True,
+                                     alternate_flip=config.augment_flip and config.alternate_flip)
         val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256))
                        if len(va) else None)
         steps = train_batches.num_batches
@@ -165,16 +178,17 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 run.check_checkpoint(model, steps)
             else:
                 stage = InputStage(scale=1 / 255 if config.normalize else 1.0,
-                                   flip=config.augment_flip,
+                                   flip=config.augment_flip and not config.alternate_flip,
                                    pixels=config.crop_pixels if config.augment_crop else 0,
                                    seed=config.seed)
                 model = build_model(config.arch, stage=stage, **config.model_options())
-                sample = tr[balanced_sample(data.y_train[tr], 5000, config.seed)]
+                sample = tr[balanced_sample(data.y_train[tr], FAST["whitening"]["sample"],
+                                            config.seed)]
                 init_whitening(model, data.x_train[sample])
                 opt = make_optimizer(config.optimizer, learning_rate(config, steps),
                                      config.weight_decay, config.momentum)
-                jit = {"on": True, "off": False}.get(config.jit_compile, "auto")
-                compile_model(model, opt, config.label_smoothing, jit,
+                opt.exclude_from_weight_decay(var_names=["freezable_bias"])  # FreezableBias
+                compile_model(model, opt, config.label_smoothing, jit_compile(config),
                               steps_per_execution(config))
             state = run.state
             early = None
@@ -194,7 +208,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 try:
                     model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
                               initial_epoch=initial_epoch, verbose=0,
-                              callbacks=[c for c in (StopOnNaN(config.learning_rate), lookahead,
+                              callbacks=[c for c in (StopOnNaN(config.learning_rate),
+                                                     FreezeBiases(), lookahead,
                                                      early, recorder) if c is not None])
                     if early is not None and early.stopped_epoch > 0 \
                             and run.epochs_done < config.epochs:

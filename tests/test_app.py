@@ -185,7 +185,7 @@ async def test_model_pane_param_table_and_spec_errors(tmp_path, tiny):
             await pilot.press("down")
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "1,973,944" in text_of(app, "#param-table"))
+        await wait_for(pilot, lambda: "1,973,945" in text_of(app, "#param-table"))
         assert "ScaledBias" in text_of(app, "#param-table")
         await pilot.press("escape")
         assert app.focused is app.query_one("ModelPane")

@@ -88,6 +88,12 @@ def test_fast_says_plainly_it_cannot_be_exported(capsys):
         export_script(TrainConfig.for_arch("fast"))
 
 
+def test_alternating_flips_are_refused_with_the_way_out(capsys):
+    assert main(["code", "cnn", "--flip", "--alternate-flip"]) == 1
+    assert "--no-alternate-flip" in capsys.readouterr().err
+    assert "RandomFlip" in _script(capsys, "cnn", "--flip", "--no-alternate-flip")
+
+
 def test_script_runs_without_cifar_tui(tmp_path, capsys):
     """A fresh interpreter in which importing cifar_tui fails, CIFAR-10 stubbed."""
     path = tmp_path / "train.py"

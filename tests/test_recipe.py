@@ -56,53 +56,98 @@ def test_training_batches_drop_the_short_last_batch():
     assert len(tiny) == 1 and len(tiny[0][0]) == 10  # fewer images than a batch: keep them
 
 
-def _lookahead_on(kernel_value: float, epochs: int, steps: int, every: int, rate: float):
+def _lookahead_on(kernel_value: float, epochs: int, steps: int, every: int, rate: float,
+                  start_epoch: int = 0):
     import keras
 
     from cifar_tui.callbacks import Lookahead
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
     model.compile(optimizer="sgd", loss="mse")
-    la = Lookahead(epochs, steps, every=every, rate=rate)
+    la = Lookahead(epochs, steps, every=every, rate=rate, start_epoch=start_epoch)
     la.set_model(model)
     model.layers[0].kernel.assign(np.full((2, 1), kernel_value, np.float32))
     la.on_train_begin()
     return model, la
 
 
+def _value(model) -> float:
+    return float(model.layers[0].kernel.numpy()[0, 0])
+
+
+def _set(model, value: float) -> None:
+    model.layers[0].kernel.assign(np.full((2, 1), value, np.float32))
+
+
 def test_lookahead_averages_on_its_cubic_ramp():
-    model, la = _lookahead_on(0.0, epochs=2, steps=5, every=5, rate=0.5 ** (1 / 5))
-    kernel = model.layers[0].kernel
+    model, la = _lookahead_on(0.0, epochs=2, steps=10, every=5, rate=0.5 ** (1 / 5))
     la.on_epoch_begin(0)
-    kernel.assign(np.ones((2, 1), np.float32))
+    _set(model, 1.0)
     for batch in range(4):
         la.on_train_batch_end(batch)
-    assert float(kernel.numpy()[0, 0]) == 1.0  # steps 1-4: nothing yet
-    la.on_train_batch_end(4)  # step 5 of 10: decay 0.5 * 0.5 ** 3
-    assert float(kernel.numpy()[0, 0]) == pytest.approx(1 - 0.0625)
+    assert _value(model) == 1.0  # steps 1-4: nothing yet
+    la.on_train_batch_end(4)  # step 5: the average starts here, as a copy
+    assert _value(model) == 1.0
+    _set(model, 3.0)
+    for batch in range(5, 9):
+        la.on_train_batch_end(batch)
+    assert _value(model) == 3.0
+    la.on_train_batch_end(9)  # step 10 of 20: decay 0.5 * 0.5 ** 3 toward the average (1)
+    assert _value(model) == pytest.approx(0.0625 * 1 + 0.9375 * 3)
+
+
+def test_lookahead_waits_for_its_start_epoch_and_ends_each_epoch_on_the_average():
+    model, la = _lookahead_on(0.0, epochs=4, steps=10, every=5, rate=0.5 ** (1 / 5),
+                              start_epoch=1)
+    la.on_epoch_begin(0)
+    _set(model, 1.0)
+    for batch in range(10):
+        la.on_train_batch_end(batch)
+    assert _value(model) == 1.0  # epoch 0: before the start, never averaged
     la.on_epoch_begin(1)
-    kernel.assign(np.full((2, 1), 3.0, np.float32))
-    la.on_train_batch_end(1)  # step 7: untouched
-    assert float(kernel.numpy()[0, 0]) == 3.0
+    for batch in range(5):  # step 15: the average starts at 1
+        la.on_train_batch_end(batch)
+    _set(model, 5.0)
+    for batch in range(5, 9):
+        la.on_train_batch_end(batch)
+    la.on_train_batch_end(9)  # step 20 of 40: decay 0.5 * 0.5 ** 3, then the epoch's end
+    averaged = 0.0625 * 1 + 0.9375 * 5
+    assert _value(model) == pytest.approx(averaged)
+    la.on_epoch_begin(2)
+    for batch in range(4):
+        la.on_train_batch_end(batch)
+    _set(model, 100.0)
+    for batch in range(4, 9):  # step 25 (decay 0.5 * (25/40) ** 3) then 26-29
+        la.on_train_batch_end(batch)
+    _set(model, 7.0)  # where training left the model before the epoch's last step
+    la.on_train_batch_end(9)  # step 30 is due, and the epoch ends on the average
+    d25, d30 = 0.5 * (25 / 40) ** 3, 0.5 * (30 / 40) ** 3
+    avg25 = d25 * averaged + (1 - d25) * 100
+    assert _value(model) == pytest.approx(d30 * avg25 + (1 - d30) * 7)
 
 
 def test_lookahead_with_several_steps_per_call_counts_every_step():
     # Five steps per device call: Keras calls back once per call with the last batch index.
-    model, la = _lookahead_on(0.0, epochs=2, steps=5, every=5, rate=0.5 ** (1 / 5))
-    kernel = model.layers[0].kernel
+    model, la = _lookahead_on(0.0, epochs=2, steps=15, every=5, rate=0.5 ** (1 / 5))
     la.on_epoch_begin(0)
-    kernel.assign(np.ones((2, 1), np.float32))
-    la.on_train_batch_end(4)  # steps 1-5 in one call: the same update as one step at a time
-    assert float(kernel.numpy()[0, 0]) == pytest.approx(1 - 0.0625)
+    _set(model, 1.0)
+    la.on_train_batch_end(4)  # steps 1-5 in one call: the average starts
+    _set(model, 3.0)
+    la.on_train_batch_end(9)  # steps 6-10: decay 0.5 * (10 / 30) ** 3, as one step at a time
+    d = 0.5 * (10 / 30) ** 3
+    assert _value(model) == pytest.approx(d * 1 + (1 - d) * 3)
 
 
-def test_resumed_lookahead_counts_from_the_resumed_epoch():
-    model, la = _lookahead_on(0.0, epochs=2, steps=5, every=5, rate=0.5 ** (1 / 5))
-    kernel = model.layers[0].kernel
-    la.on_epoch_begin(1)  # a run resumed after epoch 1
-    kernel.assign(np.ones((2, 1), np.float32))
-    la.on_train_batch_end(4)  # step 10 of 10: decay 0.5 * 1 ** 3, after 5 steps
-    assert float(kernel.numpy()[0, 0]) == pytest.approx(0.5)
+def test_resumed_lookahead_restarts_from_the_saved_average():
+    # A run resumed at epoch 2 (the lookahead began in epoch 1): the saved weights are the
+    # average the last epoch ended on, so averaging goes on from them at once.
+    model, la = _lookahead_on(2.0, epochs=4, steps=5, every=5, rate=0.5 ** (1 / 5),
+                              start_epoch=1)
+    la.on_epoch_begin(2)
+    _set(model, 4.0)
+    la.on_train_batch_end(4)  # step 15 of 20: decay 0.5 * 0.75 ** 3 toward 2
+    d = 0.5 * 0.75 ** 3
+    assert _value(model) == pytest.approx(d * 2 + (1 - d) * 4)
 
 
 def test_tta_averages_views_in_logit_space():
@@ -147,3 +192,119 @@ def test_steps_per_execution_auto_and_torch_refusal(monkeypatch):
     assert trainer.steps_per_execution(TrainConfig.for_arch("fast")) == 1
     with pytest.raises(ValueError, match="one step per call"):
         trainer.steps_per_execution(TrainConfig.for_arch("cnn", steps_per_execution=4))
+
+
+def test_alternating_flip_mirrors_each_image_on_every_other_epoch():
+    from cifar_tui.pipeline import ArrayBatches
+
+    n = 64
+    x = np.zeros((n, 32, 32, 3), np.uint8)
+    x[:, :, 0] = np.arange(n, dtype=np.uint8)[:, None, None] + 1  # left column: the image's id
+    y = np.zeros(n, np.int64)
+
+    def mirrored(batches: ArrayBatches) -> np.ndarray:
+        """Per image id: was it served mirrored this epoch?"""
+        seen = np.full(n, -1)
+        for i in range(len(batches)):
+            images, _ = batches[i]
+            left, right = images[:, 0, 0, 0], images[:, 0, -1, 0]
+            ids = np.where(left > 0, left, right).astype(int) - 1
+            seen[ids] = right > 0
+        assert (seen >= 0).all()
+        return seen.astype(bool)
+
+    batches = ArrayBatches(x, y, 16, shuffle=True, seed=3, alternate_flip=True)
+    epochs = []
+    for _ in range(4):
+        epochs.append(mirrored(batches))
+        batches.on_epoch_end()
+    assert 16 < epochs[0].sum() < 48  # about half, drawn once
+    assert (epochs[1] == ~epochs[0]).all() and (epochs[2] == epochs[0]).all()
+    assert (epochs[3] == epochs[1]).all()
+    resumed = ArrayBatches(x, y, 16, shuffle=True, seed=3, epoch=3, alternate_flip=True)
+    assert (mirrored(resumed) == epochs[3]).all()  # a resume sees what a straight run saw
+    assert not (mirrored(ArrayBatches(x, y, 16, seed=4, alternate_flip=True)) == epochs[0]).all()
+    assert not mirrored(ArrayBatches(x, y, 16, shuffle=True)).any()  # off: untouched
+    assert x[:, :, -1].max() == 0  # the caller's array is never flipped in place
+
+
+def test_fast_trains_with_the_alternating_flip_outside_the_model():
+    from cifar_tui.config import TrainConfig
+
+    cfg = TrainConfig.for_arch("fast")
+    assert cfg.augment_flip and cfg.alternate_flip  # the pipeline flips; the model must not too
+
+
+def test_freezable_bias_learns_for_its_epochs_then_stays_frozen():
+    import keras
+
+    from cifar_tui.callbacks import FreezeBiases
+    from cifar_tui.layers import FreezableBias
+
+    inputs = keras.Input((3,))
+    out = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(
+        FreezableBias(2, name="bias_layer")(inputs))
+    model = keras.Model(inputs, out)
+    opt = keras.optimizers.SGD(0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_names=["freezable_bias"])
+    model.compile(optimizer=opt, loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x.sum(1, keepdims=True) + 6.0  # the best bias is 2 per input
+    layer = model.get_layer("bias_layer")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(np.array(layer.bias.numpy()))
+
+    model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[FreezeBiases(), Record()])
+    assert not np.allclose(seen[0], 0) and not np.allclose(seen[1], seen[0])  # epochs 1-2 learn
+    assert np.allclose(seen[2], seen[1]) and np.allclose(seen[4], seen[1])  # then frozen
+    assert int(layer.live.numpy()) == 0
+    assert layer.live.dtype == "int32"  # the lookahead averages float weights only
+
+
+def test_fast_model_counts_and_loads_its_freezable_whitening_bias(tmp_path):
+    import keras
+
+    from cifar_tui.models import build_fast, init_whitening
+    from cifar_tui.params import param_table
+    from cifar_tui.recipe import FAST
+
+    model = build_fast()
+    x = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3)).astype(np.uint8)
+    assert init_whitening(model, x)
+    bias = model.get_layer("whiten_bias")
+    assert bias.epochs == FAST["whitening"]["bias_epochs"] and not np.allclose(bias.bias.numpy(), 0)
+    table = param_table(model)
+    assert table.matches_keras and table.total == model.count_params()
+    path = tmp_path / "fast.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert np.allclose(loaded.get_layer("whiten_bias").bias.numpy(), bias.bias.numpy())
+
+
+def test_the_recipe_table_is_what_runs():
+    from cifar_tui.config import TrainConfig
+    from cifar_tui.models import build_fast
+    from cifar_tui.recipe import FAST
+
+    cfg = TrainConfig.for_arch("fast")
+    assert {k: getattr(cfg, k) for k in FAST["train"]} == FAST["train"]
+    model = build_fast(widths=(32, 48, 48))  # the table's "net" part, overridable
+    assert model.get_layer("group3_conv2").filters == 48
+    assert model.get_layer("group1_1_bn").momentum == FAST["net"]["bn_momentum"]
+    assert float(model.get_layer("logit_scale").scale) == pytest.approx(FAST["net"]["logit_scale"])
+
+
+def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch):
+    from cifar_tui import trainer
+    from cifar_tui.config import TrainConfig
+
+    monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "tensorflow")
+    assert trainer.jit_compile(TrainConfig.for_arch("fast")) is True
+    assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="off")) is False
+    assert trainer.jit_compile(TrainConfig.for_arch("cnn")) == "auto"  # XLA slows it on a CPU
+    assert trainer.jit_compile(TrainConfig.for_arch("cnn", jit_compile="on")) is True
+    monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "torch")
+    assert trainer.jit_compile(TrainConfig.for_arch("fast")) == "auto"  # not torch.compile

@@ -445,3 +445,5 @@ def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnabl
     assert any(np.abs(layer.get_weights()[0]).sum() > 0 for layer in offsets)  # they learned
     whiten = model.get_layer("whiten").get_weights()[0]
     assert np.abs(whiten).sum() > 0  # filled from the data, then kept frozen
+    # The pipeline mirrors on alternate epochs, so the model's own random flip is off.
+    assert not model.get_layer("augment").flip and model.get_layer("augment").pixels == 2
