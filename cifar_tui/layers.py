@@ -55,8 +55,12 @@ class FreezableBias(keras.layers.Layer):
                                     trainable=False, name="live")
 
     def call(self, x):  # noqa: ANN001, ANN201
-        bias = ops.where(self.live > 0, self.bias, ops.stop_gradient(self.bias))
+        bias, live = ops.convert_to_tensor(self.bias), ops.convert_to_tensor(self.live)
+        bias = ops.where(live > 0, bias, ops.stop_gradient(bias))
         return x + ops.cast(bias, x.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
 
     def get_config(self) -> dict:
         return {**super().get_config(), "epochs": self.epochs}
