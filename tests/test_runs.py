@@ -255,9 +255,8 @@ async def test_tui_starts_with_damaged_runs_and_plots_a_diverged_one(tmp_path, t
 
 
 def test_nan_loss_stops_the_training_at_once(tmp_path, tiny, monkeypatch):
-    import cifar_tui.config as config_mod
-
-    monkeypatch.setattr(config_mod, "MAX_LEARNING_RATE", 1e39)  # let it diverge
+    # Let it diverge: past the learning-rate limit that validation (TrainConfig.problems) sets.
+    monkeypatch.setattr(TrainConfig, "problems", lambda self: {})
     events: list = []
     with pytest.raises(RuntimeError, match="loss became .* at epoch 1, batch [12]: the training "
                                            "diverged. Lower the learning rate"):
