@@ -43,6 +43,12 @@ VARIANTS = {
     "whiten-bias-never-trained": {"table:whitening.bias_epochs": 0},
     "lookahead-from-epoch-0": {"table:lookahead.start_epoch": 0},
     "lr-decays-to-0": {"table:schedule.end": 0.0},
+    "lookahead-keeps-epoch-ends": {"table:lookahead.end_epochs_on_average": False},
+    # The recipe before airbench's alternating flips, whitening-bias training and lookahead
+    # start and epoch-end reset (XLA and the rest as now).
+    "as-before": {"alternate_flip": False, "table:whitening.bias_epochs": 0,
+                  "table:lookahead.start_epoch": 0,
+                  "table:lookahead.end_epochs_on_average": False},
 }
 
 

@@ -62,7 +62,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 class Lookahead(keras.callbacks.Callback):
     """airbench's lookahead: from epoch ``start_epoch`` on, every ``every`` steps, move an
     average of the weights toward the model's (``avg = d * avg + (1 - d) * weights``) and copy
-    it back into the model; after each epoch's last step the model takes the average.
+    it back into the model; with ``end_epochs_on_average``, after each epoch's last step the
+    model takes the average (dropping the steps since the last averaging).
 
     ``d = rate ** k * (step / total) ** power`` for the ``k`` steps since the last update
     (airbench: ``0.95 ** 5`` every 5 steps, cubic): weak averaging early, strong near the end.
@@ -74,13 +75,15 @@ class Lookahead(keras.callbacks.Callback):
     """
 
     def __init__(self, epochs: int, steps_per_epoch: int, **hyp: float) -> None:
-        """``hyp``: ``every``, ``rate``, ``start_epoch``, ``power``; the rest from the recipe."""
+        """``hyp``: ``every``, ``rate``, ``start_epoch``, ``power``, ``end_epochs_on_average``;
+        the rest from the recipe."""
         super().__init__()
         hyp = {**FAST["lookahead"], **hyp}
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.total_steps = max(1, epochs * self.steps_per_epoch)
         self.every, self.start_epoch = int(hyp["every"]), int(hyp["start_epoch"])
         self.rate, self.power = hyp["rate"], hyp["power"]
+        self.end_epochs_on_average = bool(hyp["end_epochs_on_average"])
         self._vars: list = []
         self._avg: list | None = None
         self._epoch = 0
@@ -113,7 +116,8 @@ class Lookahead(keras.callbacks.Callback):
                 k = step - self._last
                 self.update(self.rate ** k * min(1.0, step / self.total_steps) ** self.power)
             self._last = step
-        if batch + 1 >= self.steps_per_epoch and self._avg is not None:
+        if self.end_epochs_on_average and batch + 1 >= self.steps_per_epoch \
+                and self._avg is not None:
             # The epoch's last step: the model takes the average, before validation and saving.
             self.model  # noqa: B018
             self.update(1.0)

@@ -308,3 +308,24 @@ def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch)
     assert trainer.jit_compile(TrainConfig.for_arch("cnn", jit_compile="on")) is True
     monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "torch")
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) == "auto"  # not torch.compile
+
+
+def test_lookahead_can_leave_epoch_ends_alone():
+    model, la = _lookahead_on(0.0, epochs=2, steps=7, every=5, rate=0.5 ** (1 / 5))
+    la.end_epochs_on_average = False
+    la.on_epoch_begin(0)
+    _set(model, 1.0)
+    for batch in range(5):  # step 5: the average starts at 1
+        la.on_train_batch_end(batch)
+    _set(model, 2.0)
+    la.on_train_batch_end(5)
+    la.on_train_batch_end(6)  # the epoch's last step, 2 after the last averaging
+    assert _value(model) == 2.0  # kept (airbench's reset would take it back to 1)
+    la.end_epochs_on_average = True
+    la.on_epoch_begin(1)
+    la.on_train_batch_end(2)  # step 10: decay 0.5 * (10 / 14) ** 3 toward the average (1)
+    d = 0.5 * (10 / 14) ** 3
+    assert _value(model) == pytest.approx(d * 1 + (1 - d) * 2)
+    _set(model, 9.0)
+    la.on_train_batch_end(6)  # step 14: none due, but the epoch ends: back to the average
+    assert _value(model) == pytest.approx(d * 1 + (1 - d) * 2)
