@@ -102,3 +102,21 @@ def test_a_run_without_validation_says_no_val_wherever_best_val_is_shown(tmp_pat
     row = next(line for line in report.markdown.read_text().splitlines()
                if line.startswith(f"| {unevaluated.id}"))
     assert "no val" in row and "0.00%" not in row
+
+
+def test_runs_table_test_cell_names_the_epoch_of_weights_not_the_last(tmp_path):
+    """The Runs table's test accuracy says which epoch's weights it is from when those are not
+    the last epoch's (the Results pane says "weights of epoch N, best val")."""
+    from cifar_tui.panes.runs import row_cells
+
+    store = RunStore(tmp_path / "runs")
+    best, last, older = (_run(store, 0.6, None, 1.0) for _ in range(3))  # 2 epochs done each
+    best.write_metrics({"accuracy": 0.6, "n": 10000, "weights_epoch": 1, "weights": "best val",
+                        "epochs_done": 2})
+    last.write_metrics({"accuracy": 0.6, "n": 10000, "weights_epoch": 2,
+                        "weights": "last epoch", "epochs_done": 2})
+    older.write_metrics({"accuracy": 0.6, "n": 10000})  # before weights were recorded
+    assert [row_cells(r, False)[6] for r in (best, last, older)] == [
+        "60.0%/10k e1", "60.0%/10k", "60.0%/10k"]
+    last.update_state(epochs_done=4)  # trained on after the evaluation: no longer the last
+    assert row_cells(last, False)[6] == "60.0%/10k e2"

@@ -32,10 +32,22 @@ def images(n: int | None) -> str:
     return f"{n / 1000:g}k" if n >= 1000 and n % 100 == 0 else str(n)
 
 
+def test_cell(run: Run, accuracy: float | None) -> str:
+    """``71.2%/10k``: the test accuracy and on how many images; `` e3`` after it when the
+    weights evaluated are not the last epoch's (the best-val epoch, or a run trained on since)."""
+    if accuracy is None:
+        return "-"
+    metrics = run.metrics
+    cell = f"{accuracy:.1%}/{images(metrics.get('n'))}"
+    epoch = metrics.get("weights_epoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch != run.epochs_done:
+        cell += f" e{epoch}"
+    return cell
+
+
 def row_cells(run: Run, selected: bool) -> list[str]:
-    s, t, metrics = run.summary(), timings(run), run.metrics
-    test = (f"{s['test_accuracy']:.1%}/{images(metrics.get('n'))}"
-            if s["test_accuracy"] is not None else "-")
+    s, t = run.summary(), timings(run)
+    test = test_cell(run, s["test_accuracy"])
     return ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?", s["status"],
             s["epochs"],
             best_val_text(s),
@@ -46,8 +58,8 @@ def row_cells(run: Run, selected: bool) -> list[str]:
 
 BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
 REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
-HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report  "
-        "test acc/images: on how many test images")
+HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report\n"
+        "test acc/images: on how many test images; eN: the weights of epoch N")
 
 
 class RunsPane(TabPane):
