@@ -12,12 +12,25 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.lazy import Lazy as _Lazy
-from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, TabPane
 from textual.widgets._footer import FooterKey
 from textual_plotext import PlotextPlot
 
 from . import CLASSES
 from .render import HalfBlockImage
+
+
+class Pane(TabPane):
+    """A tab pane that holds the focus so its single keys work.
+
+    Focus moves from pane to pane on every switch, and Textual restyles a widget's whole
+    subtree when it gains or loses focus (``Widget.watch_has_focus``): for the Model form that
+    was every field, twice per switch. No style of this app depends on a pane's focus (only on
+    a field's own), so only the pane itself is restyled.
+    """
+
+    def watch_has_focus(self, _has_focus: bool) -> None:
+        self.app.stylesheet.update_nodes([self], animate=True)
 
 
 class Lazy(_Lazy):

@@ -280,3 +280,30 @@ async def test_end_in_the_runs_table_goes_to_the_last_row_not_sideways(tmp_path,
         await pilot.press("home")
         await pilot.pause()
         assert table.cursor_row == 0 and table.scroll_x == 0
+
+
+async def test_a_pane_switch_restyles_the_panes_not_every_widget_in_them(tmp_path, tiny):
+    """Focus moves from pane to pane on each switch; Textual restyles the whole subtree of a
+    widget that gains or loses focus, which for the Model form was every field twice per
+    switch (bench/pane_switch.py measures the time). No style depends on a pane's focus."""
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        restyled: list = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def spy(nodes, animate=False):  # noqa: ANN001, ANN202
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            return update_nodes(nodes, animate=animate)
+
+        app.stylesheet.update_nodes = spy
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.focused is app.query_one("ModelPane")  # its keys work at once, as before
+        form = app.query_one("#model-form")
+        assert not [n for n in restyled if form in n.ancestors_with_self]
+        assert not [n for n in restyled if app.query_one("#gallery") is n]

@@ -12,18 +12,18 @@ from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Label, Static, Switch, TabPane
+from textual.widgets import Label, Static, Switch
 
 from .. import CLASSES
 from ..data import first_per_class, one_hot
 from ..messages import SetNormalize
-from ..widgets import Gallery, MaximizableScroll, class_counts_table, stat_line
+from ..widgets import Gallery, MaximizableScroll, Pane, class_counts_table, stat_line
 
 if TYPE_CHECKING:
     from ..data import Cifar10
 
 
-class DataPane(TabPane):
+class DataPane(Pane):
     can_focus = True
     BINDINGS = [
         Binding("n", "toggle_normalize", "[0,1]"),

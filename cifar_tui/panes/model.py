@@ -16,12 +16,12 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label, Select, Static, TabPane
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..config import TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
-from ..widgets import Lazy, MaximizableScroll, plain_error, typing_in_field
+from ..widgets import Lazy, MaximizableScroll, Pane, plain_error, typing_in_field
 
 
 def _describe(name: str, value: Any) -> str:
@@ -31,7 +31,7 @@ def _describe(name: str, value: Any) -> str:
     return f"{label} {value if value not in (None, '') else '(blank)'}"
 
 
-class ModelPane(TabPane):
+class ModelPane(Pane):
     """Focus rests on the pane so single keys work; tab enters the form, esc leaves it."""
 
     BINDINGS = [Binding("tab", "next_field(1)", "Next field", show=False),

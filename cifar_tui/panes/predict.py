@@ -11,14 +11,14 @@ from textual import events, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Static, TabPane
+from textual.widgets import Input, Static
 
 from .. import CLASSES
 from ..render import probability_bars
-from ..widgets import ImageView
+from ..widgets import ImageView, Pane
 
 
-class PredictPane(TabPane):
+class PredictPane(Pane):
     BINDINGS = [
         Binding("right,j", "step(1)", "Next"),
         Binding("left,k", "step(-1)", "Prev"),

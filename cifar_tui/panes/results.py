@@ -9,15 +9,15 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Static, TabPane
+from textual.widgets import Static
 
 from .. import CLASSES
 from ..messages import RunChanged, ShowPair
 from ..render import confused_pairs_text, confusion_heatmap, per_class_table
-from ..widgets import stat_line
+from ..widgets import Pane, stat_line
 
 
-class ResultsPane(TabPane):
+class ResultsPane(Pane):
     BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
                 Binding("e", "evaluate", "Evaluate"),
                 Binding("n", "next_pair", "Pair"),

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Static, TabPane
+from textual.widgets import DataTable, Static
 
 from ..compare import hparam_table, timings
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
 from ..runs import Run, best_val_text
-from ..widgets import HistoryPlot, RowTable, plain_error
+from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
 COLUMNS = ("", "run", "arch", "state", "epochs", "best val", "test acc", "s/ep", "batch",
@@ -62,7 +62,7 @@ HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report\n
         "test acc/images: on how many test images; eN: the weights of epoch N")
 
 
-class RunsPane(TabPane):
+class RunsPane(Pane):
     # The footer shows select, resume and the batch-size comparison (enter is the table's own
     # key); the pane's help line, ? and the palette list the rest.
     BINDINGS = [

@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import ProgressBar, RichLog, Static, TabPane
+from textual.widgets import ProgressBar, RichLog, Static
 
 from ..backend import requested as requested_backend
 from ..events import describe
@@ -25,10 +25,10 @@ from ..messages import (
     TrainingQueued,
     TrainingStarted,
 )
-from ..widgets import HistoryPlot, plain_error, stat_line
+from ..widgets import HistoryPlot, Pane, plain_error, stat_line
 
 
-class TrainPane(TabPane):
+class TrainPane(Pane):
     can_focus = True
     BINDINGS = [Binding("l", "toggle_metric", "Acc/loss")]
 
