@@ -7,6 +7,7 @@ devices imports only the active backend's own library.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -75,6 +76,10 @@ def import_keras():  # noqa: ANN201 - the keras module
         import keras
     if name != "tensorflow":
         _keep_tensorflow_out()
+    # Keras and its backend leave hundreds of thousands of objects that live as long as the
+    # process; every full garbage collection would walk them all again, a pause of the thread
+    # that happens to allocate (in the TUI, the one that draws). Set them aside, once loaded.
+    gc.freeze()
     return keras
 
 

@@ -210,3 +210,15 @@ def test_cli_params_transfer_needs_no_download(capsys, monkeypatch):
     assert main(["params", "transfer", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["matches_keras"] and out["total"] > 2_000_000
+
+
+def test_keras_and_its_backend_are_set_aside_from_the_garbage_collector():
+    """Once Keras is loaded, its objects live as long as the process: full collections must not
+    walk them again (they paused the TUI's drawing thread, bench/pane_switch.py)."""
+    import gc
+
+    from cifar_tui.backend import import_keras
+
+    gc.unfreeze()
+    import_keras()
+    assert gc.get_freeze_count() > 50_000
