@@ -107,6 +107,11 @@ class CifarApp(App):
                  loader: Callable[..., Cifar10] = load_cifar10,
                  trainer: Callable[..., Run] = _default_trainer) -> None:
         super().__init__()
+        # No animations unless TEXTUAL_ANIMATIONS asks for them: over SSH every frame of one is
+        # a redraw sent down the line, and the tab bar's underline slid for 0.3 s after each
+        # pane switch, which was not over until it stopped (bench/pane_switch.py).
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
         self.data_source, self.subset = data_source, subset
         self.loader, self.trainer = loader, trainer
         self.store = RunStore(runs_root)

@@ -307,3 +307,14 @@ async def test_a_pane_switch_restyles_the_panes_not_every_widget_in_them(tmp_pat
         form = app.query_one("#model-form")
         assert not [n for n in restyled if form in n.ancestors_with_self]
         assert not [n for n in restyled if app.query_one("#gallery") is n]
+
+
+def test_animations_are_off_unless_asked_for(tmp_path, tiny, monkeypatch):
+    """The tab underline's 0.3 s slide kept every pane switch going (and each frame is a redraw
+    sent over SSH); TEXTUAL_ANIMATIONS still turns animations on."""
+    monkeypatch.delenv("TEXTUAL_ANIMATIONS", raising=False)
+    assert make_app(tmp_path, tiny).animation_level == "none"
+    from textual import constants
+
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "full")
+    assert make_app(tmp_path, tiny).animation_level == constants.TEXTUAL_ANIMATIONS
