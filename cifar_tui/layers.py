@@ -48,7 +48,6 @@ class FreezableBias(keras.layers.Layer):
         self.epochs = int(epochs)
 
     def build(self, input_shape: tuple) -> None:
-        # The name is unique so the optimizer's exclude_from_weight_decay can find it.
         self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
                                     name="freezable_bias")
         self.live = self.add_weight(shape=(), initializer="ones", dtype="int32",

@@ -30,6 +30,7 @@ from .errors import error_message
 from .evaluation import Evaluation, evaluate_probs, predict_probs
 from .events import Failed, Finished, Listener, Started
 from .hardware import describe_hardware
+from .layers import FreezableBias
 from .live import Publisher
 from .models import InputStage, build_model, compile_model, init_whitening, make_optimizer
 from .pipeline import ArrayBatches
@@ -187,7 +188,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                 init_whitening(model, data.x_train[sample])
                 opt = make_optimizer(config.optimizer, learning_rate(config, steps),
                                      config.weight_decay, config.momentum)
-                opt.exclude_from_weight_decay(var_names=["freezable_bias"])  # FreezableBias
+                opt.exclude_from_weight_decay(var_list=[  # decay would move a frozen bias
+                    layer.bias for layer in model.layers if isinstance(layer, FreezableBias)])
                 compile_model(model, opt, config.label_smoothing, jit_compile(config),
                               steps_per_execution(config))
             state = run.state

@@ -246,11 +246,11 @@ def test_freezable_bias_learns_for_its_epochs_then_stays_frozen():
         FreezableBias(2, name="bias_layer")(inputs))
     model = keras.Model(inputs, out)
     opt = keras.optimizers.SGD(0.1, weight_decay=0.5)
-    opt.exclude_from_weight_decay(var_names=["freezable_bias"])
     model.compile(optimizer=opt, loss="mse")
     x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     y = x.sum(1, keepdims=True) + 6.0  # the best bias is 2 per input
     layer = model.get_layer("bias_layer")
+    opt.exclude_from_weight_decay(var_list=[layer.bias])  # as the trainer does
     seen = []
 
     class Record(keras.callbacks.Callback):
