@@ -143,7 +143,21 @@ class FreezeBiases(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         for layer in self.model.layers:
             if isinstance(layer, FreezableBias):
-                layer.live.assign(1 if epoch < layer.epochs else 0)
+                live = epoch < layer.epochs
+                layer.live.assign(1 if live else 0)
+                if not live:
+                    self._stop_momentum(layer.bias)
+
+    def _stop_momentum(self, variable: keras.Variable) -> None:
+        """Zeroes SGD's velocity for ``variable``: with no gradient, Nesterov momentum would
+        still move a frozen bias for dozens of steps (airbench's ``requires_grad=False`` stops it
+        at once). Other optimizers keep their slots; the recipe uses SGD."""
+        opt = self.model.optimizer
+        slots = getattr(opt, "momentums", None)
+        if not (opt is not None and opt.built and slots):
+            return
+        slot = slots[opt._get_variable_index(variable)]  # Keras's own slot lookup
+        slot.assign(keras.ops.zeros(slot.shape, slot.dtype))
 
 
 class RunCallback(keras.callbacks.Callback):

@@ -264,6 +264,31 @@ def test_freezable_bias_learns_for_its_epochs_then_stays_frozen():
     assert layer.live.dtype == "int32"  # the lookahead averages float weights only
 
 
+def test_a_frozen_bias_does_not_coast_on_its_momentum():
+    import keras
+
+    from cifar_tui.callbacks import FreezeBiases
+    from cifar_tui.layers import FreezableBias
+
+    inputs = keras.Input((3,))
+    layer = FreezableBias(1, name="bias_layer")
+    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(layer(inputs)))
+    opt = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)  # as the fast recipe's
+    model.compile(optimizer=opt, loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(np.array(layer.bias.numpy()))
+
+    model.fit(x, x.sum(1, keepdims=True) + 6.0, batch_size=8, epochs=3, verbose=0,
+              callbacks=[FreezeBiases(), Record()])
+    # without the momentum reset, the velocity built in epoch 1 keeps moving it for dozens of steps
+    assert not np.allclose(seen[0], 0)
+    assert np.array_equal(seen[1], seen[0]) and np.array_equal(seen[2], seen[0])
+
+
 def test_fast_model_counts_and_loads_its_freezable_whitening_bias(tmp_path):
     import keras
 
