@@ -46,9 +46,9 @@ FAST: Final[dict[str, Any]] = {
         "sample": 5000,  # training images, class-balanced, drawn with the run's seed
         "eps": 5e-4,  # added to the eigenvalues, in CIFAR-normalised units as airbench's inputs
         # The whitening bias trains for the first 3 epochs, then its gradient is cut and its SGD
-        # momentum zeroed (as requires_grad=False stops it at once); it gets no
-        # weight decay (airbench decays it while it trains, but Keras cannot stop the decay of a
-        # frozen variable except by excluding it throughout).
+        # momentum zeroed (as requires_grad=False stops it at once); it gets no weight decay
+        # (airbench decays it while it trains, but Keras cannot stop the decay of a frozen
+        # variable except by excluding it throughout).
         "bias_epochs": 3,
     },
     "schedule": {  # the learning-rate triangle, as fractions of the peak
