@@ -82,12 +82,23 @@ def tiny_run(tmp_path: Path, epochs: int):  # noqa: ANN201
     return data, runs, RunStore(runs).create(cfg.to_dict())
 
 
+# Epochs enough to be still training when the terminal goes: ``signal`` watches the terminal for
+# 3 s first (~15 epochs on a 2-core VM), ``close`` hangs up as soon as the first epoch lands. Each
+# test checks that the run was live at the hangup, so too few epochs fail it, never pass it.
+HANGUP_EPOCHS = {"signal": 30, "close": 12}
+
+
+def assert_training_at_hangup(run, epochs: int) -> None:  # noqa: ANN001
+    assert run.status == "running" and run.epochs_done < epochs, \
+        f"the training ended before the hangup ({run.epochs_done}/{epochs}): make it longer"
+
+
 @pytest.mark.parametrize("how", ["signal", "close"])
 def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
     """``signal``: SIGHUP with the terminal still readable, so any later write would be seen;
     ``close``: only the master side closes, as on an SSH drop (the kernel sends SIGHUP and
     SIGCONT, and writes fail with EIO)."""
-    epochs = 30
+    epochs = HANGUP_EPOCHS[how]
     data, runs, run = tiny_run(tmp_path, epochs)
     app = PtyApp(["--runs", str(runs), "--data", str(data)])
     try:
@@ -106,6 +117,7 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
             written = len(app.output)
             time.sleep(2.0)
             assert len(app.output) == written, "wrote to the terminal after the hangup"
+        assert_training_at_hangup(run, epochs)
         app.hang_up()  # the terminal is gone: writes would fail with EIO
 
         assert app.exit_code(timeout=180) is not None, "the process did not end after training"
@@ -121,7 +133,7 @@ def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
     """`cifar-tui train` in a terminal that goes away: the run carries on to its end (it used to
     be recorded as failed, "[Errno 5] Input/output error", at its next line of output), and what
     it prints from then on goes to the run's train.log."""
-    epochs = 40
+    epochs = {"signal": 40, "close": 12}[how]  # ``signal`` also waits for the notice first
     data = write_batches(tmp_path / "batches", make_arrays(6, 2))
     runs = tmp_path / "runs"
     term = PtyApp(["--runs", str(runs), "train", "custom", "--spec", SMALL, "--epochs",
@@ -139,6 +151,7 @@ def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
             written = len(term.output)
             time.sleep(2.0)
             assert len(term.output) == written, "wrote to the terminal after the hangup"
+        assert_training_at_hangup(run, epochs)
         term.hang_up()
         assert term.exit_code(timeout=180) == 0
         assert run.status == "finished", run.state
