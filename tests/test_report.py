@@ -32,6 +32,11 @@ def data() -> Cifar10:
     return Cifar10(*make_arrays(20, 4), source="generated")
 
 
+# The tests that read ``store`` run in one pytest-xdist worker (--dist loadgroup), so its two
+# trainings run once, not once per worker.
+READS_STORE = pytest.mark.xdist_group("test_report-store")
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, data) -> RunStore:
     store = RunStore(tmp_path_factory.mktemp("store"))
@@ -47,6 +52,7 @@ def _png_size(path) -> tuple[int, int]:
         return im.size
 
 
+@READS_STORE
 def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
     run = store.list()[0]
     report = write_report([run], tmp_path / "rep", data)
@@ -77,6 +83,7 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
     assert "<img src=\"figures" not in page  # self-contained: nothing to fetch
 
 
+@READS_STORE
 def test_several_runs_are_overlaid_and_each_gets_a_section(tmp_path, store, data):
     runs = store.list()
     report = write_report(runs, tmp_path / "rep", data)
@@ -88,6 +95,7 @@ def test_several_runs_are_overlaid_and_each_gets_a_section(tmp_path, store, data
     assert len([p for p in report.figures if p.name == "confusion.png"]) == len(runs)
 
 
+@READS_STORE
 def test_missing_data_skips_only_the_image_figures(tmp_path, store):
     run = store.list()[0]  # its config has no data path; point it somewhere absent
     cfg = dict(run.config, data=str(tmp_path / "gone"))
@@ -101,6 +109,7 @@ def test_missing_data_skips_only_the_image_figures(tmp_path, store):
     assert {p.name for p in report.figures} == {"history.png", "confusion.png", "per_class.png"}
 
 
+@READS_STORE
 def test_other_test_images_are_not_passed_off_as_the_runs(tmp_path, store):
     other = Cifar10(*make_arrays(20, 3, seed=1), source="other")
     report = write_report([store.list()[0]], tmp_path / "rep", other)

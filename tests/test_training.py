@@ -55,6 +55,11 @@ def learnable():
     return Cifar10(*make_arrays(40, 5), source="generated")
 
 
+# The tests that read ``finished`` run in one pytest-xdist worker (--dist loadgroup), so its
+# training runs once, not once per worker.
+READS_FINISHED = pytest.mark.xdist_group("test_training-finished")
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, learnable):
     store = RunStore(tmp_path_factory.mktemp("store"))
@@ -63,6 +68,7 @@ def finished(tmp_path_factory, learnable):
     return run, events
 
 
+@READS_FINISHED
 def test_run_files_history_and_events(finished):
     run, events = finished
     assert run.status == "finished" and run.epochs_done == 3
@@ -81,6 +87,7 @@ def test_run_files_history_and_events(finished):
     assert started.train_size == 320 and started.val_size == 80  # 20% stratified
 
 
+@READS_FINISHED
 def test_tiny_model_learns_and_evaluation_is_stored(finished):
     run, events = finished
     ev = events[-1].evaluation
@@ -92,6 +99,7 @@ def test_tiny_model_learns_and_evaluation_is_stored(finished):
     assert probs.shape == (50, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
 
 
+@READS_FINISHED
 def test_model_loads_with_safe_mode(finished):
     run, _ = finished
     assert load_run_model(run).output_shape == (None, 10)
