@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Group
@@ -12,9 +13,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.lazy import Lazy as _Lazy
-from textual.widgets import Checkbox, DataTable, Footer, Input, Select, Static, TabPane
+from textual.widgets import Checkbox, DataTable, Footer, Input, ProgressBar, Select, Static, TabPane
 from textual.widgets._footer import FooterKey
+from textual.widgets._progress_bar import Bar, ETAStatus, PercentageStatus
 from textual_plotext import PlotextPlot
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 from . import CLASSES
 from .render import HalfBlockImage
@@ -103,6 +108,30 @@ class ImageView(Static):
 
     def show(self, image: np.ndarray | None, scale: int = 1) -> None:
         self.update(HalfBlockImage(image, scale) if image is not None else "")
+
+
+class StillBar(Bar):
+    """A bar that, with animations off, draws an unknown length once. Textual's redraws it 15
+    times a second whatever the animation level, though it then draws the same still bar:
+    over SSH each redraw goes down the line (the Train pane before a training's first batch)."""
+
+    def watch_percentage(self, percentage: float | None) -> None:
+        super().watch_percentage(percentage)
+        if self.app.animation_level == "none":
+            self.auto_refresh = None
+
+
+class StillProgressBar(ProgressBar):
+    """Textual's ProgressBar with a StillBar."""
+
+    def compose(self) -> ComposeResult:
+        if self.show_bar:
+            yield (StillBar(id="bar", clock=self._clock, bar_renderable=self.BAR_RENDERABLE)
+                   .data_bind(ProgressBar.percentage).data_bind(ProgressBar.gradient))
+        if self.show_percentage:
+            yield PercentageStatus(id="percentage").data_bind(ProgressBar.percentage)
+        if self.show_eta:
+            yield ETAStatus(id="eta").data_bind(eta=ProgressBar._display_eta)
 
 
 RICH_COLOURS = {"orange": "dark_orange"}  # plotext colour names Rich spells otherwise
@@ -196,20 +225,32 @@ def typing_in_field(app: App) -> bool:
                                        for node in focused.ancestors_with_self)
 
 
+# What one footer key shows: key, key display, description, action, dimmed, tooltip.
+KeyHint = tuple[str, str, str, str, bool, str]
+
+
 class AppFirstFooter(Footer):
     """The footer with the app's keys (start, stop, quit) first, then the focused pane's.
 
     Textual's own footer lists the focused widget's keys first, so at 80 columns a pane with
     several keys pushed start/stop/quit off the right edge. Compact (one space between keys)
     by default, so every pane's main keys fit 80 columns.
+
+    Textual's footer also removes and mounts all its keys again on every focus change, after
+    the next frame: on a pane switch (two focus changes) that was two more frames, each with
+    eight widgets styled and the screen laid out again, most of the switch's time
+    (bench/pane_switch.py). This one changes its keys in place, before the next frame, and
+    only when what they show changed; keys it does not need are hidden, not removed.
     """
 
     def __init__(self, *, compact: bool = True, **kwargs: object) -> None:
         super().__init__(compact=compact, **kwargs)
+        self._hints: list[KeyHint] = []  # what the keys show now (palette key not included)
+        self._palette_hint: KeyHint | None = None
+        self._update_pending = False
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    def key_hints(self) -> tuple[list[KeyHint], KeyHint | None]:
+        """The keys to show, in order, and the command palette's key (or None)."""
         active = self.screen.active_bindings
         # The app's own keys always show; where a focused field takes them (an Input hides
         # printable keys from the footer) they show dimmed, next to "esc Leave field".
@@ -226,20 +267,85 @@ class AppFirstFooter(Footer):
             current = active.get(binding.key)
             enabled = current is not None and current.enabled and current.node is self.app
             app_keys.append((binding, enabled, binding.tooltip))
+        hints: list[KeyHint] = []
         seen: set[str] = set()
         for binding, enabled, tooltip in app_keys + shown:
             if binding.action in seen:
                 continue
             seen.add(binding.action)
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
-                            binding.action, disabled=not enabled,
-                            tooltip=tooltip).data_bind(compact=Footer.compact)
+            hints.append((binding.key, self.app.get_key_display(binding), binding.description,
+                          binding.action, not enabled, tooltip))
+        palette_hint = None
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             palette = active.get(self.app.COMMAND_PALETTE_BINDING)
             if palette is not None:
-                yield FooterKey(palette.binding.key, self.app.get_key_display(palette.binding),
-                                palette.binding.description, palette.binding.action,
-                                classes="-command-palette", disabled=not palette.enabled)
+                b = palette.binding
+                palette_hint = (b.key, self.app.get_key_display(b), b.description, b.action,
+                                not palette.enabled, "")
+        return hints, palette_hint
+
+    @staticmethod
+    def _new_key(hint: KeyHint, classes: str = "") -> FooterKey:
+        key, key_display, description, action, dimmed, tooltip = hint
+        return FooterKey(key, key_display, description, action, disabled=dimmed,
+                         tooltip=tooltip, classes=classes).data_bind(compact=Footer.compact)
+
+    @staticmethod
+    def _show_hint(widget: FooterKey, hint: KeyHint) -> None:
+        key, key_display, description, action, dimmed, tooltip = hint
+        widget.display = True
+        widget.key, widget.action = key, action
+        if (widget.tooltip or "") != tooltip:
+            widget.tooltip = tooltip or None
+        if widget._disabled != dimmed:
+            widget._disabled = dimmed  # what FooterKey's click checks
+            widget.set_class(dimmed, "-disabled")  # restyles and redraws it
+        if (widget.key_display, widget.description) != (key_display, description):
+            widget.key_display, widget.description = key_display, description
+            widget.refresh(layout=True)  # its width follows its text
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self._hints, self._palette_hint = self.key_hints()
+        for hint in self._hints:
+            yield self._new_key(hint)
+        if self._palette_hint is not None:
+            yield self._new_key(self._palette_hint, classes="-command-palette")
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._update_pending:
+            # Before the next frame (Textual's waits for it), so a pane switch is one frame.
+            self._update_pending = True
+            self.call_next(self._update_keys)
+
+    async def _update_keys(self) -> None:
+        self._update_pending = False
+        if not self.is_attached:
+            return
+        hints, palette_hint = self.key_hints()
+        if hints == self._hints and palette_hint == self._palette_hint:
+            return
+        keys = [k for k in self.query_children(FooterKey) if "-command-palette" not in k.classes]
+        palette = [k for k in self.query_children(FooterKey) if "-command-palette" in k.classes]
+        with self.app.batch_update():
+            for widget, hint in zip(keys, hints):
+                self._show_hint(widget, hint)
+            for widget in keys[len(hints):]:
+                widget.display = False
+            if palette and palette_hint is not None:
+                self._show_hint(palette[0], palette_hint)
+            elif palette:
+                palette[0].display = False
+            new = [self._new_key(hint) for hint in hints[len(keys):]]
+            if new:
+                await self.mount_all(new, before=palette[0] if palette else None)
+            if palette_hint is not None and not palette:
+                await self.mount(self._new_key(palette_hint, classes="-command-palette"))
+        self._hints, self._palette_hint = hints, palette_hint
 
 
 def plain_error(exc: BaseException | str, limit: int = 300) -> str:

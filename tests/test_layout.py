@@ -40,8 +40,9 @@ async def test_footer_shows_start_stop_quit_on_every_pane_and_how_to_leave_a_fie
 
 def footer_hints(app) -> tuple[list[str], list[str]]:
     """The footer's key hints ("key Description") wholly left of the palette key, and those
-    cut off by the right edge or hidden under the palette key."""
-    keys = [k for k in app.query(FooterKey) if "-command-palette" not in k.classes]
+    cut off by the right edge or hidden under the palette key. Keys the footer does not need
+    for this pane are not displayed (it keeps them for the next pane) and are not counted."""
+    keys = [k for k in app.query(FooterKey) if "-command-palette" not in k.classes and k.display]
     palette = [k for k in app.query(FooterKey) if "-command-palette" in k.classes]
     right = palette[0].region.x if palette else app.size.width
     whole, cut = [], []
@@ -95,6 +96,29 @@ async def test_every_panes_footer_shows_its_key_hints_in_full_at_80x24(tmp_path,
         await pilot.press("question_mark")
         await pilot.pause()
         assert not panel.is_attached
+
+
+async def test_footer_changes_its_keys_in_place_on_a_pane_switch(tmp_path, tiny):
+    """Textual's footer removed and re-mounted every key on each focus change (twice a pane
+    switch, each a frame with the screen laid out again: most of a switch's time). Ours keeps
+    its key widgets: once every pane has been shown, switching mounts none, and each pane still
+    gets its own keys."""
+    fixed_run(tmp_path / "runs", tiny)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.dataset is None:
+            await pilot.pause(0.05)
+        for key in PANE_HINTS:
+            await pilot.press(key)
+            await pilot.pause()
+        widgets = set(app.query(FooterKey))
+        for key, hints in PANE_HINTS.items():
+            await pilot.press(key)
+            await pilot.pause()
+            assert set(app.query(FooterKey)) == widgets, key
+            whole, cut = footer_hints(app)
+            assert not cut and whole[:4] == APP_HINTS and set(hints) <= set(whole), (key, whole)
+            assert len(whole) == 4 + len(hints), (key, whole)  # no key of another pane left
 
 
 async def test_predict_file_box_is_in_view_at_80x24(tmp_path, tiny):

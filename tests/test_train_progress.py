@@ -62,3 +62,27 @@ async def test_the_bar_shows_how_the_run_ended(tmp_path, tiny, end, done, percen
         app.query_one("TrainPane")._queued(app.config)  # a new training: the epoch's bar again
         assert bar.total is None and not any(bar.has_class(c) for c in
                                              ("-finished", "-stopped", "-failed"))
+
+
+async def test_an_unknown_length_bar_is_drawn_once_with_animations_off(tmp_path, tiny,
+                                                                        monkeypatch):
+    """Before a training's first batch the bar has no length. With animations off it is a
+    still bar, which Textual redrew 15 times a second all the same (each redraw goes down the
+    line over SSH); with animations on it moves, and is redrawn."""
+    from textual.widgets._progress_bar import Bar
+
+    monkeypatch.delenv("TEXTUAL_ANIMATIONS", raising=False)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        progress = app.query_one("#train-progress", ProgressBar)
+        bar = progress.query_one(Bar)
+        assert progress.percentage is None and bar.is_on_screen
+        assert bar.auto_refresh is None
+        app.animation_level = "full"
+        progress.update(total=10)
+        progress.update(total=None)  # unknown again: now it moves
+        await pilot.pause()
+        assert bar.auto_refresh == pytest.approx(1 / 15)

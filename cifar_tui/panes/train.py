@@ -25,7 +25,7 @@ from ..messages import (
     TrainingQueued,
     TrainingStarted,
 )
-from ..widgets import HistoryPlot, Pane, plain_error, stat_line
+from ..widgets import HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
 
 
 class TrainPane(Pane):
@@ -47,7 +47,7 @@ class TrainPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
-        yield ProgressBar(id="train-progress", show_eta=False)
+        yield StillProgressBar(id="train-progress", show_eta=False)
         yield Static(id="train-system")
         yield Static(id="overfit-warning")
         yield HistoryPlot(id="train-plot")
