@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -213,6 +214,32 @@ class RowTable(DataTable):
         Binding("home", "scroll_top", "First row", show=False),
         Binding("end", "scroll_bottom", "Last row", show=False),
     ]
+
+
+class InOrderInput(Input):
+    """Textual's Input, acting on its own keys (ctrl+u, backspace, the arrows, ...) in the order
+    they were typed.
+
+    Textual types a printable key as soon as the Input gets it, but acts on a key the Input
+    binds only once that key has bubbled up through every container to the App
+    (``App._on_key`` -> ``_check_bindings``), each step a message queue. Keys read in one go
+    (tmux send-keys, SSH sending several keys in one packet, key macros) all reach the Input
+    before that, so ``ctrl+u 5 0`` typed 50 and then cleared the field, and ``backspace 5``
+    deleted the 5 (Textual issue #6605; the fix proposed there, PR #6631, is this one). The
+    Input's own non-priority bindings run here, as the App would run them: the focused widget
+    is the first namespace of its binding chain, and priority bindings ran before the key was
+    forwarded here.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        bindings = self._bindings.copy()
+        if self.app._keymap:
+            bindings.apply_keymap(self.app._keymap)
+        for binding in bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()  # Input's own handler and the bubbling are skipped
+                return
 
 
 FIELD_TYPES = (Input, Select, Checkbox)

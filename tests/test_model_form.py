@@ -187,3 +187,29 @@ async def test_a_build_that_ends_after_the_form_broke_keeps_the_error_shown(tmp_
         await pilot.pause()
         assert "Fix the form first: learning rate" in static_text(
             app.query_one("#param-table", Static))
+
+
+async def test_keys_read_in_one_burst_act_in_the_order_typed(tmp_path, tiny):
+    """tmux send-keys C-u 5 0 (or SSH sending several keys in one packet) reaches the app in one
+    read. Textual typed the 5 and 0 at once but cleared the field with ctrl+u only after that key
+    had bubbled up to the app, so the field ended empty; backspace and the arrows likewise."""
+    from textual._xterm_parser import XTermParser
+
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
+        field = app.focused
+        assert field.id == "f-learning_rate" and field.value == "0.01"
+
+        async def burst(data: str) -> str:
+            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
+                app.post_message(event)
+            await pilot.pause()
+            return field.value
+
+        assert await burst("\x1550") == "50"  # ctrl+u 5 0
+        assert await burst("\x15" "0.05") == "0.05"
+        assert await burst("\x7f\x7f" "3") == "0.3"  # backspace backspace 3
+        assert await burst("\x1b[D" "1") == "0.13"  # left 1
+        assert app.config.learning_rate == 0.13 and app.focused is field

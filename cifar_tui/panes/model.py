@@ -21,7 +21,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from ..config import TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
-from ..widgets import Lazy, MaximizableScroll, Pane, plain_error, typing_in_field
+from ..widgets import InOrderInput, Lazy, MaximizableScroll, Pane, plain_error, typing_in_field
 
 
 def _describe(name: str, value: Any) -> str:
@@ -76,7 +76,7 @@ class ModelPane(Pane):
                 widget = Select([(c, c) for c in f.choices], value=value, allow_blank=False,
                                 id=wid, compact=True)
             else:
-                widget = Input(display(value), id=wid, compact=True)
+                widget = InOrderInput(display(value), id=wid, compact=True)
             widget.tooltip = f.help
             row = Vertical(Horizontal(Label(f.label), widget, classes="field"),
                            Static("", id=f"err-{f.name}", classes="field-error"),

@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 
 from .. import CLASSES
 from ..render import probability_bars
-from ..widgets import ImageView, Pane
+from ..widgets import ImageView, InOrderInput, Pane
 
 
 class PredictPane(Pane):
@@ -48,8 +48,8 @@ class PredictPane(Pane):
                 yield Static(id="pred-caption")
             yield Static(id="pred-bars")
         # One line at the top of the pane, so it is in view at any terminal size.
-        yield Input(placeholder="image file path; Enter classifies it, Esc cancels",
-                    id="pred-path", compact=True)
+        yield InOrderInput(placeholder="image file path; Enter classifies it, Esc cancels",
+                           id="pred-path", compact=True)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Predict: next misclassified", "Jump to the next test mistake",
