@@ -27,7 +27,7 @@ from textual.widgets import Header, Static, TabbedContent
 from textual.widgets._tabbed_content import ContentTabs
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from .config import TrainConfig
+from .config import DEFAULT_ARCH, TrainConfig
 from .data import Cifar10, LoadCancelled, load_cifar10
 from .form import config_from_form, preset_values
 from .messages import (
@@ -131,7 +131,7 @@ class CifarApp(App):
         self.follower = None
         self.monitor = None
         # What the Model form describes (ModelPane posts ConfigChanged on every edit).
-        self.config: TrainConfig | None = config_from_form(preset_values("cnn", subset))
+        self.config: TrainConfig | None = config_from_form(preset_values(DEFAULT_ARCH, subset))
         self.config_error: str | None = None
 
     # -- layout ----------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def config_flags(args: argparse.Namespace, trained_only: bool = False) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     from .config import ARCHS as PRESETS
-    from .form import MODEL_OPTIONS
+    from .config import MODEL_OPTIONS
 
     ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
     _add_data(ap, top=True)
@@ -198,16 +198,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    from .config import arch_info
     from .models import build_model
     from .params import param_table
 
     options = config_flags(args)
-    weights = None
-    if args.arch == "transfer":  # counts do not depend on the weights: no download for them
-        weights = options.get("weights")
-        weights = "" if weights in (None, "none", "imagenet") else weights
-    model = build_model(args.arch, spec=options.get("spec"), dropout=options.get("dropout"),
-                        batch_norm=options.get("batch_norm"), weights=weights)
+    if "weights" in arch_info(args.arch).fields:
+        options["weights"] = ""  # counts do not depend on the weights: no download for them
+    model = build_model(args.arch, **options)
     table = param_table(model)
     if args.json:
         print(json.dumps(table.to_dict(), indent=2))

@@ -282,11 +282,8 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
     from .models import build_model, compile_model, make_optimizer
     from .schedules import learning_rate as _learning_rate
 
-    options = cfg.model_options()
-    weights = options.get("weights")
-    if cfg.arch == "transfer":
-        options["weights"] = ""  # the script gets the weights itself; building needs none
-    model = build_model(cfg.arch, **options)
+    weights = cfg.model_options().get("weights")
+    model = build_model(cfg.arch, **cfg.model_options(download=False))  # the script downloads
     steps = math.ceil(_train_size(cfg) / cfg.batch_size)
     opt = make_optimizer(cfg.optimizer, _learning_rate(cfg, steps), cfg.weight_decay,
                          cfg.momentum)

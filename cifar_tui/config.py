@@ -24,50 +24,56 @@ SPEC_HELP = (
 
 @dataclass(frozen=True)
 class ArchInfo:
-    """A named architecture: what it is, its model options and its training defaults."""
+    """A named architecture, described in one place: what it is, the function in models.py
+    that builds it, the model options it takes (the form shows those fields, the flags pass
+    them on), their preset values, and its training defaults."""
 
     name: str
     description: str
+    builder: str  # a build_* function of models.py (named, so this module needs no Keras)
+    fields: frozenset[str] = frozenset()  # of MODEL_OPTIONS
     options: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
 
+# The TrainConfig fields that shape the model rather than its training.
+MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
 MAX_LEARNING_RATE = 10.0  # above this every optimizer here diverges at once
 _SGD = {"optimizer": "sgd", "learning_rate": 0.01}
+_PLAIN = frozenset({"batch_norm", "dropout"})
 ARCHS: dict[str, ArchInfo] = {
     a.name: a
     for a in [
         ArchInfo("dense", "Flatten, Dense 2048-1024-512-256 ReLU, softmax 10 (SGD)",
-                 {"batch_norm": False}, _SGD),
+                 "build_dense", _PLAIN, {"batch_norm": False}, _SGD),
         ArchInfo("dense-bn", "The dense baseline with batch norm after each hidden layer",
-                 {"batch_norm": True}, _SGD),
+                 "build_dense", _PLAIN, {"batch_norm": True}, _SGD),
         ArchInfo("cnn", "Conv 32 same, 32 valid, pool, 64 valid, 64 valid, pool, dense 512",
-                 {"dropout": 0.0, "batch_norm": False}, _SGD),
+                 "build_cnn", _PLAIN, {"dropout": 0.0, "batch_norm": False}, _SGD),
         ArchInfo("cnn-dropout", "The CNN with dropout 0.25 before each pool and the last layer",
-                 {"dropout": 0.25, "batch_norm": False}, _SGD),
+                 "build_cnn", _PLAIN, {"dropout": 0.25, "batch_norm": False}, _SGD),
         ArchInfo("cnn-dropout-bn", "The dropout CNN with batch norm after each dropout",
-                 {"dropout": 0.25, "batch_norm": True}, _SGD),
+                 "build_cnn", _PLAIN, {"dropout": 0.25, "batch_norm": True}, _SGD),
         ArchInfo("resnet9", "ResNet-9: conv-BN-ReLU stages with two residual blocks",
-                 {}, {"optimizer": "nesterov", "learning_rate": 0.2, "schedule": "warmup-cosine",
-                      "batch_size": 512, "epochs": 16, "label_smoothing": 0.2,
-                      "augment_flip": True, "augment_crop": True, "weight_decay": 5e-4,
-                      "patience": 0}),
+                 "build_resnet9", frozenset({"dropout"}), {},
+                 {"optimizer": "nesterov", "learning_rate": 0.2, "schedule": "warmup-cosine",
+                  "batch_size": 512, "epochs": 16, "label_smoothing": 0.2,
+                  "augment_flip": True, "augment_crop": True, "weight_decay": 5e-4,
+                  "patience": 0}),
         ArchInfo("fast", "airbench-style: patch whitening, 3 conv groups, lookahead, TTA",
-                 {}, FAST["train"]),  # the whole recipe is one table: recipe.py
+                 "build_fast", frozenset(), {}, FAST["train"]),  # the recipe: recipe.py
         ArchInfo("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
+                 "build_transfer", frozenset({"dropout", "weights"}),
                  {"base": "mobilenetv2", "weights": "imagenet"},
                  {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5,
                   "augment_flip": True}),
         ArchInfo("custom", "Your own architecture. " + SPEC_HELP,
+                 "build_custom", frozenset({"spec"}),
                  {"spec": "C32-C32-P-D.25-C64-C64-P-D.25-F-FC256-D.5"},
                  {"optimizer": "adam", "learning_rate": 1e-3}),
     ]
 }
-# Which model options each architecture accepts (the UI enables only these fields).
-ARCH_FIELDS = {"dense": {"batch_norm", "dropout"}, "dense-bn": {"batch_norm", "dropout"},
-               "cnn": {"batch_norm", "dropout"}, "cnn-dropout": {"batch_norm", "dropout"},
-               "cnn-dropout-bn": {"batch_norm", "dropout"}, "resnet9": {"dropout"},
-               "fast": set(), "transfer": {"dropout", "weights"}, "custom": {"spec"}}
+DEFAULT_ARCH = "cnn"  # what the app and the form start on
 
 
 def arch_info(name: str) -> ArchInfo:
@@ -231,8 +237,8 @@ class TrainConfig:
     choices or ``Limits``): the Model form, the ``train``/``code`` flags, their --help and
     ``problems`` all follow from it."""
 
-    arch: str = _param("cnn", "architecture preset", choices=tuple(ARCHS), noun="architecture",
-                       cli=False)
+    arch: str = _param(DEFAULT_ARCH, "architecture preset", choices=tuple(ARCHS),
+                       noun="architecture", cli=False)
     spec: str | None = _param(None, "custom architecture text", label="custom spec")
     weights: str | None = _param(None, "transfer: imagenet, a weights file, or none",
                                  unset="imagenet")
@@ -337,17 +343,18 @@ class TrainConfig:
         if self.optimizer in ("adam", "adamw") and self.learning_rate > 0.01:
             found["learning_rate"] = (f"{self.learning_rate:g} is high for {self.optimizer} "
                                       "(typical 0.001)")
-        elif self.learning_rate > 1 and self.arch != "fast":
+        # above 1, unless the preset's own rate is (the fast recipe tunes 1.5 on a mean loss)
+        elif self.learning_rate > max(1.0, arch_info(self.arch).training.get("learning_rate", 0)):
             found["learning_rate"] = f"{self.learning_rate:g} is high (typical 0.01-0.1)"
         return found
 
-    def model_options(self) -> dict:
-        """Options for models.build_model: only those this architecture takes."""
-        allowed = ARCH_FIELDS.get(self.arch, set())
-        opts = {"dropout": self.dropout, "batch_norm": self.batch_norm, "spec": self.spec}
-        if self.arch == "transfer":
-            opts["weights"] = "imagenet" if self.weights is None else self.weights
-        opts = {k: v for k, v in opts.items() if k in allowed}
-        if opts.get("weights") == "none":
+    def model_options(self, download: bool = True) -> dict:
+        """Options for models.build_model: only those this architecture takes, unset ones at
+        the preset's values. ``download=False``: no pretrained weights (parameter counts do not
+        depend on them, so counting never downloads)."""
+        info = arch_info(self.arch)
+        opts = {k: getattr(self, k) for k in MODEL_OPTIONS if k in info.fields}
+        opts = {k: info.options.get(k) if v is None else v for k, v in opts.items()}
+        if "weights" in opts and (opts["weights"] == "none" or not download):
             opts["weights"] = ""
         return opts

@@ -2,7 +2,7 @@
 
 A field of TrainConfig declared with ``config._param`` becomes a row of the form: a switch for a
 bool, a choice list where it has ``choices``, else a text box parsed as its type. Fields an
-architecture does not take (``ARCH_FIELDS``) are hidden for it.
+architecture does not take (its ``ArchInfo.fields``) are hidden for it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,17 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from .config import ARCH_FIELDS, ARCHS, TrainConfig, arch_info, field_help, field_kind
+from .config import (
+    ARCHS,
+    DEFAULT_ARCH,
+    MODEL_OPTIONS,
+    TrainConfig,
+    arch_info,
+    field_help,
+    field_kind,
+)
 
 # Model options: shown only for the architectures that take them, and set by the preset.
-MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class FormError(ValueError):
 
 def visible(name: str, arch: str) -> bool:
     """Whether the form shows field ``name`` for architecture ``arch``."""
-    return name not in MODEL_OPTIONS or name in ARCH_FIELDS.get(arch, set())
+    return name not in MODEL_OPTIONS or name in arch_info(arch).fields
 
 
 def preset_values(arch: str, subset: int | None = None) -> dict[str, Any]:
@@ -81,7 +88,7 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
     Fields the architecture does not take are ignored; a blank optional field means "none" (the
     preset's own, or all images). Raises FormError naming every wrong field.
     """
-    arch = values.get("arch", "cnn")
+    arch = values.get("arch", DEFAULT_ARCH)
     if arch not in ARCHS:
         raise FormError({"arch": f"unknown architecture {arch!r}"})
     errors: dict[str, str] = {}
@@ -105,13 +112,13 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
             parsed[f.name] = f.parse(text)
         except ValueError:
             errors[f.name] = f"{text!r} is not {'a whole number' if f.parse is int else 'a number'}"
-    if arch == "custom" and not parsed.get("spec"):
+    if visible("spec", arch) and not parsed.get("spec"):
         errors["spec"] = "enter the layers, e.g. C32-P-F-FC64"  # not silently a default model
     if errors:
         raise FormError(errors)
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     cfg = TrainConfig(**{**defaults, **arch_info(arch).training, **parsed, "arch": arch})
-    if "batch_norm" in ARCH_FIELDS[arch] and cfg.batch_norm is None:
+    if visible("batch_norm", arch) and cfg.batch_norm is None:
         cfg.batch_norm = False  # the switch is off: not "the preset's own"
     if problems := cfg.problems():
         raise FormError(problems)

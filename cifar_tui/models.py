@@ -450,11 +450,6 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
 
 # -- presets ---------------------------------------------------------------------------------
 
-BUILDERS = {"dense": build_dense, "dense-bn": build_dense, "cnn": build_cnn,
-            "cnn-dropout": build_cnn, "cnn-dropout-bn": build_cnn, "resnet9": build_resnet9,
-            "fast": build_fast, "transfer": build_transfer, "custom": build_custom}
-
-
 def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> keras.Model:
     """Build preset ``arch``; ``options`` override its defaults (None means keep the default).
 
@@ -463,7 +458,7 @@ def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> k
     import inspect
 
     info = arch_info(arch)
-    build = BUILDERS[arch]
+    build = globals()[info.builder]  # config.py names it, so config needs no Keras
     merged = {**info.options, **{k: v for k, v in options.items() if v is not None}}
     unknown = sorted(set(merged) - (set(inspect.signature(build).parameters) - {"stage"}))
     if unknown:

@@ -125,11 +125,8 @@ def _layer_table(cfg: TrainConfig) -> list:
     from .models import build_model  # TensorFlow: only when a report is written
     from .params import keras_summary, param_table
 
-    options = cfg.model_options()
-    if cfg.arch == "transfer":
-        options["weights"] = ""  # counts do not depend on the weights: no download
-    try:
-        model = build_model(cfg.arch, **options)
+    try:  # counts do not depend on the weights: no download
+        model = build_model(cfg.arch, **cfg.model_options(download=False))
     except (ValueError, RuntimeError) as exc:
         return [Para(f"Could not rebuild the model for its layer table: {exc}")]
     table = param_table(model)

@@ -128,6 +128,73 @@ def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_he
         "code": 0.3, "cli_problems": {"mixup": "mixup must be in [0, 1]"}, "help": True}
 
 
+def test_an_architecture_added_in_one_place_reaches_the_form_the_cli_and_the_builder():
+    """The README's recipe: one ``ArchInfo`` line in config.py's ARCHS (naming its builder and
+    the model options it takes) plus the builder itself in models.py. The architecture is then
+    a choice in the form, which shows only the fields it takes, a ``train``/``params``/``code``
+    target, and built by ``build_model`` with its preset options. Run in a fresh interpreter
+    whose config.py has the line inserted, as the edit would."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        import contextlib, importlib.util, io, json, pathlib, sys
+        import cifar_tui
+
+        path = pathlib.Path(cifar_tui.__file__).parent / "config.py"
+        anchor = "    ]\\n}\\nDEFAULT_ARCH"
+        line = ('        ArchInfo("tiny", "One conv, global pool, dropout", "build_tiny", '
+                'frozenset({"dropout"}), {"dropout": 0.1}, {"epochs": 2}),\\n')
+        source = path.read_text()
+        assert source.count(anchor) == 1
+        spec = importlib.util.spec_from_loader("cifar_tui.config", loader=None)
+        config = importlib.util.module_from_spec(spec)
+        config.__file__ = str(path)
+        sys.modules["cifar_tui.config"] = config
+        exec(compile(source.replace(anchor, line + anchor), str(path), "exec"), config.__dict__)
+
+        from cifar_tui import cli, codegen, form, models
+        from cifar_tui.models import _classifier, _inputs, layers
+
+        def build_tiny(dropout=0.0, num_classes=10, stage=None):  # as written in models.py
+            inputs, x = _inputs(stage)
+            x = layers.Conv2D(8, 3, activation="relu", name="conv")(x)
+            x = layers.GlobalAveragePooling2D(name="gap")(x)
+            x = layers.Dropout(dropout, name="dropout")(x)
+            return models.keras.Model(inputs, _classifier(x, num_classes), name="tiny")
+
+        models.build_tiny = build_tiny
+        arch_row = form.BY_NAME["arch"]
+        typed = {k: form.display(v) if k != "arch" else v
+                 for k, v in form.preset_values("tiny").items()}
+        cfg = form.config_from_form(typed)
+        parser = cli._parser()
+        train = cli._config_from_args(parser.parse_args(["train", "tiny", "--dropout", "0.3"]))
+        model = models.build_model("tiny", **cfg.model_options())
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            cli.main(["params", "tiny", "--json"])
+        print(json.dumps({
+            "choice": "tiny" in arch_row.choices,
+            "shown": sorted(n for n in ("spec", "weights", "dropout", "batch_norm")
+                            if form.visible(n, "tiny")),
+            "form": [cfg.arch, cfg.epochs, cfg.model_options()],
+            "train": [train.arch, train.dropout],
+            "built": [model.name, float(model.get_layer("dropout").rate)],
+            "params": json.loads(out.getvalue())["total"] == model.count_params(),
+            "code": "GlobalAveragePooling2D" in codegen.export_script(cfg, None),
+        }))
+    ''')
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout.splitlines()[-1]) == {
+        "choice": True, "shown": ["dropout"], "form": ["tiny", 2, {"dropout": 0.1}],
+        "train": ["tiny", 0.3], "built": ["tiny", 0.1], "params": True, "code": True}
+
+
 def _train_help() -> str:
     """``cifar-tui train --help`` with its line breaks undone."""
     import contextlib

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ..config import TrainConfig, arch_info
+from ..config import DEFAULT_ARCH, TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
 from ..widgets import InOrderInput, Lazy, MaximizableScroll, Pane, plain_error, typing_in_field
@@ -61,7 +61,7 @@ class ModelPane(Pane):
     def compose(self) -> ComposeResult:
         # Built with the cnn preset's values and mounted lazily (after the first frame): this
         # form is most of the app's widgets.
-        values = preset_values("cnn", self.app.subset)
+        values = preset_values(DEFAULT_ARCH, self.app.subset)
         rows: list[Widget] = []
         for f in FORM:
             value = values.get(f.name)
@@ -81,10 +81,10 @@ class ModelPane(Pane):
             row = Vertical(Horizontal(Label(f.label), widget, classes="field"),
                            Static("", id=f"err-{f.name}", classes="field-error"),
                            id=f"row-{f.name}", classes="field-row")
-            row.display = visible(f.name, "cnn")
+            row.display = visible(f.name, DEFAULT_ARCH)
             rows.append(row)
             if f.name == "arch":
-                rows.append(Static(arch_info("cnn").description, id="arch-description"))
+                rows.append(Static(arch_info(DEFAULT_ARCH).description, id="arch-description"))
         form = VerticalScroll(*rows, id="model-form")
         form.can_focus = False  # tab goes straight to the first field; focus scrolls the form
         table = MaximizableScroll(Static("Parameter table: building...", id="param-table"),
@@ -161,7 +161,7 @@ class ModelPane(Pane):
             warnings = config.warnings()
             if self._build_error is not None and self._build_error[0] == self._key(config):
                 # Keras could not build this model: training it would only fail.
-                errors = {"spec" if config.arch == "custom" else "arch": self._build_error[1]}
+                errors = {"spec" if visible("spec", config.arch) else "arch": self._build_error[1]}
                 config = None
         for f in FORM:
             line = self.query_one(f"#err-{f.name}", Static)
@@ -259,7 +259,7 @@ class ModelPane(Pane):
 
     def refresh_params(self, force: bool = False) -> None:
         """Rebuild the parameter table if the model the form describes changed."""
-        cfg = self.config if self.query("#arch") else TrainConfig.for_arch("cnn")
+        cfg = self.config if self.query("#arch") else TrainConfig.for_arch(DEFAULT_ARCH)
         if self.query("#arch") and cfg is None:
             cfg = self.validate_form()
         table = self.query_one("#param-table", Static)
@@ -282,9 +282,7 @@ class ModelPane(Pane):
     @staticmethod
     def _key(cfg: TrainConfig) -> tuple:
         """What the parameter table depends on: the architecture and its model options."""
-        options = cfg.model_options()
-        if cfg.arch == "transfer":
-            options["weights"] = ""  # counts do not depend on the weights: no download
+        options = cfg.model_options(download=False)  # counts do not depend on the weights
         return cfg.arch, tuple(sorted(options.items()))
 
     def action_cycle_view(self) -> None:

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..compare import hparam_table, timings
+from ..config import MODEL_OPTIONS
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
 from ..runs import Run, best_val_text
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
@@ -293,7 +294,8 @@ class RunsPane(Pane):
                                   f"batch_size = {', '.join(map(str, BATCH_SIZES))}"))
 
     def action_compare_regularization(self) -> None:
-        self.post_message(Compare([{"arch": a, "dropout": None, "batch_norm": None, "spec": None}
+        # each architecture with its preset's model options, not the current ones
+        self.post_message(Compare([{"arch": a, **dict.fromkeys(MODEL_OPTIONS)}
                                    for a in REGULARIZATION],
                                   " vs ".join(REGULARIZATION)))
 
