@@ -321,7 +321,11 @@ class TrainConfig:
             if old in d:
                 d.setdefault(new, d.pop(old))
         types = {f.name: str(f.type) for f in fields(cls)}
-        return cls(**{k: _coerce(k, types[k], v) for k, v in d.items() if k in types})
+        cfg = cls(**{k: _coerce(k, types[k], v) for k, v in d.items() if k in types})
+        if cfg.arch in ARCHS:  # older runs kept options their architecture ignored: drop them
+            for name in set(MODEL_OPTIONS) - arch_info(cfg.arch).fields:
+                setattr(cfg, name, None)
+        return cfg
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -329,8 +333,16 @@ class TrainConfig:
     def problems(self) -> dict[str, str]:
         """What is wrong with these settings, by field name (empty when all is well): each
         field's choices or limits, as its ``_param`` describes them."""
-        return {f.name: msg for f in fields(self)
-                if (msg := field_problem(f, getattr(self, f.name))) is not None}
+        found = {f.name: msg for f in fields(self)
+                 if (msg := field_problem(f, getattr(self, f.name))) is not None}
+        if self.arch in ARCHS:  # a model option the architecture would silently ignore
+            takes = arch_info(self.arch).fields
+            for name in MODEL_OPTIONS:
+                if getattr(self, name) is not None and name not in takes:
+                    found.setdefault(name, f"{self.arch} does not take "
+                                     f"{name.replace('_', ' ')} (it takes "
+                                     f"{', '.join(sorted(takes)) or 'no model options'})")
+        return found
 
     def validate(self) -> None:
         """Raise ValueError with the first problem (see ``problems``)."""

@@ -69,6 +69,17 @@ def test_fields_an_architecture_does_not_take_are_ignored():
     assert cfg.spec == "C8-P-F-FC16"
 
 
+def test_a_model_option_the_architecture_does_not_take_is_refused_not_ignored():
+    """``train resnet9 --batch-norm`` used to train without batch norm and say nothing."""
+    assert TrainConfig.for_arch("resnet9", batch_norm=True).problems() == {
+        "batch_norm": "resnet9 does not take batch norm (it takes dropout)"}
+    assert "spec" in TrainConfig.for_arch("fast", spec="C8-F").problems()
+    assert TrainConfig.for_arch("transfer", weights="none", dropout=0.2).problems() == {}
+    # a run saved before the check, with an option its model ignored, still loads and resumes
+    old = TrainConfig.from_dict({"arch": "resnet9", "batch_norm": False, "dropout": 0.1})
+    assert (old.batch_norm, old.dropout, old.problems()) == (None, 0.1, {})
+
+
 def test_a_hyperparameter_added_in_one_place_reaches_the_form_the_cli_and_its_help(tmp_path):
     """The README's recipe: one TrainConfig field with ``_param`` (its help and its limits) is a
     Model-form row with that help, a ``train`` and ``code`` flag whose --help shows the range,
