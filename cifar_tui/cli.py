@@ -198,14 +198,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from .config import arch_info
+    from .config import TrainConfig
     from .models import build_model
     from .params import param_table
 
-    options = config_flags(args)
-    if "weights" in arch_info(args.arch).fields:
-        options["weights"] = ""  # counts do not depend on the weights: no download for them
-    model = build_model(args.arch, **options)
+    config = TrainConfig.for_arch(args.arch, **config_flags(args))
+    config.validate()
+    # counts do not depend on the weights: no download for them
+    model = build_model(config.arch, **config.model_options(download=False))
     table = param_table(model)
     if args.json:
         print(json.dumps(table.to_dict(), indent=2))

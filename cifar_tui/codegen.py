@@ -138,7 +138,7 @@ def _inputs_of(layer: Any) -> list[Any]:
     return [t._keras_history.operation for t in layer._inbound_nodes[0].input_tensors]
 
 
-def _backbone_call(layer: Any, weights: str | None) -> list[str]:
+def _backbone_call(layer: Any, weights: str) -> list[str]:
     """A nested keras.applications model, as the application constructor call."""
     from .models import TRANSFER_BASES
 
@@ -149,12 +149,10 @@ def _backbone_call(layer: Any, weights: str | None) -> list[str]:
     shape = tuple(layer.input.shape[1:])
     pooling = {"GlobalAveragePooling2D": "avg", "GlobalMaxPooling2D": "max"}.get(
         type(layer.layers[-1]).__name__)
-    w = "imagenet" if weights == "imagenet" else ("None" if not weights else weights)
-    weights_src = json.dumps(w) if w != "None" else "None"
-    lines = [f"backbone = keras.applications.{ctor}(include_top=False, weights={weights_src}, "
+    source = '"imagenet"' if weights == "imagenet" else "None"  # a file: loaded after
+    lines = [f"backbone = keras.applications.{ctor}(include_top=False, weights={source}, "
              f"input_shape={_value(shape)}, pooling={_value(pooling)})"]
-    if weights not in (None, "", "imagenet"):
-        lines[0] = lines[0].replace(f"weights={weights_src}", "weights=None")
+    if weights not in ("none", "imagenet"):
         lines.append(f"backbone.load_weights({json.dumps(weights)})")
     if not layer.trainable:
         lines.append("backbone.trainable = False  # train only the new head")
@@ -171,9 +169,10 @@ def layer_call(layer: Any) -> str:
     return _call(f"layers.{cls.__name__}", cls, layer.get_config())
 
 
-def model_code(model: Any, weights: str | None = None) -> list[str]:
+def model_code(model: Any, weights: str = "none") -> list[str]:
     """Source lines that build ``model`` as ``model``: Sequential for a chain of built-in
-    layers, the functional API otherwise."""
+    layers, the functional API otherwise. ``weights``: a backbone's "imagenet", "none" or
+    file."""
     import keras
 
     layers = model.layers
@@ -282,7 +281,7 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
     from .models import build_model, compile_model, make_optimizer
     from .schedules import learning_rate as _learning_rate
 
-    weights = cfg.model_options().get("weights")
+    weights = cfg.model_options().get("weights", "none")
     model = build_model(cfg.arch, **cfg.model_options(download=False))  # the script downloads
     steps = math.ceil(_train_size(cfg) / cfg.batch_size)
     opt = make_optimizer(cfg.optimizer, _learning_rate(cfg, steps), cfg.weight_decay,
@@ -297,7 +296,7 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
         _INLINE.reset(inline_token)
 
 
-def _script(cfg: TrainConfig, model: Any, weights: str | None, steps: int,
+def _script(cfg: TrainConfig, model: Any, weights: str, steps: int,
             scaled_inside: bool, run_id: str | None) -> str:
     lr = model.optimizer.get_config()["learning_rate"]
     lr_src = _value(lr) if isinstance(lr, dict) else repr(cfg.learning_rate)

@@ -363,10 +363,11 @@ class TrainConfig:
     def model_options(self, download: bool = True) -> dict:
         """Options for models.build_model: only those this architecture takes, unset ones at
         the preset's values. ``download=False``: no pretrained weights (parameter counts do not
-        depend on them, so counting never downloads)."""
+        depend on them, so counting never downloads). No weights is spelled "none" throughout;
+        None means unset: the preset's."""
         info = arch_info(self.arch)
         opts = {k: getattr(self, k) for k in MODEL_OPTIONS if k in info.fields}
         opts = {k: info.options.get(k) if v is None else v for k, v in opts.items()}
-        if "weights" in opts and (opts["weights"] == "none" or not download):
-            opts["weights"] = ""
+        if "weights" in opts and not download:
+            opts["weights"] = "none"
         return opts

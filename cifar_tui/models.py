@@ -250,20 +250,20 @@ TRANSFER_BASES = {
 }
 
 
-def build_transfer(base: str = "mobilenetv2", weights: str | None = "imagenet",
+def build_transfer(base: str = "mobilenetv2", weights: str = "imagenet",
                    dropout: float = 0.2, trainable_base: bool = False,
                    num_classes: int = NUM_CLASSES, stage: InputStage | None = None) -> keras.Model:
     """A keras.applications backbone on upsampled CIFAR images, with a new softmax head.
 
     ``weights``: "imagenet" (downloaded by Keras, needs the internet once), a local ``.h5`` /
-    ``.weights.h5`` file of the backbone without its top, or None for random initialisation.
+    ``.weights.h5`` file of the backbone without its top, or "none" for random initialisation.
     """
     if base not in TRANSFER_BASES:
         raise ValueError(f"unknown transfer base {base!r}; choose from {', '.join(TRANSFER_BASES)}")
     ctor_name, size = TRANSFER_BASES[base]
     ctor = getattr(keras.applications, ctor_name)
     local = None
-    if weights not in (None, "", "none", "imagenet"):
+    if weights not in ("none", "imagenet"):
         local = Path(weights).expanduser()
         if not local.is_file():
             raise ValueError(f"transfer weights file {local} does not exist")

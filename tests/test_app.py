@@ -440,7 +440,7 @@ async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
         await pilot.pause()
         cfg = app.config
         assert (cfg.arch, cfg.optimizer, cfg.weights) == ("transfer", "adam", "none")
-        assert cfg.model_options()["weights"] == ""
+        assert cfg.model_options()["weights"] == "none"  # one spelling, to the builder
         app.query_one("#arch", Select).value = "cnn-dropout-bn"
         await pilot.pause()
         assert app.query_one("#row-batch_norm").display

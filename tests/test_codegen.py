@@ -54,6 +54,18 @@ def test_exported_script_trains_the_apps_model(arch, tmp_path, capsys, monkeypat
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_a_backbones_weights_are_spelled_one_way_into_the_script():
+    """"imagenet", "none" or a file, as the config says them (no "" or None for "none")."""
+    from cifar_tui.codegen import model_code
+
+    model = build_model("transfer", weights="none")
+    code = {w: "\n".join(model_code(model, w)) for w in ("imagenet", "none", "/w/base.h5")}
+    assert 'weights="imagenet"' in code["imagenet"] and "load_weights" not in code["imagenet"]
+    assert "weights=None" in code["none"] and "load_weights" not in code["none"]
+    assert ("weights=None" in code["/w/base.h5"]
+            and 'backbone.load_weights("/w/base.h5")' in code["/w/base.h5"])
+
+
 def test_chains_are_sequential_graphs_functional(capsys):
     cnn = _script(capsys, "cnn-dropout")
     assert "keras.Sequential([" in cnn and 'layers.Dropout(0.25, name="dropout1")' in cnn
