@@ -20,7 +20,7 @@ from pathlib import Path
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.reactive import reactive
+from textual.reactive import Reactive, reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent
@@ -65,6 +65,16 @@ def _default_trainer(**kwargs: object) -> Run:
     from .training import train  # imports TensorFlow: only ever called in a worker thread
 
     return train(**kwargs)
+
+
+class AppScreen(Screen):
+    """The app's screen. Textual's repaints all of itself on every focus change
+    (``Screen.focused`` is a repainting reactive), though the widgets whose look follows focus
+    are restyled and redrawn on their own (``Screen._update_focus_styles``, ``:focus`` rules).
+    A pane switch moves focus, so the pane being left was drawn again in full, a frame before
+    the new one was laid out (bench/pane_switch.py)."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class CifarApp(App):
@@ -135,6 +145,9 @@ class CifarApp(App):
         self.config_error: str | None = None
 
     # -- layout ----------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return AppScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(initial="data"):
