@@ -313,6 +313,42 @@ def _parse_history(text: str) -> tuple[list[dict], str | None]:
     return rows, err
 
 
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metrics_problem(m: dict) -> str | None:
+    """Why a metrics.json object is not a test evaluation as this app writes it (every field
+    the views read, of its type), or None. A hand-edited or foreign file must not crash a pane."""
+    from . import CLASSES
+
+    k = len(CLASSES)
+    for key in ("accuracy", "loss", "ece"):
+        if not _number(m.get(key)):
+            return f"metrics.json: {key} is {m.get(key)!r}, not a number"
+    if not (_count(m.get("n")) and m["n"] > 0):
+        return f"metrics.json: n is {m.get('n')!r}, not a count of test images"
+    cm = m.get("confusion")
+    if not (isinstance(cm, list) and len(cm) == k and all(
+            isinstance(row, list) and len(row) == k and all(map(_count, row)) for row in cm)):
+        return f"metrics.json: confusion is not a {k}x{k} table of counts"
+    per = m.get("per_class")
+    if not (isinstance(per, list) and len(per) == k and all(
+            isinstance(c, dict) and isinstance(c.get("class"), str) and _count(c.get("support"))
+            and all(_number(c.get(f)) for f in ("precision", "recall", "f1")) for c in per)):
+        return f"metrics.json: per_class is not {k} rows of precision, recall, f1, support"
+    pairs = m.get("confused_pairs")
+    if not (isinstance(pairs, list) and all(
+            isinstance(p, dict) and p.get("true") in CLASSES and p.get("predicted") in CLASSES
+            and _count(p.get("count")) and _number(p.get("rate")) for p in pairs)):
+        return "metrics.json: confused_pairs is not a list of class pairs with counts"
+    return None
+
+
 @dataclass
 class Run:
     path: Path
@@ -408,7 +444,9 @@ class Run:
 
     @property
     def metrics(self) -> dict:
-        return self._read_json("metrics.json")
+        """The stored test evaluation; {} when missing or damaged (``damage()`` says why)."""
+        data = self._read_json("metrics.json")
+        return data if data and metrics_problem(data) is None else {}
 
     def write_metrics(self, metrics: dict) -> None:
         self._write_json("metrics.json", metrics)
@@ -548,8 +586,8 @@ class Run:
             bad = [k for k in ("loss", "val_loss") if k in r and not math.isfinite(r[k])]
             if bad:
                 return f"diverged: {bad[0]} is {r[bad[0]]} at epoch {r['epoch']}"
-        _, err = self._load_json("metrics.json")
-        if err:
+        metrics, err = self._load_json("metrics.json")
+        if err or (metrics and (err := metrics_problem(metrics))):
             return err
         if self.predictions_path.exists() and self.predictions() is None:
             return "predictions.npz is not a readable set of test predictions"

@@ -207,6 +207,11 @@ def damaged_store(root) -> dict[str, str]:
     make("g-done-over", "says 7 epochs are done, but the run has 2",
          state_json=json.dumps({"status": "finished", "epochs_done": 7}))
     make("h-config-bad-json", "config.json is unreadable", config_json="{")
+    make("i-metrics-fields", "metrics.json: loss is None, not a number",  # it crashed Results
+         metrics_json=json.dumps({"accuracy": 0.5, "n": 10}))
+    make("j-metrics-confusion", "metrics.json: confusion is not a 10x10 table",
+         metrics_json=json.dumps({"accuracy": 0.5, "loss": 1.0, "ece": 0.1, "n": 10,
+                                  "confusion": [[1, 2]], "per_class": [], "confused_pairs": []}))
     return expected
 
 
@@ -240,7 +245,7 @@ async def test_tui_starts_with_damaged_runs_and_plots_a_diverged_one(tmp_path, t
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("6")
         table = app.query_one("#runs-table", DataTable)
-        statuses = {name: table.get_row(name)[3] for name in expected}
+        statuses = {name: table.get_row(name)[3].strip() for name in expected}
         assert statuses["a-good"] == "stopped"
         assert all(statuses[n] == "damaged" for n in expected if n != "a-good")
         table.move_cursor(row=table.get_row_index("f-nan"))
@@ -248,6 +253,14 @@ async def test_tui_starts_with_damaged_runs_and_plots_a_diverged_one(tmp_path, t
         await pilot.pause()
         await pilot.press("l")
         await pilot.pause()
+        for name in ("i-metrics-fields", "j-metrics-confusion"):  # Results raised KeyError
+            await pilot.press("6")
+            table.move_cursor(row=table.get_row_index(name))
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("4")
+            await pilot.pause()
+            assert "no test evaluation" in str(app.query_one("#results-header").render())
     assert app.return_code in (0, None)
 
 
