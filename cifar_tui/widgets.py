@@ -17,6 +17,7 @@ from textual.lazy import Lazy as _Lazy
 from textual.widgets import Checkbox, DataTable, Footer, Input, ProgressBar, Select, Static, TabPane
 from textual.widgets._footer import FooterKey
 from textual.widgets._progress_bar import Bar, ETAStatus, PercentageStatus
+from textual.widgets.data_table import ColumnKey, RowKey
 from textual_plotext import PlotextPlot
 
 if TYPE_CHECKING:
@@ -204,16 +205,42 @@ class MaximizableScroll(VerticalScroll):
 
 
 class RowTable(DataTable):
-    """A table of rows (row cursor) where home/end go to the first/last row, as in a list.
+    """A table of rows (row cursor) where home/end go to the first/last row, as in a list,
+    and columns are one space apart rather than DataTable's two.
 
     DataTable's home/end scroll sideways to the first/last column whatever the cursor type;
-    ctrl+home/ctrl+end still do what home/end do here.
+    ctrl+home/ctrl+end still do what home/end do here. Its padding puts a space on each side of
+    every cell: at 80 columns the Runs table's essentials (run .. s/epoch) needed 8 more. Here
+    the padding is off and every column but the first starts with one space, so a cell read
+    back (``get_row_at``) has it too.
     """
 
     BINDINGS = [
         Binding("home", "scroll_top", "First row", show=False),
         Binding("end", "scroll_bottom", "Last row", show=False),
     ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, cell_padding=0, **kwargs)
+
+    @staticmethod
+    def _spaced(value: object, first: bool) -> object:
+        return value if first or not isinstance(value, str) else " " + value
+
+    def add_column(self, label: str, *, width: int | None = None, key: str | None = None,
+                   default: object = None) -> ColumnKey:
+        return super().add_column(self._spaced(label, not self.columns),
+                                  width=width, key=key, default=default)
+
+    def add_row(self, *cells: object, **kwargs: object) -> RowKey:
+        return super().add_row(*(self._spaced(c, i == 0) for i, c in enumerate(cells)),
+                               **kwargs)
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: object,
+                    *, update_width: bool = False) -> None:
+        first = self.get_column_index(column_key) == 0
+        super().update_cell(row_key, column_key, self._spaced(value, first),
+                            update_width=update_width)
 
 
 class InOrderInput(Input):

@@ -76,19 +76,19 @@ async def test_hparams_table_sorted_from_the_keyboard(tmp_path, tiny):
         table = app.query_one(DataTable)
         table.focus()
         await pilot.press("h")
-        labels = [str(c.label) for c in table.columns.values()]
+        labels = [str(c.label).strip() for c in table.columns.values()]
         assert labels[1:] == ["run", "batch_size", "best_val", "test_acc", "s_per_epoch",
                               "images_per_sec"]
         await pilot.press("o")  # sorts by the first result column, largest first
-        labels = [str(c.label) for c in table.columns.values()]
+        labels = [str(c.label).strip() for c in table.columns.values()]
         assert labels[3] == "best_val \u2193"
         await pilot.press("o", "o", "o", "o", "o")  # around to batch_size
-        assert [str(c.label) for c in table.columns.values()][2] == "batch_size \u2193"
-        assert [table.get_row_at(i)[2] for i in range(3)] == ["128", "64", "32"]
+        assert [str(c.label).strip() for c in table.columns.values()][2] == "batch_size \u2193"
+        assert [table.get_row_at(i)[2].strip() for i in range(3)] == ["128", "64", "32"]
         await pilot.press("O")
-        assert [table.get_row_at(i)[2] for i in range(3)] == ["32", "64", "128"]
+        assert [table.get_row_at(i)[2].strip() for i in range(3)] == ["32", "64", "128"]
         await pilot.press("h")
-        assert "epochs" in [str(c.label) for c in table.columns.values()]  # the run list
+        assert "epochs" in [str(c.label).strip() for c in table.columns.values()]  # the run list
 
 
 async def test_confused_pair_opens_its_images_worst_first(tmp_path, tiny):

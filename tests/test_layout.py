@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from conftest import static_text
 from test_app import FakeTrainer, make_app
 from test_snapshots import fixed_run
@@ -137,8 +138,36 @@ async def test_predict_file_box_is_in_view_at_80x24(tmp_path, tiny):
         assert not box.display and app.focused is app.query_one("PredictPane")
 
 
+def widest_run(root, copies: int = 1) -> None:
+    """A run whose essential cells are as wide as they get: the longest arch and state, a
+    two-digit epoch count, a test accuracy on 10,000 images from the weights of epoch 10."""
+    from cifar_tui.runs import Run
+
+    for i in range(copies):
+        _widest_run(Run(root / f"20260101-00000{i + 1}-cnn-dropout-bn"))
+
+
+def _widest_run(run) -> None:
+    from cifar_tui.evaluation import evaluate_probs
+
+    run.path.mkdir(parents=True)
+    run.write_config({"arch": "cnn-dropout-bn", "batch_size": 128, "epochs": 12,
+                      "optimizer": "nesterov", "learning_rate": 0.0125})
+    run.write_history([{"epoch": e, "accuracy": 0.5, "val_accuracy": 0.4 + e / 100,
+                        "loss": 1.0, "val_loss": 1.1, "seconds": 1234.0,
+                        "images_per_sec": 40.0} for e in range(1, 13)])
+    run.update_state(status="early-stopped", epochs_done=12, best_val_accuracy=0.5,
+                     created="2026-01-01 00:00:01")  # older than the run the test trains
+    labels = np.arange(10_000) % 10
+    probs = np.eye(10, dtype=np.float32)[labels]
+    probs[:20] = np.roll(probs[:20], 1, axis=1)  # 99.8%: 100.0% would mean a broken model
+    run.write_metrics({**evaluate_probs(probs, labels).to_dict(), "weights_epoch": 10,
+                       "weights": "best val", "epochs_done": 12})
+
+
 async def test_runs_table_essentials_fit_80_columns_newest_first(tmp_path, tiny):
     fixed_run(tmp_path / "runs", tiny)
+    widest_run(tmp_path / "runs", copies=8)  # more rows than fit: a scrollbar takes its column
     trainer = FakeTrainer(tiny, epochs=1)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
@@ -149,15 +178,18 @@ async def test_runs_table_essentials_fit_80_columns_newest_first(tmp_path, tiny)
         await pilot.press("6")
         await pilot.pause()
         table = app.query_one(DataTable)
-        first = [str(c) for c in table.get_row_at(0)]
+        first = [str(c).strip() for c in table.get_row_at(0)]
         assert first[2] == "cnn" and first[3] == "finished"  # the new run on top
-        labels = [str(c.label) for c in table.columns.values()]
+        labels = [str(c.label).strip() for c in table.columns.values()]
         right = 0
         for label, column in zip(labels, table.columns.values()):
             right += column.get_render_width(table)
             if label == "s/ep":
                 break
-        assert right <= table.region.width  # run .. s/epoch in view without scrolling
+        assert table.show_vertical_scrollbar
+        # run .. s/epoch in view without scrolling, the widest cells included
+        assert right <= table.scrollable_content_region.width
+        assert str(table.get_row_at(1)[6]).strip() == "99.8%/10k e10"
         assert labels[:8] == ["", "run", "arch", "state", "epochs", "best val", "test acc",
                               "s/ep"]
         assert first[6].endswith("/20")  # the test accuracy says on how many images

@@ -204,7 +204,7 @@ async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
             await wait_for(pilot, lambda: f"(pid {proc.pid})" in static_text(
                 app.query_one("#runs-live", Static)) and "running, epoch" in static_text(
                 app.query_one("#runs-live", Static)))
-            assert str(app.query_one("#runs-table").get_row_at(0)[3]) == "running"
+            assert str(app.query_one("#runs-table").get_row_at(0)[3]).strip() == "running"
             await pilot.press("enter")  # open the live run: the Train view follows it
             await wait_for(pilot, lambda: app.follower is not None)
             assert app.query_one("TabbedContent").active == "train"
