@@ -20,7 +20,7 @@ from pathlib import Path
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.reactive import Reactive, reactive
+from textual.reactive import Reactive, var
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent
@@ -98,19 +98,21 @@ class CifarApp(App):
     ]
 
     # Shared state. Panes watch these (``self.watch(self.app, ...)``); only the app sets them.
-    dataset: reactive[Cifar10 | None] = reactive(None, always_update=True, init=False)
-    data_error: reactive[str | None] = reactive(None, init=False)
-    normalize: reactive[bool] = reactive(True, init=False)
-    current_run: reactive[Run | None] = reactive(None, always_update=True, init=False)
-    runs_version: reactive[int] = reactive(0, init=False)  # bumped when the run store changes
+    # ``var``, not ``reactive``: a reactive of the app repaints the whole screen each time it is
+    # set (twice a second while training, for train_event and system), though the panes redraw
+    # what depends on it themselves.
+    dataset: var[Cifar10 | None] = var(None, always_update=True, init=False)
+    data_error: var[str | None] = var(None, init=False)
+    normalize: var[bool] = var(True, init=False)
+    current_run: var[Run | None] = var(None, always_update=True, init=False)
+    runs_version: var[int] = var(0, init=False)  # bumped when the run store changes
     # The latest training message (TrainingQueued, TrainingStarted, TrainingProgress, ...).
-    train_event: reactive[TrainingMessage | None] = reactive(None, always_update=True,
-                                                             init=False)
-    train_status: reactive[str] = reactive("idle", init=False)  # idle starting running done
+    train_event: var[TrainingMessage | None] = var(None, always_update=True, init=False)
+    train_status: var[str] = var("idle", init=False)  # idle starting running done
     # CPU/memory/GPU of the process training the run in the Train view (sysmon.SystemSample)
-    system: reactive[object | None] = reactive(None, always_update=True, init=False)
+    system: var[object | None] = var(None, always_update=True, init=False)
     # (true, predicted) classes whose test images Predict shows, worst first; None: all images
-    pair: reactive[tuple[int, int] | None] = reactive(None, always_update=True, init=False)
+    pair: var[tuple[int, int] | None] = var(None, always_update=True, init=False)
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,

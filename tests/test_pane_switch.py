@@ -3,17 +3,15 @@ again (bench/pane_switch.py times whole pane switches)."""
 
 from __future__ import annotations
 
-from test_app import make_app, settle
+from test_app import FakeTrainer, make_app, settle
 from textual._compositor import Compositor
 
 SIZE = (80, 24)
 
 
-async def test_a_focus_change_redraws_what_focus_changes_not_the_whole_screen(tmp_path, tiny,
-                                                                                monkeypatch):
-    """Textual repaints the whole screen on every focus change; a pane switch moves focus, so
-    the pane being left was drawn again in full a frame before the new one was laid out."""
-    updates: list[bool] = []  # per screen update: the whole screen?
+def record_updates(monkeypatch) -> list[bool]:  # noqa: ANN001 - pytest's monkeypatch
+    """Per screen update from now on: whether it redraws the whole screen."""
+    updates: list[bool] = []
     render_update = Compositor.render_update
 
     def recorded(self, full: bool = False, **kwargs):  # noqa: ANN001, ANN202 - as Textual's
@@ -21,6 +19,14 @@ async def test_a_focus_change_redraws_what_focus_changes_not_the_whole_screen(tm
         return render_update(self, full=full, **kwargs)
 
     monkeypatch.setattr(Compositor, "render_update", recorded)
+    return updates
+
+
+async def test_a_focus_change_redraws_what_focus_changes_not_the_whole_screen(tmp_path, tiny,
+                                                                                monkeypatch):
+    """Textual repaints the whole screen on every focus change; a pane switch moves focus, so
+    the pane being left was drawn again in full a frame before the new one was laid out."""
+    updates = record_updates(monkeypatch)
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -33,3 +39,28 @@ async def test_a_focus_change_redraws_what_focus_changes_not_the_whole_screen(tm
         await pilot.pause()
         assert app.focused.id == "f-dropout"
         assert updates and not any(updates), updates  # the two fields, not the whole screen
+
+
+async def test_training_progress_does_not_repaint_the_screen(tmp_path, tiny, monkeypatch):
+    """The app's shared state (the latest training message, the trainer's CPU and memory) was
+    held in repainting reactives: each progress message (twice a second) and system sample
+    (once a second) drew the whole screen again, whatever pane was shown."""
+    updates = record_updates(monkeypatch)
+    trainer = FakeTrainer(tiny, epochs=3, block=True)  # a progress message every 0.3 s
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.dataset is None:
+            await pilot.pause(0.05)
+        await pilot.press("s")
+        while not trainer.started.is_set():
+            await pilot.pause(0.05)
+        await pilot.press("1")  # the Data pane shows nothing of the training
+        await pilot.pause(0.3)
+        updates.clear()
+        event = app.train_event
+        await pilot.pause(1.2)
+        assert app.train_event is not event and app.system is not None  # the app got them
+        seen = list(updates)
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+    assert seen and not any(seen), seen
