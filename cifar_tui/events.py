@@ -97,7 +97,8 @@ def describe(event: object) -> str | None:
                 + (f"; best val acc {best:.4f}" if best is not None else ""))
         if event.evaluation is not None:
             ev = event.evaluation
-            text += f"\ntest accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  ECE {ev.ece:.4f}"
+            text += (f"\ntest accuracy {ev.accuracy:.4f} on {ev.n:,} images  "
+                     f"loss {ev.loss:.4f}  ECE {ev.ece:.4f}")
             if event.weights:
                 text += f"  ({event.weights})"
         return text

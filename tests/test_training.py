@@ -455,3 +455,14 @@ def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnabl
     assert np.abs(whiten).sum() > 0  # filled from the data, then kept frozen
     # The pipeline mirrors on alternate epochs, so the model's own random flip is off.
     assert not model.get_layer("augment").flip and model.get_layer("augment").pixels == 2
+
+
+def test_the_finished_line_says_how_many_test_images_the_accuracy_is_on():
+    """The CLI's last line and the Train pane's log (one ``describe``) gave a test accuracy
+    without its image count, though ``--test-subset`` changes it."""
+    from cifar_tui.events import Finished, describe
+
+    labels = np.arange(200) % 10
+    ev = evaluate_probs(np.eye(10, dtype=np.float32)[labels], labels)
+    text = describe(Finished("r", "finished", 2, 0.5, ev, 3.0, "weights of epoch 2"))
+    assert "test accuracy 1.0000 on 200 images" in text
