@@ -12,6 +12,19 @@ from cifar_tui.config import TrainConfig
 from cifar_tui.runs import RunStore
 
 
+def evaluation(accuracy: float, n: int = 10_000) -> dict:
+    """A metrics.json as the app writes it, with this test accuracy on ``n`` images."""
+    import numpy as np
+
+    from cifar_tui.evaluation import evaluate_probs
+
+    labels = np.arange(n) % 10
+    probs = np.eye(10, dtype=np.float32)[labels]
+    wrong = round(n * (1 - accuracy))
+    probs[:wrong] = np.roll(probs[:wrong], 1, axis=1)
+    return evaluate_probs(probs, labels).to_dict()
+
+
 def _run(store: RunStore, val: float | None, test: float | None, secs: float, **cfg):
     run = store.create(TrainConfig.for_arch("cnn", **cfg).to_dict())
     rows = [{"epoch": e, "accuracy": 0.5, "loss": 1.0, "seconds": secs,
@@ -21,7 +34,7 @@ def _run(store: RunStore, val: float | None, test: float | None, secs: float, **
     run.write_history(rows)
     run.update_state(epochs_done=2)  # history counts committed epochs only
     if test is not None:
-        run.write_metrics({"accuracy": test})
+        run.write_metrics(evaluation(test, n=100))
     return run
 
 
@@ -111,11 +124,11 @@ def test_runs_table_test_cell_names_the_epoch_of_weights_not_the_last(tmp_path):
 
     store = RunStore(tmp_path / "runs")
     best, last, older = (_run(store, 0.6, None, 1.0) for _ in range(3))  # 2 epochs done each
-    best.write_metrics({"accuracy": 0.6, "n": 10000, "weights_epoch": 1, "weights": "best val",
+    best.write_metrics({**evaluation(0.6), "weights_epoch": 1, "weights": "best val",
                         "epochs_done": 2})
-    last.write_metrics({"accuracy": 0.6, "n": 10000, "weights_epoch": 2,
-                        "weights": "last epoch", "epochs_done": 2})
-    older.write_metrics({"accuracy": 0.6, "n": 10000})  # before weights were recorded
+    last.write_metrics({**evaluation(0.6), "weights_epoch": 2, "weights": "last epoch",
+                        "epochs_done": 2})
+    older.write_metrics(evaluation(0.6))  # before weights were recorded
     assert [row_cells(r, False)[6] for r in (best, last, older)] == [
         "60.0%/10k e1", "60.0%/10k", "60.0%/10k"]
     last.update_state(epochs_done=4)  # trained on after the evaluation: no longer the last
