@@ -4,6 +4,7 @@ table, and a confused pair's images in Predict."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_app import SIZE, FakeTrainer, make_app, text_of, wait_for
 from textual.widgets import DataTable
 
@@ -29,6 +30,7 @@ async def test_svg_screenshot_key(tmp_path, tiny):
         assert any(str(shots[0]) in str(n.message) for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_report_key_for_current_and_selected_runs(tmp_path, tiny):
     app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=2))
     async with app.run_test(size=SIZE) as pilot:

@@ -35,6 +35,7 @@ SUBSET = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_core_subset_on_backend(backend: str) -> None:
     if importlib.util.find_spec(backend) is None:

@@ -35,6 +35,7 @@ def _script(capsys, *argv: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", EXPORTABLE)
 def test_exported_script_trains_the_apps_model(arch, tmp_path, capsys, monkeypatch):
     extra = ["--weights", "none"] if arch == "transfer" else []  # no download in a test
@@ -106,6 +107,7 @@ def test_alternating_flips_are_refused_with_the_way_out(capsys):
     assert "RandomFlip" in _script(capsys, "cnn", "--flip", "--no-alternate-flip")
 
 
+@pytest.mark.slow
 def test_script_runs_without_cifar_tui(tmp_path, capsys):
     """A fresh interpreter in which importing cifar_tui fails, CIFAR-10 stubbed."""
     path = tmp_path / "train.py"

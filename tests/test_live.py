@@ -247,6 +247,7 @@ def test_detached_trainer_that_dies_before_it_begins_ends_watch_with_its_log(tmp
 # -- real trainers in other processes ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_detach_returns_at_once_and_the_run_finishes(tmp_path, data, capsys):
     runs = tmp_path / "runs"
     t = time.monotonic()
@@ -266,6 +267,7 @@ def test_detach_returns_at_once_and_the_run_finishes(tmp_path, data, capsys):
     assert row["seconds_per_epoch"] > 0 and row["test_accuracy"] is not None
 
 
+@pytest.mark.slow
 def test_watch_a_live_run_stop_it_from_here_and_one_trainer_per_run(tmp_path, data, capsys):
     runs = tmp_path / "runs"
     proc = start_trainer(runs, data)

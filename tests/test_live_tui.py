@@ -93,6 +93,7 @@ def assert_training_at_hangup(run, epochs: int) -> None:  # noqa: ANN001
         f"the training ended before the hangup ({run.epochs_done}/{epochs}): make it longer"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["signal", "close"])
 def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
     """``signal``: SIGHUP with the terminal still readable, so any later write would be seen;
@@ -128,6 +129,7 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
         app.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["signal", "close"])
 def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
     """`cifar-tui train` in a terminal that goes away: the run carries on to its end (it used to
@@ -179,6 +181,7 @@ def log_lines(app) -> list[str]:  # noqa: ANN001
     return [line.text for line in app.query_one("#train-log", RichLog).lines]
 
 
+@pytest.mark.slow
 async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
     """Two viewers at once: this TUI (Pilot) and a second TUI on a pty; x in the first stops
     the trainer process after the batch, and both show the end."""

@@ -3,6 +3,7 @@ belong to the field, validation as typed, and architecture switches that keep th
 
 from __future__ import annotations
 
+import pytest
 from conftest import static_text
 from test_app import FakeTrainer, make_app
 from textual.widgets import Input, Select, Static, TabbedContent
@@ -34,6 +35,7 @@ async def type_learning_rate(pilot, value: str) -> None:
     await pilot.pause()
 
 
+@pytest.mark.slow
 async def test_tab_walks_the_visible_fields_after_every_mode_switch(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:

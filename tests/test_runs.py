@@ -58,6 +58,7 @@ def inject_crash(monkeypatch: pytest.MonkeyPatch, after: int | None) -> list[str
     return done
 
 
+@pytest.mark.slow
 def test_kill_inside_every_write_window_resumes_exactly(tmp_path, tiny, monkeypatch):
     steps = len(tiny.y_train) // 16  # training drops the short last batch
     base = train(cfg(epochs=2), data=tiny, store=RunStore(tmp_path / "base"), evaluate=False,

@@ -356,6 +356,7 @@ def test_cli_train_runs_eval_predict(tmp_path, arrays, capsys):
 SCRIPT_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_last_finished_epoch(tmp_path, arrays):
     data = write_tree(tmp_path / "imgs", image_members(arrays))
     runs = tmp_path / "runs"
@@ -390,6 +391,7 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path, arrays):
     assert run.status == "finished"
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly(tmp_path, arrays):
     data = write_batches(tmp_path / "b", arrays)
     runs = tmp_path / "runs"
@@ -409,6 +411,7 @@ def test_sigterm_stops_cleanly(tmp_path, arrays):
     assert "SIGTERM" in err
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
     data = write_batches(tmp_path / "b", arrays)
     script = textwrap.dedent(f"""
@@ -432,6 +435,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
     assert "replicas 2 1" in res.stdout
 
 
+@pytest.mark.slow
 def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnable):
     from cifar_tui.training import WarmupLinear
 
