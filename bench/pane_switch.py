@@ -74,6 +74,17 @@ class StreamingTrainer:
 KEYS = "1234561352461"  # every pane, from every other pane but one
 
 
+def switch_keys(n: int) -> str:
+    """The first ``n`` keys of KEYS repeated, leaving out a key for the pane already shown
+    (KEYS ends where it starts)."""
+    keys = ""
+    while len(keys) < n:
+        for key in KEYS:
+            if not keys or key != keys[-1]:
+                keys += key
+    return keys[:n]
+
+
 def record_frames(app: CifarApp) -> list[float]:
     """Times (perf_counter) at which ``app`` writes a screen update, each rendered to the
     terminal's escape sequences first as Textual's real drivers do (the headless one skips it)."""
@@ -113,7 +124,7 @@ async def measure(data: Cifar10, switches: int, training: bool,
             frames = record_frames(app)
             times, frame_times = [], []
             for i in range(switches):
-                key = KEYS[i % len(KEYS)]
+                key = switch_keys(switches)[i]
                 await pilot.pause(0.3)  # the previous switch's late work is over
                 frames.clear()
                 t = time.perf_counter()
@@ -156,7 +167,7 @@ def main() -> None:
         summary(f"{name}, frame", frame)
         summary(f"{name}, pilot", pilot)
         if args.by_pane:
-            keys = (KEYS * args.switches)[:args.switches]
+            keys = switch_keys(args.switches)
             for key, pane in enumerate(PANES, start=1):
                 ms = [f"{t:.0f}" for k, t in zip(keys, frame) if k == str(key)]
                 print(f"    {pane:<8} frame ms: {' '.join(ms)}")
