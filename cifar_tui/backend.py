@@ -22,8 +22,12 @@ class BackendError(RuntimeError):
 
 def requested() -> str:
     """The backend Keras will use (or uses), read without importing it."""
-    if "keras" in sys.modules:
-        return sys.modules["keras"].backend.backend()
+    keras = sys.modules.get("keras")
+    # A thread may be importing keras right now (the Model pane's parameter table): the module
+    # is in sys.modules before its attributes are, and it is on the backend the environment
+    # names, read below. (s pressed then raised AttributeError and closed the app.)
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
     return os.environ.get(ENV) or _first_installed()
 
 

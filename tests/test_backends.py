@@ -46,3 +46,15 @@ def test_core_subset_on_backend(backend: str) -> None:
     done = subprocess.run(cmd, env=env, cwd=HERE.parent, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, f"on {backend}:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+
+
+def test_the_backend_is_named_while_another_thread_imports_keras(monkeypatch) -> None:
+    """s pressed while the Model pane's thread was still importing keras (a module in
+    sys.modules without its attributes yet) raised AttributeError and closed the app."""
+    import types
+
+    from cifar_tui import backend
+
+    monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))  # mid-import
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert backend.requested() == "jax"
