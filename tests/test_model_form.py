@@ -215,3 +215,6 @@ async def test_keys_read_in_one_burst_act_in_the_order_typed(tmp_path, tiny):
         assert await burst("\x7f\x7f" "3") == "0.3"  # backspace backspace 3
         assert await burst("\x1b[D" "1") == "0.13"  # left 1
         assert app.config.learning_rate == 0.13 and app.focused is field
+        await pilot.press("escape")
+        await burst("\t" * (CNN_FIELDS.index("f-batch_size") + 1))  # tabs in one read
+        assert app.focused.id == "f-batch_size"  # each tab moved on from the one before

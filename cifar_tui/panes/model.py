@@ -233,7 +233,9 @@ class ModelPane(Pane):
             target = fields[0] if step > 0 else fields[-1]
         else:
             target = fields[(current + step) % len(fields)]
-        target.focus()
+        # Now, not after the next refresh as Widget.focus does: a burst of tabs (read in one go)
+        # ran every next_field before the first focus moved, so all of them landed on one field.
+        self.screen.set_focus(target)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         self._mark_focused_row()
