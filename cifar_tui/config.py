@@ -36,7 +36,8 @@ class ArchInfo:
     training: dict = field(default_factory=dict)
 
 
-# The TrainConfig fields that shape the model rather than its training.
+# The TrainConfig fields that shape the model rather than its training: the form shows one
+# only for the architectures whose ArchInfo.fields name it, and the preset sets it.
 MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
 MAX_LEARNING_RATE = 10.0  # above this every optimizer here diverges at once
 _SGD = {"optimizer": "sgd", "learning_rate": 0.01}

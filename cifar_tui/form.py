@@ -20,8 +20,6 @@ from .config import (
     field_kind,
 )
 
-# Model options: shown only for the architectures that take them, and set by the preset.
-
 
 @dataclass(frozen=True)
 class FormField:

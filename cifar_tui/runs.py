@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import CLASSES
 from .procs import boot_id, pid_alive, process_start
 
 ENV_RUNS = "CIFAR_TUI_RUNS"
@@ -324,8 +325,6 @@ def _number(value: object) -> bool:
 def metrics_problem(m: dict) -> str | None:
     """Why a metrics.json object is not a test evaluation as this app writes it (every field
     the views read, of its type), or None. A hand-edited or foreign file must not crash a pane."""
-    from . import CLASSES
-
     k = len(CLASSES)
     for key in ("accuracy", "loss", "ece"):
         if not _number(m.get(key)):
