@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent
 from textual.widgets._tabbed_content import ContentTabs
+from textual.widgets._tabs import Underline
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from .config import DEFAULT_ARCH, TrainConfig
@@ -209,10 +210,28 @@ class CifarApp(App):
         self.screen.minimize()  # a full-screen view belongs to the pane being left
         tabs = self.query_one(TabbedContent)
         tabs.active = tab
+        self._underline_active_tab()
         self._focus_pane(tabs.get_pane(tab))
 
+    def _underline_active_tab(self) -> None:
+        """Move the tab bar's underline now. Textual moves it after the next frame (it needs
+        the tab's place on screen), which made every pane switch a second frame; the tabs
+        never move, so their place from the last layout is right."""
+        bar = self.query_one(ContentTabs)
+        tab = bar.active_tab
+        if tab is None or not tab.virtual_region:  # not laid out yet: Textual's own way
+            return
+        underline = bar.query_one(Underline)
+        start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
+        underline.show_highlight = True
+        underline.highlight_start, underline.highlight_end = start, end
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._focus_pane(event.pane)
+        # A click on the tab bar; a digit key has focused the pane already (a second focus
+        # repaints the pane once more, a frame after the switch's own).
+        focused = self.screen.focused
+        if focused is None or event.pane not in focused.ancestors_with_self:
+            self._focus_pane(event.pane)
 
     def _focus_pane(self, pane: Widget) -> None:
         # Focus inside the pane so its key bindings (shown in the footer) work at once.

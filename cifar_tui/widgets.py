@@ -13,7 +13,9 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.lazy import Lazy as _Lazy
+from textual.reactive import Reactive
 from textual.widgets import Checkbox, DataTable, Footer, Input, ProgressBar, Select, Static, TabPane
 from textual.widgets._footer import FooterKey
 from textual.widgets._progress_bar import Bar, ETAStatus, PercentageStatus
@@ -283,6 +285,17 @@ def typing_in_field(app: App) -> bool:
 KeyHint = tuple[str, str, str, str, bool, str]
 
 
+class KeyHintLabel(FooterKey):
+    """A footer key whose new width needs no second layout pass.
+
+    The layout that gives a key its new width (its label changed on a pane switch) also sets
+    the key's ``virtual_size``, which for every Textual widget asks for one more layout of the
+    screen, and so one more frame: on every pane switch, for nothing, since a key has no
+    children and no scrollbars to place (bench/pane_switch.py)."""
+
+    virtual_size = Reactive(Size(0, 0), layout=False, repaint=False)
+
+
 class AppFirstFooter(Footer):
     """The footer with the app's keys (start, stop, quit) first, then the focused pane's.
 
@@ -301,7 +314,7 @@ class AppFirstFooter(Footer):
         super().__init__(compact=compact, **kwargs)
         self._hints: list[KeyHint] = []  # what the keys show now (palette key not included)
         self._palette_hint: KeyHint | None = None
-        self._update_pending = False
+        self._mount_pending = False
 
     def key_hints(self) -> tuple[list[KeyHint], KeyHint | None]:
         """The keys to show, in order, and the command palette's key (or None)."""
@@ -341,8 +354,8 @@ class AppFirstFooter(Footer):
     @staticmethod
     def _new_key(hint: KeyHint, classes: str = "") -> FooterKey:
         key, key_display, description, action, dimmed, tooltip = hint
-        return FooterKey(key, key_display, description, action, disabled=dimmed,
-                         tooltip=tooltip, classes=classes).data_bind(compact=Footer.compact)
+        return KeyHintLabel(key, key_display, description, action, disabled=dimmed,
+                            tooltip=tooltip, classes=classes).data_bind(compact=Footer.compact)
 
     @staticmethod
     def _show_hint(widget: FooterKey, hint: KeyHint) -> None:
@@ -371,35 +384,53 @@ class AppFirstFooter(Footer):
         self._bindings_ready = True
         if not screen.app.app_focus:
             return
-        if self.is_attached and screen is self.screen and not self._update_pending:
-            # Before the next frame (Textual's waits for it), so a pane switch is one frame.
-            self._update_pending = True
-            self.call_next(self._update_keys)
+        if self.is_attached and screen is self.screen:
+            # At once, in the focus change of a pane switch, not after the next frame (as
+            # Textual's footer) nor later in this loop: the keys' new widths then join the
+            # switch's own layout, and a switch is one layout and one frame.
+            if not self._update_keys() and not self._mount_pending:
+                self._mount_pending = True
+                self.call_next(self._mount_keys)
 
-    async def _update_keys(self) -> None:
-        self._update_pending = False
-        if not self.is_attached:
-            return
+    def _update_keys(self) -> bool:
+        """Show the current keys in the key widgets there are; False if more are needed."""
         hints, palette_hint = self.key_hints()
         if hints == self._hints and palette_hint == self._palette_hint:
-            return
+            return True
         keys = [k for k in self.query_children(FooterKey) if "-command-palette" not in k.classes]
         palette = [k for k in self.query_children(FooterKey) if "-command-palette" in k.classes]
+        if len(hints) > len(keys) or (palette_hint is not None and not palette):
+            return False
         with self.app.batch_update():
             for widget, hint in zip(keys, hints):
                 self._show_hint(widget, hint)
             for widget in keys[len(hints):]:
                 widget.display = False
-            if palette and palette_hint is not None:
+            if palette_hint is not None:
                 self._show_hint(palette[0], palette_hint)
             elif palette:
                 palette[0].display = False
-            new = [self._new_key(hint) for hint in hints[len(keys):]]
-            if new:
-                await self.mount_all(new, before=palette[0] if palette else None)
-            if palette_hint is not None and not palette:
-                await self.mount(self._new_key(palette_hint, classes="-command-palette"))
+        # Hand the keys' layout requests to the screen now, not when each key is next idle:
+        # after the screen's layout of the pane switch, that was a second layout and frame.
+        for key in keys + palette:
+            key._check_refresh()
         self._hints, self._palette_hint = hints, palette_hint
+        return True
+
+    async def _mount_keys(self) -> None:
+        """Mount the key widgets a pane needs beyond those there are (once per count)."""
+        self._mount_pending = False
+        if not self.is_attached:
+            return
+        hints, palette_hint = self.key_hints()
+        keys = [k for k in self.query_children(FooterKey) if "-command-palette" not in k.classes]
+        palette = [k for k in self.query_children(FooterKey) if "-command-palette" in k.classes]
+        new = [self._new_key(hint) for hint in hints[len(keys):]]
+        if new:
+            await self.mount_all(new, before=palette[0] if palette else None)
+        if palette_hint is not None and not palette:
+            await self.mount(self._new_key(palette_hint, classes="-command-palette"))
+        self._update_keys()
 
 
 def plain_error(exc: BaseException | str, limit: int = 300) -> str:

@@ -64,3 +64,40 @@ async def test_training_progress_does_not_repaint_the_screen(tmp_path, tiny, mon
         await pilot.press("x")
         await app.workers.wait_for_complete()
     assert seen and not any(seen), seen
+
+
+async def test_a_pane_switch_draws_the_tab_bar_and_footer_in_its_first_frame(tmp_path, tiny,
+                                                                              monkeypatch):
+    """A pane switch was three screen updates: the new pane, then the footer's keys at their new
+    widths (each key's new size asked Textual for one more layout), then the tab bar's underline
+    (which Textual moves after the next frame). Now the footer and the tab bar change in the
+    switch's first update and are not drawn again after it."""
+    from textual.geometry import Region
+    from textual.widgets import Footer
+    from textual.widgets._tabbed_content import ContentTabs
+
+    updates: list[list[Region]] = []
+    render_update = Compositor.render_update
+
+    def recorded(self, full: bool = False, **kwargs):  # noqa: ANN001, ANN202 - as Textual's
+        updates.append([self.size.region] if full else list(self._dirty_regions))
+        return render_update(self, full=full, **kwargs)
+
+    monkeypatch.setattr(Compositor, "render_update", recorded)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in "123456":  # every pane shown once: its widgets and footer keys exist
+            await pilot.press(key)
+            await settle(pilot)
+        bars = [app.query_one(ContentTabs).region, app.query_one(Footer).region]
+        for key in "2143652":
+            await pilot.pause(0.1)
+            updates.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert updates, key
+            late = [r for update in updates[1:] for r in update
+                    if any(r.overlaps(bar) for bar in bars)]
+            assert not late, (key, late)
+            assert any(r.overlaps(bars[1]) for r in updates[0]), key  # its keys changed
