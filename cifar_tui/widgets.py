@@ -245,7 +245,41 @@ class RowTable(DataTable):
                             update_width=update_width)
 
 
-class InOrderInput(Input):
+class KeysFollowFocus:
+    """A form field's keys go where focus is when each is acted on, not where it was when the
+    key arrived.
+
+    Textual's App forwards every key to the widget focused when the key is read. A key that
+    moves focus (tab, shift+tab, esc) acts only once it has bubbled up to the pane or the app
+    that binds it, a message queue per container, and keys read in one go with it (tmux
+    send-keys, a paste of keystrokes, several keys in one SSH packet) reached the field first:
+    in the learning rate, ``Tab C-u 9`` cleared the learning rate and typed 9 there, and only
+    then moved on. A field now runs such a key's binding at once, as the app would (the same
+    binding chain, from the field up), and hands a key that arrives once focus has left it to
+    the widget that has focus now.
+    """
+
+    MOVES_FOCUS = frozenset({"tab", "shift+tab", "escape"})
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not None and self not in focused.ancestors_with_self:
+            event.stop()
+            event.prevent_default()
+            focused._forward_event(events.Key(event.key, event.character))
+            return
+        if event.key in self.MOVES_FOCUS and await self.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()
+            return
+        await self._own_key(event)
+
+    async def _own_key(self, event: events.Key) -> None:
+        """A key for this field (Textual then runs the field's class's own handler, unless
+        this stops it)."""
+
+
+class InOrderInput(KeysFollowFocus, Input):
     """Textual's Input, acting on its own keys (ctrl+u, backspace, the arrows, ...) in the order
     they were typed.
 
@@ -260,7 +294,7 @@ class InOrderInput(Input):
     forwarded here.
     """
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def _own_key(self, event: events.Key) -> None:
         bindings = self._bindings.copy()
         if self.app._keymap:
             bindings.apply_keymap(self.app._keymap)
@@ -269,6 +303,14 @@ class InOrderInput(Input):
                 event.stop()
                 event.prevent_default()  # Input's own handler and the bubbling are skipped
                 return
+
+
+class FieldSelect(KeysFollowFocus, Select):
+    """A form's drop-down list (see KeysFollowFocus)."""
+
+
+class FieldCheckbox(KeysFollowFocus, Checkbox):
+    """A form's on/off field (see KeysFollowFocus)."""
 
 
 FIELD_TYPES = (Input, Select, Checkbox)

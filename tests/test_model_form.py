@@ -218,3 +218,34 @@ async def test_keys_read_in_one_burst_act_in_the_order_typed(tmp_path, tiny):
         await pilot.press("escape")
         await burst("\t" * (CNN_FIELDS.index("f-batch_size") + 1))  # tabs in one read
         assert app.focused.id == "f-batch_size"  # each tab moved on from the one before
+
+
+async def test_keys_read_with_a_tab_go_to_the_field_the_tab_moves_to(tmp_path, tiny):
+    """Keys read in one go with a tab (tmux send-keys, SSH packets) were forwarded to the field
+    that had focus when they arrived, before the tab had bubbled up to the pane and moved focus:
+    ``Tab C-u 6 4`` in the weight decay cleared it and typed 64 there, then moved on."""
+    from textual._xterm_parser import XTermParser
+
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        await tab_ids(pilot, CNN_FIELDS.index("f-weight_decay") + 1)
+        decay = app.focused
+        assert decay.id == "f-weight_decay"
+        before = decay.value
+
+        async def burst(data: str) -> None:
+            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
+                app.post_message(event)
+            await pilot.pause()
+
+        await burst("\t\x1564")  # tab, ctrl+u, 6, 4
+        batch = app.query_one("#f-batch_size")
+        assert app.focused is batch and batch.value == "64" and decay.value == before
+        await burst("\t\x153\x1b[Z\x1b[Z\x15" "0.002")  # epochs 3, back two, weight decay
+        assert app.query_one("#f-epochs").value == "3" and batch.value == "64"
+        assert app.focused is decay and decay.value == "0.002"
+        await burst("\x1b[Z" * 3 + "\x15" "0.02")  # to the learning rate past a drop-down list
+        assert app.focused.id == "f-learning_rate" and app.focused.value == "0.02"
+        assert (app.config.batch_size, app.config.epochs, app.config.weight_decay,
+                app.config.learning_rate) == (64, 3, 0.002, 0.02)

@@ -21,7 +21,16 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from ..config import DEFAULT_ARCH, TrainConfig, arch_info
 from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
 from ..messages import ConfigChanged
-from ..widgets import InOrderInput, Lazy, MaximizableScroll, Pane, plain_error, typing_in_field
+from ..widgets import (
+    FieldCheckbox,
+    FieldSelect,
+    InOrderInput,
+    Lazy,
+    MaximizableScroll,
+    Pane,
+    plain_error,
+    typing_in_field,
+)
 
 
 def _describe(name: str, value: Any) -> str:
@@ -70,10 +79,10 @@ class ModelPane(Pane):
             wid = "arch" if f.name == "arch" else f"f-{f.name}"
             if f.kind == "switch":
                 # A checkbox that says on/off: readable in 16 colours and without colour.
-                widget: Widget = Checkbox("on" if value else "off", bool(value), id=wid,
+                widget: Widget = FieldCheckbox("on" if value else "off", bool(value), id=wid,
                                           compact=True)
             elif f.kind == "choice":
-                widget = Select([(c, c) for c in f.choices], value=value, allow_blank=False,
+                widget = FieldSelect([(c, c) for c in f.choices], value=value, allow_blank=False,
                                 id=wid, compact=True)
             else:
                 widget = InOrderInput(display(value), id=wid, compact=True)
