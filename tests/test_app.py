@@ -23,6 +23,15 @@ def text_of(app: CifarApp, selector: str) -> str:
     return static_text(app.query_one(selector, Static))
 
 
+def region_text(app, widget) -> str:
+    """The text the screen shows where ``widget`` is, its line breaks undone: what a person
+    reads there (the frame as drawn, whatever overlaps or clips the widget)."""
+    strips = app.screen._compositor.render_strips()
+    region = widget.region
+    lines = [strip.crop(region.x, region.right).text for strip in strips[region.y:region.bottom]]
+    return " ".join(" ".join(lines).split())
+
+
 async def settle(pilot) -> None:
     """Wait until every worker (data load, training, queued runs, parameter table) is done and
     the messages they posted are handled: no polling, no timeout to tune."""
@@ -265,6 +274,43 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
         assert all(f"cnn b{b}" in legend for b in (32, 64, 128))
 
 
+async def test_the_title_names_the_queued_run_that_is_training_not_the_one_before(tmp_path,
+                                                                                  tiny):
+    """Issue 12: while queued runs trained, the title bar named the previous (finished) run.
+    The second of the queued runs is held just after it has started: the title names it."""
+    trainer = FakeTrainer(tiny, epochs=1)
+    started: list[str] = []
+    second_started, release = threading.Event(), threading.Event()
+
+    def held(*, listener, **kwargs):
+        def relay(event):
+            listener(event)
+            if isinstance(event, Started):
+                started.append(event.run_id)
+                if len(started) == 2:
+                    second_started.set()
+                    release.wait(30)
+        return trainer(listener=relay, **kwargs)
+
+    app = make_app(tmp_path, tiny, held)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("6", "b")  # three batch sizes, one after another
+            await wait_for(pilot, second_started.is_set)
+            await pilot.pause()
+            first, second = started
+            assert first != second and app.training
+            assert app.sub_title == f"training {second}"
+            header = region_text(app, app.query_one("Header"))
+            assert f"training {second}" in header and f"run {first}" not in header
+            release.set()
+            await settle(pilot)
+            assert len(started) == 3
+    finally:
+        release.set()
+
+
 async def start_slow_training(app: CifarApp, pilot, trainer: FakeTrainer) -> None:
     await settle(pilot)
     await pilot.press("s")
@@ -303,6 +349,68 @@ async def test_quit_during_training_stops_cleanly(tmp_path, tiny):
         await pilot.pause(0.5)
     assert app.stop_event.is_set()
     assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
+
+
+async def test_quit_stop_now_says_it_is_stopping_until_the_training_has_stopped(tmp_path,
+                                                                                 tiny):
+    """Issue 12: after q -> Stop now the screen went blank for seconds with nothing said. The
+    trainer here takes its time to end after it saw the stop: meanwhile the app is still there,
+    the dialog gone, and the screen says the training is stopping; then the app ends."""
+    trainer = FakeTrainer(tiny, epochs=3, block=True)
+    stopped, release = threading.Event(), threading.Event()
+
+    def slow_to_stop(**kwargs):
+        run = trainer(**kwargs)  # returns once it has seen the stop
+        stopped.set()
+        release.wait(30)  # saving, releasing the GPU...: the time the screen was blank
+        return run
+
+    app = make_app(tmp_path, tiny, slow_to_stop)
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await start_slow_training(app, pilot, trainer)
+            await pilot.press("q")
+            await pilot.pause(0.2)
+            await pilot.press("s")  # Stop now
+            await wait_for(pilot, stopped.is_set, timeout=10)
+            await pilot.pause(0.2)
+            assert not app._exit and not app.query("QuitDialog")  # still here, dialog gone
+            toasts = [" ".join(region_text(app, toast).replace("\u258c", " ").split())
+                      for toast in app.screen.query("Toast")]  # without the toast's edge
+            assert any("Stopping after this batch; finished epochs are kept" in text
+                       for text in toasts), toasts
+            release.set()
+            for _ in range(200):  # the app leaves once the training has ended
+                if app._exit:
+                    break
+                await asyncio.sleep(0.05)
+            assert app._exit
+    finally:
+        release.set()
+    assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
+
+
+def test_after_the_screen_closes_the_terminal_says_the_training_is_stopping(tmp_path,
+                                                                          monkeypatch, capsys):
+    """q -> Stop now closes the screen once the trainer has stopped; where the trainer thread
+    outlives the screen (an error, a hangup race) run_app says why the prompt is not back yet
+    rather than leaving a blank terminal."""
+    import signal
+
+    from cifar_tui import app as app_module
+
+    monkeypatch.setattr("cifar_tui.quiet.quiet_tensorflow", lambda: None)
+    monkeypatch.setattr("cifar_tui.quiet.divert_stderr", lambda log: None)  # fd 2 stays
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
+
+    def run(self):  # the screen has closed while the trainer thread still ends its batch
+        self.training_done.clear()
+        threading.Timer(0.2, self.training_done.set).start()
+
+    monkeypatch.setattr(CifarApp, "run", run)
+    assert app_module.run_app(runs=str(tmp_path / "runs")) == 0
+    assert "stopping the training after this batch (finished epochs are kept)" in \
+        capsys.readouterr().out
 
 
 async def test_quit_to_background_hands_the_run_to_a_detached_process(tmp_path, tiny,
