@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from rich import box
 from rich._palettes import STANDARD_PALETTE
 from rich.color import Color, ColorSystem
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -181,9 +182,18 @@ def confused_pairs_text(pairs: list[dict], selected: int | None = None) -> Text:
     return text
 
 
+# Layer types shown shorter in the parameter table, so that every built-in architecture's table
+# fits 80 columns when shown full-screen (Keras's own summary keeps the full names).
+SHORT_TYPES = {"BatchNormalization": "BatchNorm", "GlobalMaxPooling2D": "GlobalMaxPool2D",
+               "GlobalAveragePooling2D": "GlobalAvgPool2D"}
+
+
 def param_table_renderable(table: ParamTable) -> Group:
+    # Rules under the header only, no borders: the five columns fit 80 columns (boxed, the
+    # dense-bn table was 85 wide and its trainable column cut off even full-screen).
     t = Table(title=f"{table.model_name}: parameters per layer", header_style="bold",
-              caption="output shape without the batch dimension", caption_justify="left")
+              caption="output shape without the batch dimension", caption_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col, justify in (("layer (type)", "left"), ("output shape", "left"),
                          ("formula", "left"), ("params", "right"), ("trainable", "right")):
         t.add_column(col, justify=justify, no_wrap=True)
@@ -191,7 +201,8 @@ def param_table_renderable(table: ParamTable) -> Group:
         shape = r.output_shape.replace("None, ", "")
         trainable = ("-" if not r.count else "all" if not r.non_trainable
                      else f"{r.trainable:,}")
-        t.add_row(f"{r.name} ({r.type})", shape, r.formula, f"{r.count:,}", trainable)
+        t.add_row(f"{r.name} ({SHORT_TYPES.get(r.type, r.type)})", shape, r.formula,
+                  f"{r.count:,}", trainable)
     check = ("[green]matches Keras's count_params[/]" if table.matches_keras
              else f"[red]differs from Keras's {table.keras_total:,}[/]")
     footer = Text.from_markup(

@@ -129,6 +129,24 @@ async def test_changing_the_architecture_keeps_the_users_values_and_says_so(tmp_
         assert app.config.epochs == 3 and app.config.batch_size == 512  # untouched: preset's
 
 
+async def test_an_architecture_change_says_so_when_only_a_model_option_was_set(tmp_path, tiny):
+    """The note was shown only while the user had set a field the new preset keeps: a dropout the
+    user typed was replaced by the preset's without a word."""
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        app.query_one("#arch", Select).value = "cnn-dropout"
+        await pilot.pause()
+        assert not app._notifications  # nothing of the user's was touched: nothing to say
+        app.query_one("#f-dropout", Input).value = "0.1"
+        await pilot.pause()
+        app.query_one("#arch", Select).value = "cnn-dropout-bn"
+        await pilot.pause()
+        assert app.config.dropout == 0.25
+        notes = [n.message for n in app._notifications]
+        assert notes and "the preset set dropout 0.25" in notes[-1], notes
+
+
 async def test_a_model_that_does_not_build_is_refused_with_no_run_left(tmp_path, tiny):
     trainer = FakeTrainer(tiny, epochs=1)
     app = make_app(tmp_path, tiny, trainer)

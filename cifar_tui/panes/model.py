@@ -40,6 +40,11 @@ def _describe(name: str, value: Any) -> str:
     return f"{label} {value if value not in (None, '') else '(blank)'}"
 
 
+# Keras's model.summary() is laid out this wide: all of it in view full-screen (f) at 80
+# columns, less the scrollbar.
+SUMMARY_WIDTH = 78
+
+
 class ModelPane(Pane):
     """Focus rests on the pane so single keys work; tab enters the form, esc leaves it."""
 
@@ -124,11 +129,12 @@ class ModelPane(Pane):
             with widget.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
                 widget.value = new
 
-    def switch_arch(self, arch: str) -> str:
-        """Load ``arch``'s preset, keeping what the user set unless the preset defines it.
+    def switch_arch(self, arch: str) -> str | None:
+        """Load ``arch``'s preset, keeping what the user set, except the model options (dropout,
+        batch norm, ...): they are what the architecture is, so the preset sets them.
 
-        Returns what happened, for the user: which of their values were kept and which the
-        preset replaced.
+        Returns what happened to the user's values, for the user: which were kept and which the
+        preset replaced; None when the user had set none.
         """
         preset = preset_values(arch, self.app.subset)
         before = self.values()
@@ -153,7 +159,7 @@ class ModelPane(Pane):
             parts.append("kept your " + ", ".join(kept))
         if replaced:
             parts.append("the preset set " + ", ".join(replaced))
-        return f"{arch}: " + ("; ".join(parts) if parts else "its preset values")
+        return f"{arch}: " + "; ".join(parts) if parts else None
 
     def validate_form(self) -> TrainConfig | None:
         """Parse and check the form; show each reason under its field; tell the app."""
@@ -200,7 +206,7 @@ class ModelPane(Pane):
         elif name == "arch":
             self._shown[name] = event.value
             note = self.switch_arch(str(event.value))
-            if self.user_set:
+            if note is not None:  # the user's own values were kept or replaced: say which
                 self.notify(note, title="Architecture changed")
         else:
             self._shown[name] = event.value
@@ -336,7 +342,7 @@ class ModelPane(Pane):
         try:
             model = build_model(arch, **options)
             renderable: object = param_table_renderable(param_table(model))
-            summary: object = Text(keras_summary(model, width=100))
+            summary: object = Text(keras_summary(model, width=SUMMARY_WIDTH))
         except Exception as exc:  # a bad spec: show it where the user is looking
             error = plain_error(exc)
             renderable = summary = Text(error, style="red")
@@ -344,7 +350,7 @@ class ModelPane(Pane):
         width = Console(width=400).measure(renderable).maximum
         if not get_current_worker().is_cancelled:  # a newer edit has started its own build
             self.app.call_from_thread(self._built, key, error)
-            self.app.call_from_thread(self._set_view, "summary", summary, 102)
+            self.app.call_from_thread(self._set_view, "summary", summary, SUMMARY_WIDTH)
             self.app.call_from_thread(self._set_view, "table", renderable, width)
 
     def _built(self, key: tuple, error: str | None) -> None:
