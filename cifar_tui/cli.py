@@ -372,7 +372,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from .live import live_summary
-    from .runs import RunStore, best_val_text
+    from .runs import RunStore, accuracy_text, best_val_text
 
     if args.compare:
         return cmd_compare(args)
@@ -386,12 +386,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs yet: cifar-tui train ARCH")
         return 0
-    print(f"{'id':<34}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>8}{'test acc':>9}")
+    # accuracy/images: on how many images each accuracy is
+    print(f"{'id':<34}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>11}"
+          f"{'test acc':>12}")
     for r in rows:
         va = best_val_text(r, ".4f")
-        te = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
+        te = (accuracy_text(r["test_accuracy"], r.get("test_images"), ".4f")
+              if r["test_accuracy"] is not None else "-")
         print(f"{r['id']:<34}{r['status']:<15}{r['epochs']:>7}{r['batch_size'] or '-':>6}"
-              f"  {va:>8}{te:>9}")
+              f"  {va:>11}{te:>12}")
         if r["live"]:
             print(f"  {r['description']} (pid {r['pid']})")
         if r.get("damage"):

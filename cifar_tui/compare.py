@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import TrainConfig
-from .runs import Run, best_val_text
+from .runs import Run, accuracy_text, best_val_text
 
 METRICS = ("best_val", "test_acc", "s_per_epoch", "images_per_sec")
 # Where a run was trained from and on, not what was trained: never a column of its own.
@@ -46,9 +46,17 @@ class HParamTable:
         return [dict(zip(self.columns, r)) for r in self.rows]
 
     def text_rows(self) -> list[list[str]]:
-        """The rows as the table shows them (a run without validation: "no val")."""
-        return [[best_val_text(self.summaries.get(r[0], {}), ".2%") if c == "best_val"
-                 else cell(c, v) for c, v in zip(self.columns, r)] for r in self.rows]
+        """The rows as the table shows them (a run without validation: "no val"); the
+        accuracies say on how many images."""
+        def text(run_id: str, column: str, value: object) -> str:
+            summary = self.summaries.get(run_id, {})
+            if column == "best_val":
+                return best_val_text(summary, ".2%")
+            if column == "test_acc" and isinstance(value, float):
+                return accuracy_text(value, summary.get("test_images"), ".2%")
+            return cell(column, value)
+
+        return [[text(r[0], c, v) for c, v in zip(self.columns, r)] for r in self.rows]
 
 
 def _hparams(run: Run) -> dict:

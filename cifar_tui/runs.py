@@ -710,7 +710,9 @@ class Run:
             "best_val_accuracy": max(vals, default=None),
             # held-out images (--val-split 0: none), or val figures whatever the config says
             "validation": bool(vals) or split is None or split > 0,
+            "val_images": typed(st.get("val_images"), int),  # unknown for older runs
             "test_accuracy": typed(met.get("accuracy"), int, float),
+            "test_images": typed(met.get("n"), int),
             "created": typed(st.get("created"), str),
         }
 
@@ -718,15 +720,29 @@ class Run:
 NO_VALIDATION = "no val"
 
 
+def count_text(n: int | None) -> str:
+    """An image count in a few characters: 10k, 4.5k, 800; "?" when unknown."""
+    if not n:
+        return "?"
+    return f"{n / 1000:g}k" if n >= 1000 and n % 100 == 0 else str(n)
+
+
+def accuracy_text(accuracy: float, n: int | None, fmt: str = ".1%") -> str:
+    """``71.2%/10k``: an accuracy and on how many images (just the accuracy when unknown,
+    as for runs recorded before the count was)."""
+    return format(accuracy, fmt) + (f"/{count_text(n)}" if n else "")
+
+
 def best_val_text(summary: dict, fmt: str = ".1%") -> str:
-    """A run's best validation accuracy as every view shows it (``summary``: ``Run.summary()``).
+    """A run's best validation accuracy as every view shows it (``summary``: ``Run.summary()``),
+    with on how many images.
 
     A run trained with ``--val-split 0`` had no validation: it says so, rather than 0 % or a
     dash; "-" is a validated run before its first epoch."""
     if not summary.get("validation", True):
         return NO_VALIDATION
     best = summary.get("best_val_accuracy")
-    return "-" if best is None else format(best, fmt)
+    return "-" if best is None else accuracy_text(best, summary.get("val_images"), fmt)
 
 
 class RunStore:

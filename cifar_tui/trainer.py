@@ -202,7 +202,9 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             lookahead = Lookahead(config.epochs, steps) if config.lookahead else None
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
                                    has_val=bool(len(va)), train_seconds=train_seconds)
-            run.update_state(hardware=describe_hardware())  # for reports' timings
+            # the hardware for reports' timings; the image counts for every accuracy shown
+            run.update_state(hardware=describe_hardware(), train_images=len(tr),
+                             val_images=len(va))
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                          len(va), model.count_params(), replicas, where))
             status = "finished"

@@ -117,6 +117,32 @@ def test_a_run_without_validation_says_no_val_wherever_best_val_is_shown(tmp_pat
     assert "no val" in row and "0.00%" not in row
 
 
+def test_every_view_says_on_how_many_images_each_accuracy_is(tmp_path, capsys):
+    """The issue: every accuracy on screen says how many images it is on. The trainer records its
+    train and validation counts; the Runs table, the HParams view, the CLI's list and its
+    --compare give them with best val and test accuracy. Runs recorded before the counts were
+    show the bare accuracy rather than a guess."""
+    from cifar_tui.panes.runs import row_cells
+
+    store = RunStore(tmp_path / "runs")
+    run = _run(store, 0.66, 0.64, 2.0, batch_size=32)  # its test metrics: on 100 images
+    old = _run(store, 0.61, 0.60, 2.0, batch_size=64)
+    run.update_state(train_images=45_000, val_images=4_500)
+    cells = row_cells(run, False)
+    assert cells[5:7] == ["66.0%/4.5k", "64.0%/100"]
+    assert row_cells(old, False)[5] == "61.0%"
+    table = hparam_table([run, old])
+    rows = {r[0]: r for r in table.text_rows()}
+    assert rows[run.id][table.columns.index("best_val")] == "66.00%/4.5k"
+    assert rows[run.id][table.columns.index("test_acc")] == "64.00%/100"
+    assert main(["runs", "--runs", str(store.root)]) == 0
+    listing = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "0.6600/4.5k" in listing[run.id] and "0.6400/100" in listing[run.id]
+    assert main(["runs", "--runs", str(store.root), "--compare", run.id, old.id]) == 0
+    out = capsys.readouterr().out
+    assert "66.00%/4.5k" in out and "64.00%/100" in out
+
+
 def test_runs_table_test_cell_names_the_epoch_of_weights_not_the_last(tmp_path):
     """The Runs table's test accuracy says which epoch's weights it is from when those are not
     the last epoch's (the Results pane says "weights of epoch N, best val")."""

@@ -140,7 +140,8 @@ async def test_predict_file_box_is_in_view_at_80x24(tmp_path, tiny):
 
 def widest_run(root, copies: int = 1) -> None:
     """A run whose essential cells are as wide as they get: the longest arch and state, a
-    two-digit epoch count, a test accuracy on 10,000 images from the weights of epoch 10."""
+    two-digit epoch count, a best val on 12,500 images (a val split of 0.25), a test accuracy
+    on 10,000 images from the weights of epoch 10."""
     from cifar_tui.runs import Run
 
     for i in range(copies):
@@ -157,7 +158,8 @@ def _widest_run(run) -> None:
                         "loss": 1.0, "val_loss": 1.1, "seconds": 1234.0,
                         "images_per_sec": 40.0} for e in range(1, 13)])
     run.update_state(status="early-stopped", epochs_done=12, best_val_accuracy=0.5,
-                     created="2026-01-01 00:00:01")  # older than the run the test trains
+                     created="2026-01-01 00:00:01",  # older than the run the test trains
+                     train_images=37_500, val_images=12_500)
     labels = np.arange(10_000) % 10
     probs = np.eye(10, dtype=np.float32)[labels]
     probs[:20] = np.roll(probs[:20], 1, axis=1)  # 99.8%: 100.0% would mean a broken model
@@ -190,8 +192,10 @@ async def test_runs_table_essentials_fit_80_columns_newest_first(tmp_path, tiny)
         # run .. s/epoch in view without scrolling, the widest cells included
         assert right <= table.scrollable_content_region.width
         assert str(table.get_row_at(1)[6]).strip() == "99.8%/10k e10"
-        assert labels[:8] == ["", "run", "arch", "state", "epochs", "best val", "test acc",
-                              "s/ep"]
+        assert str(table.get_row_at(1)[5]).strip() == "52.0%/12.5k"  # best val, on how many
+        assert labels[:9] == ["", "run", "arch", "state", "epoch", "best val", "test acc",
+                              "s/ep", "img/s"]  # the batch-size comparison is about time
+        assert str(table.get_row_at(1)[8]).strip() == "40"  # the median of its epochs
         assert first[6].endswith("/20")  # the test accuracy says on how many images
         assert table.region.height >= 6  # fills the height rather than a fixed few rows
 

@@ -11,12 +11,16 @@ from textual.widgets import DataTable, Static
 from ..compare import hparam_table, timings
 from ..config import MODEL_OPTIONS
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
-from ..runs import Run, best_val_text
+from ..runs import Run, best_val_text, count_text
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
-COLUMNS = ("", "run", "arch", "state", "epochs", "best val", "test acc", "s/ep", "batch",
-           "optimizer", "lr")
+COLUMNS = ("", "run", "arch", "state", "epoch", "best val", "test acc", "s/ep", "img/s",
+           "batch", "optimizer", "lr")
+# The longest state, shorter in the table so that run .. s/ep fit 80 columns with counts.
+STATE_CELLS = {"early-stopped": "early-stop"}
+
+
 def short_id(run_id: str) -> str:
     """``20260101-093000-cnn-1`` -> ``0101-093000-1``: the arch has its own column."""
     parts = run_id.split("-")
@@ -26,20 +30,13 @@ def short_id(run_id: str) -> str:
     return run_id
 
 
-def images(n: int | None) -> str:
-    """An image count in a few characters: 10k, 800."""
-    if not n:
-        return "?"
-    return f"{n / 1000:g}k" if n >= 1000 and n % 100 == 0 else str(n)
-
-
 def test_cell(run: Run, accuracy: float | None) -> str:
     """``71.2%/10k``: the test accuracy and on how many images; `` e3`` after it when the
     weights evaluated are not the last epoch's (the best-val epoch, or a run trained on since)."""
     if accuracy is None:
         return "-"
     metrics = run.metrics
-    cell = f"{accuracy:.1%}/{images(metrics.get('n'))}"
+    cell = f"{accuracy:.1%}/{count_text(metrics.get('n'))}"
     epoch = metrics.get("weights_epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch != run.epochs_done:
         cell += f" e{epoch}"
@@ -49,10 +46,12 @@ def test_cell(run: Run, accuracy: float | None) -> str:
 def row_cells(run: Run, selected: bool) -> list[str]:
     s, t = run.summary(), timings(run)
     test = test_cell(run, s["test_accuracy"])
-    return ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?", s["status"],
+    return ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?",
+            STATE_CELLS.get(s["status"], s["status"]),
             s["epochs"],
             best_val_text(s),
             test, f"{t['s_per_epoch']:.0f}" if t["s_per_epoch"] is not None else "-",
+            f"{t['images_per_sec']:.0f}" if t["images_per_sec"] is not None else "-",
             str(s["batch_size"] or "-"), s["optimizer"] or "-",
             f"{s['learning_rate']:g}" if s["learning_rate"] else "-"]
 
@@ -60,7 +59,7 @@ def row_cells(run: Run, selected: bool) -> list[str]:
 BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
 REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
 HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report\n"
-        "test acc/images: on how many test images; eN: the weights of epoch N")
+        "acc/images: on how many images each accuracy is; eN: the weights of epoch N")
 
 
 class RunsPane(Pane):

@@ -40,6 +40,7 @@ class TrainPane(Pane):
         self.run_id = ""
         self.epochs = 0  # of the run shown: the bar's scale once it has ended
         self.steps = 0  # per epoch
+        self.images: tuple[int | None, int | None] = (None, None)  # train, validation
         self._draw = {TrainingQueued: self._queued, TrainingAttached: self._attached,
                       TrainingStarted: self._started,
                       TrainingProgress: self._progress, EpochEnded: self._epoch_end,
@@ -69,6 +70,7 @@ class TrainPane(Pane):
         if run is None or self.status != "idle":  # this session's training stays shown
             return
         self.run_id, self.history = run.id, run.history()
+        self.images = (run.state.get("train_images"), run.state.get("val_images"))
         self.query_one("#train-status", Static).update(
             f"Last run {run.id}: {run.status}, {run.epochs_done} epochs. "
             "Press s to train the model set up in the Model pane (2).")
@@ -88,7 +90,7 @@ class TrainPane(Pane):
 
     def _queued(self, config: Any) -> None:
         self.history, self.status, self.run_id = [], "starting", ""
-        self.epochs, self.steps = config.epochs, 0
+        self.epochs, self.steps, self.images = config.epochs, 0, (None, None)
         self.query_one("#train-status", Static).update(
             f"Starting {config.arch} (batch {config.batch_size}, {config.optimizer} "
             f"lr {config.learning_rate}); loading Keras on {requested_backend()}...")
@@ -102,6 +104,7 @@ class TrainPane(Pane):
         pid = owner_pid(run)
         self.history, self.status, self.run_id = run.history(), "following", run.id
         self.epochs, self.steps = int(run.config.get("epochs") or 0), 0
+        self.images = (run.state.get("train_images"), run.state.get("val_images"))
         who = f"process {pid}" if pid is not None else "another process"
         if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
             text = (f"Run {run.id} is starting in {who}: loading data and Keras... Its "
@@ -119,6 +122,7 @@ class TrainPane(Pane):
 
         self.status, self.run_id = "running", event.run_id
         self.epochs, self.steps = event.epochs, event.steps
+        self.images = (event.train_size, event.val_size)
         self.history = Run(self.app.store.root / event.run_id).history()
         self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
         # no longer "starting"/"loading Keras": say so before the first batch's figures
@@ -189,7 +193,13 @@ class TrainPane(Pane):
                                                             style="red"))
 
     def plot(self) -> None:
-        self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric)
+        train, val = self.images
+        title = ""  # the plot's own, when the counts are not known (runs from before them)
+        if isinstance(train, int) and isinstance(val, int):
+            title = (f"{self.metric} per epoch: train (solid) {train:,} images"
+                     + (f", validation (dots) {val:,}" if val else ""))
+        self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric,
+                                         title)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Train: plot accuracy / loss", "Switch the live plot (l)",
