@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from rich import box
 from rich._palettes import STANDARD_PALETTE
-from rich.color import Color, ColorSystem
+from rich.color import Color
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
@@ -55,7 +55,7 @@ class HalfBlockImage:
             img = np.concatenate([img, img[-1:]], axis=0)
         self.image = img
         self._segments: list[Segment] | None = None
-        self._system: ColorSystem | None = None
+        self._system: str | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -71,11 +71,13 @@ class HalfBlockImage:
         system = console.color_system
         if self._segments is None or self._system != system:
             self._system = system
-            if system in (ColorSystem.STANDARD, ColorSystem.WINDOWS):
+            if system in ("standard", "windows"):  # Console.color_system is a name
                 # 16 colours: nearest-colour mapping leaves a few flat greys; ordered
                 # dithering over the 16 ANSI colours keeps shapes and hues recognisable.
                 idx = dither16(self.image)
-                colours = [Color.from_ansi(i) for i in range(16)]
+                # As RGB: Textual maps ANSI numbers through its own theme's colours before the
+                # terminal's 16, which merged several; each palette RGB maps back to its number.
+                colours = [Color.from_rgb(*_ANSI16[i]) for i in range(16)]
                 cells = [(colours[a], colours[b]) for a, b in zip(idx[0::2].ravel().tolist(),
                                                                   idx[1::2].ravel().tolist())]
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from conftest import static_text
 from test_app import FakeTrainer, make_app
 from test_snapshots import fixed_run
@@ -254,6 +255,121 @@ def test_sixteen_colour_images_are_dithered_not_flattened():
     def levels(idx):
         return len({tuple(np.bincount(col, minlength=16)) for col in idx.T})
     assert levels(dithered) > 2 * levels(flat)
+
+
+def _sky() -> np.ndarray:
+    """A dark-to-light blue sky: a gradient that 16 flat colours turn into three bands."""
+    ramp = np.repeat(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], 32, axis=0)
+    return np.concatenate([ramp // 3, ramp // 2, ramp], axis=2)
+
+
+def _gradient_levels(idx: np.ndarray) -> int:
+    """How many distinct colour mixes the columns of a left-to-right gradient have."""
+    return len({tuple(np.bincount(col, minlength=16)) for col in idx.T})
+
+
+def _pixel_colours(ansi: str) -> np.ndarray:
+    """The 16-colour number of each pixel of half-block lines written as ANSI text: a cell's
+    foreground is its upper pixel, its background the lower one."""
+    from rich.text import Text
+
+    rows = []
+    for line in Text.from_ansi(ansi).split("\n"):
+        if not line.plain:
+            continue
+        top, bottom = [-1] * len(line.plain), [-1] * len(line.plain)
+        for span in line.spans:
+            for x in range(span.start, span.end):
+                top[x], bottom[x] = span.style.color.number, span.style.bgcolor.number
+        rows += [top, bottom]
+    return np.array(rows)
+
+
+def test_half_block_images_reach_a_16_colour_console_dithered():
+    """The CLI's path (a Rich console with 16 colours): the image drawn is the dithered one,
+    pixel for pixel, not Rich's nearest-colour downgrade that left the sky three flat bands."""
+    from rich.console import Console
+
+    from cifar_tui.render import HalfBlockImage, dither16
+
+    grey = np.repeat(_sky()[..., 2:], 3, axis=2)
+    for image in (_sky(), grey):
+        out = io.StringIO()
+        Console(file=out, color_system="standard", force_terminal=True, width=80).print(
+            HalfBlockImage(image))
+        shown = _pixel_colours(out.getvalue())
+        assert shown.shape == (32, 32)
+        assert (shown == dither16(image)).all()
+        assert _gradient_levels(shown) > 2 * _gradient_levels(dither16(image, spread=0))
+
+
+async def test_half_block_images_reach_a_16_colour_terminal_dithered_through_textual(
+        monkeypatch):
+    """The TUI's path: Textual renders with its console's colour system, maps ANSI colour
+    numbers through its theme's RGB (ANSIToTruecolor) and downgrades to the terminal's 16
+    colours as it writes. What it writes for the image is the dithered image, every one of
+    the 16 colours mapped back to itself."""
+    from textual import constants
+    from textual.app import App
+
+    from cifar_tui.render import HalfBlockImage, dither16
+
+    monkeypatch.setattr(constants, "COLOR_SYSTEM", "standard")  # TEXTUAL_COLOR_SYSTEM, TERM
+    image = _sky()
+    image[:8, :8] = [255, 0, 0]  # a red and a green corner: hues the theme's mapping merged
+    image[-8:, -8:] = [0, 200, 0]
+
+    class OneImage(App):
+        CSS = "Static { width: auto; height: auto; }"
+
+        def compose(self):  # noqa: ANN202
+            yield Static(HalfBlockImage(image))
+
+    app = OneImage()
+    assert app.console.color_system == "standard"
+    async with app.run_test(size=(40, 20)) as pilot:
+        await pilot.pause()
+        strips = app.screen._compositor.render_strips()
+        ansi = "\n".join(strip.crop(0, 32).render(app.console) for strip in strips[:16])
+    shown = _pixel_colours(ansi)
+    assert (shown == dither16(image)).all()
+
+
+@pytest.mark.parametrize("env, textual_setting, shown", [
+    ({"TERM": "xterm"}, "auto", "256"),  # what most terminals that say xterm really have
+    ({"TERM": "screen"}, "auto", "256"),
+    ({"TERM": "xterm", "COLORTERM": "truecolor"}, "auto", "truecolor"),
+    ({"TERM": "xterm", "TEXTUAL_COLOR_SYSTEM": "standard"}, "standard", "standard"),
+    ({"TERM": "xterm", "NO_COLOR": "1"}, "auto", "standard"),  # Textual's monochrome instead
+    ({"TERM": "linux"}, "auto", "standard"),  # the console: 16 colours, images dithered
+], ids=["xterm", "screen", "colorterm", "textual-color-system", "no-color", "linux"])
+def test_run_app_gives_the_app_the_colour_system_the_terminal_has(tmp_path, monkeypatch, env,
+                                                                   textual_setting, shown):
+    """run_app, not only colour_system(): the app it starts draws with 256 colours where
+    TERM=xterm under-reports the terminal, and keeps what the user or the terminal said."""
+    import signal
+
+    from textual import constants
+
+    from cifar_tui import app as app_module
+
+    for name in ("TERM", "COLORTERM", "NO_COLOR", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # Textual reads TEXTUAL_COLOR_SYSTEM once, when imported, as it would at start-up.
+    monkeypatch.setattr(constants, "COLOR_SYSTEM", textual_setting)
+    monkeypatch.setattr("cifar_tui.quiet.quiet_tensorflow", lambda: None)
+    monkeypatch.setattr("cifar_tui.quiet.divert_stderr", lambda log: None)  # fd 2 stays
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
+    seen = {}
+
+    def run(self):  # what the app would draw with, instead of taking over the terminal
+        seen.update(system=self.console.color_system, no_color=self.no_color)
+
+    monkeypatch.setattr(app_module.CifarApp, "run", run)
+    assert app_module.run_app(runs=str(tmp_path / "runs")) == 0
+    assert seen == {"system": shown, "no_color": "NO_COLOR" in env}
 
 
 def test_heatmap_numbers_stay_readable_without_colour():

@@ -40,6 +40,15 @@ def fixed_run(root, tiny) -> Run:
     return run
 
 
+@pytest.fixture(autouse=True)
+def _truecolour(monkeypatch) -> None:
+    """Frames drawn in truecolour whatever TERM the tests run under: with 16 colours (TERM=xterm
+    or unset, as Rich reads them) the images are drawn dithered (render.HalfBlockImage)."""
+    from textual import constants
+
+    monkeypatch.setattr(constants, "COLOR_SYSTEM", "truecolor")  # read when an app is made
+
+
 @pytest.fixture
 def app(tmp_path, tiny) -> CifarApp:
     fixed_run(tmp_path / "runs", tiny)
