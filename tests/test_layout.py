@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from conftest import static_text
-from test_app import FakeTrainer, make_app
+from test_app import FakeTrainer, make_app, region_text, settle
 from test_snapshots import fixed_run
 from textual.widgets import DataTable, Input, Static
 from textual.widgets._footer import FooterKey
@@ -199,6 +199,50 @@ async def test_runs_table_essentials_fit_80_columns_newest_first(tmp_path, tiny)
         assert str(table.get_row_at(1)[8]).strip() == "40"  # the median of its epochs
         assert first[6].endswith("/20")  # the test accuracy says on how many images
         assert table.region.height >= 6  # fills the height rather than a fixed few rows
+
+
+async def test_the_runs_table_grows_with_the_terminal(tmp_path, tiny):
+    """Issue 12: the Runs list was a fixed 8 rows even at 120x40. With 14 runs, a taller
+    terminal shows more of them on screen, and 120x40 shows more than 8."""
+    from cifar_tui.runs import Run
+
+    for i in range(14):
+        run = Run(tmp_path / "runs" / f"20260101-0000{i:02d}-cnn")
+        run.path.mkdir(parents=True)
+        run.write_config({"arch": "cnn", "batch_size": 32, "epochs": 2})
+        run.update_state(status="stopped", epochs_done=1, created=f"2026-01-01 00:00:{i:02d}")
+    shown = {}
+    for size in ((80, 24), (120, 40)):
+        app = make_app(tmp_path, tiny)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("6")
+            await pilot.pause()
+            table = app.query_one("#runs-table", DataTable)
+            assert table.row_count == 14
+            text = region_text(app, table)
+            shown[size] = sum(f"0000{i:02d}" in text for i in range(14))
+    assert shown[(80, 24)] >= 4, shown
+    assert shown[(120, 40)] > 8 and shown[(120, 40)] >= shown[(80, 24)] + 5, shown
+
+
+async def test_the_overfitting_warning_says_training_goes_on_at_80x24(tmp_path, tiny):
+    """Issue 12: the overfitting warning was easily taken for early stopping. In the Train pane
+    at 80x24 it is on screen in full and says it is a warning and that training goes on."""
+    trainer = FakeTrainer(tiny, epochs=3)  # its val loss rises while train loss falls
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        warning = app.query_one("#overfit-warning", Static)
+        assert warning.region.bottom <= SIZE[1] - 1  # above the footer, not scrolled away
+        text = region_text(app, warning)
+        assert text.startswith("! Overfitting trend:"), text
+        assert text.endswith("(a warning: training goes on)"), text
+        status = region_text(app, app.query_one("#train-status"))
+        assert status.startswith("finished after 3 epochs"), status  # it did go on
 
 
 async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_path):
