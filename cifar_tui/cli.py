@@ -98,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_data(ap, top=True)
     _add_runs(ap, top=True)
     _add_backend(ap, top=True)
-    ap.add_argument("--subset", type=int, metavar="N", help="use N train images per class")
+    ap.add_argument("--subset", type=int, metavar="N",
+                    help="use N train images per class (the test accuracy still uses all "
+                         "test images)")
     sub = ap.add_subparsers(dest="command")
 
     p = sub.add_parser("data", help="load CIFAR-10 and show shapes, class counts, pixel range")

@@ -246,6 +246,26 @@ def test_each_fields_limits_are_checked_and_shown_where_people_type_it(f):
     assert "; " + described in _train_help().rsplit(option, 1)[1].split(" --")[0]
 
 
+def test_the_subset_help_says_it_cuts_train_images_and_keeps_the_test_set_whole():
+    """Issue 12: --subset 400 silently evaluated on 800 test images, and its help said only
+    "train images". Both its helps (``train``'s flag and the global option, which the TUI
+    takes) say it is per class of the training images and that the test set stays whole."""
+    import contextlib
+    import io
+
+    from cifar_tui.cli import _parser
+
+    train = _train_help().rsplit("--subset N", 1)[1].split(" --")[0].strip()
+    assert train.startswith("train images per class"), train
+    assert "the test accuracy still uses all test images" in train, train
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        _parser().parse_args(["--help"])
+    top = " ".join(out.getvalue().split()).rsplit("--subset N", 1)[1].split(" --")[0]
+    assert "train images per class" in top, top
+    assert "the test accuracy still uses all test images" in top, top
+
+
 def test_the_cli_help_says_what_leaving_a_flag_out_means_not_blank():
     """A CLI user cannot leave a field blank: the flag's help says what leaving it out does;
     the form's tooltip says what a blank box does."""
