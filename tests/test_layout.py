@@ -538,3 +538,27 @@ def test_animations_are_off_unless_asked_for(tmp_path, tiny, monkeypatch):
 
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "full")
     assert make_app(tmp_path, tiny).animation_level == constants.TEXTUAL_ANIMATIONS
+
+
+async def test_a_live_rows_cells_grow_their_column_rather_than_being_cut(tmp_path, tiny):
+    """A running run's row is redrawn in place every 2 s; its cells kept the width of the
+    column as first laid out, so its best val, "-" at first, showed "30.0%/10" for
+    "30.0%/100" once the count joined it."""
+    from cifar_tui.config import TrainConfig
+    from cifar_tui.runs import RunStore
+
+    run = RunStore(tmp_path / "runs").create(TrainConfig.for_arch("cnn").to_dict())
+    run.update_state(status="running", val_images=100)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        pane = app.query_one("RunsPane")
+        table = app.query_one(DataTable)
+        assert str(table.get_row_at(0)[5]).strip() == "-"
+        run.write_history([{"epoch": 1, "accuracy": 0.3, "loss": 2.0, "val_accuracy": 0.3,
+                            "val_loss": 2.0, "seconds": 4.0, "images_per_sec": 200.0}])
+        run.update_state(epochs_done=1)
+        pane.refresh_live()
+        await pilot.pause()
+        assert "30.0%/100" in region_text(app, table)

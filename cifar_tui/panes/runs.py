@@ -121,7 +121,7 @@ class RunsPane(Pane):
             if run.state.get("status") in ("running", "created") or run.id in self._live \
                     or (run.path / SPAWN_NAME).exists():
                 for column, value in zip(COLUMNS, row_cells(run, run.id in self.selected)):
-                    table.update_cell(run.id, self.columns[column], value)
+                    table.update_cell(run.id, self.columns[column], value, update_width=True)
                 if run.status in LIVE_STATUSES:
                     self._live.add(run.id)
                 else:
