@@ -143,7 +143,8 @@ def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
     try:
         run = wait_until(lambda: next((r for r in RunStore(runs).list() if r.epochs_done), None),
                          what="a first epoch")
-        assert term.screen_has("epoch 1/")
+        # the epoch's line is printed just after its commit, and read from the pty after that
+        wait_until(lambda: term.screen_has("epoch 1/"), timeout=10, what="the epoch's line")
         assert run.epochs_done < epochs, "the training ended before the hangup: make it longer"
         if how == "signal":  # the terminal is still there: it is told, then left alone
             os.kill(term.pid, signal.SIGHUP)
