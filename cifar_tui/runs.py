@@ -720,10 +720,8 @@ class Run:
 NO_VALIDATION = "no val"
 
 
-def count_text(n: int | None) -> str:
-    """An image count in a few characters: 10k, 4.5k, 800; "?" when unknown."""
-    if not n:
-        return "?"
+def count_text(n: int) -> str:
+    """An image count in a few characters: 10k, 4.5k, 800."""
     return f"{n / 1000:g}k" if n >= 1000 and n % 100 == 0 else str(n)
 
 

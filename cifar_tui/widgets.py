@@ -434,13 +434,18 @@ class AppFirstFooter(Footer):
                 self._mount_pending = True
                 self.call_next(self._mount_keys)
 
+    def _key_widgets(self) -> tuple[list[FooterKey], list[FooterKey]]:
+        """The pane keys' widgets, and the command palette key's (one or none)."""
+        widgets = list(self.query_children(FooterKey))
+        return ([k for k in widgets if "-command-palette" not in k.classes],
+                [k for k in widgets if "-command-palette" in k.classes])
+
     def _update_keys(self) -> bool:
         """Show the current keys in the key widgets there are; False if more are needed."""
         hints, palette_hint = self.key_hints()
         if hints == self._hints and palette_hint == self._palette_hint:
             return True
-        keys = [k for k in self.query_children(FooterKey) if "-command-palette" not in k.classes]
-        palette = [k for k in self.query_children(FooterKey) if "-command-palette" in k.classes]
+        keys, palette = self._key_widgets()
         if len(hints) > len(keys) or (palette_hint is not None and not palette):
             return False
         with self.app.batch_update():
@@ -465,8 +470,7 @@ class AppFirstFooter(Footer):
         if not self.is_attached:
             return
         hints, palette_hint = self.key_hints()
-        keys = [k for k in self.query_children(FooterKey) if "-command-palette" not in k.classes]
-        palette = [k for k in self.query_children(FooterKey) if "-command-palette" in k.classes]
+        keys, palette = self._key_widgets()
         new = [self._new_key(hint) for hint in hints[len(keys):]]
         if new:
             await self.mount_all(new, before=palette[0] if palette else None)

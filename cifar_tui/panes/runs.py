@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 from ..compare import hparam_table, timings
 from ..config import MODEL_OPTIONS
 from ..messages import Compare, ExportReport, OpenRun, StartTraining
-from ..runs import Run, best_val_text, count_text
+from ..runs import Run, accuracy_text, best_val_text
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
@@ -36,7 +36,7 @@ def test_cell(run: Run, accuracy: float | None) -> str:
     if accuracy is None:
         return "-"
     metrics = run.metrics
-    cell = f"{accuracy:.1%}/{count_text(metrics.get('n'))}"
+    cell = accuracy_text(accuracy, metrics.get("n"))  # n: always there (metrics_problem)
     epoch = metrics.get("weights_epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch != run.epochs_done:
         cell += f" e{epoch}"
