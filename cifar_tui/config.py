@@ -293,14 +293,15 @@ class TrainConfig:
                                        form=False, metavar="DEV,DEV", trained=False)
     mixed_precision: str = _param("auto", "float16 compute: auto (on with a GPU), on, off",
                                   choices=("auto", "on", "off"), form=False, trained=False)
-    jit_compile: str = _param("auto", "XLA: auto (Keras's choice: on a GPU), on, off",
+    jit_compile: str = _param("auto", "XLA: auto (Keras's choice: on a GPU; fast on "
+                              "TensorFlow: on), on, off",
                               choices=("auto", "on", "off"), form=False, flags=("--jit",),
                               noun="jit", trained=False)
     # Keras's steps_per_execution. Auto is 1 on a CPU (progress every batch) and, on a GPU, where
     # dispatching a small model's step from Python costs more than the step, 16 (5 with the
     # lookahead, its cadence); Keras on PyTorch takes only 1.
     steps_per_execution: int = _param(0, "training steps per device call (auto: 1 on a CPU, "
-                                      "16 on a GPU)", limits=Limits(0, zero="auto"), form=False,
+                                      "16 on a GPU, 5 with the lookahead)", limits=Limits(0, zero="auto"), form=False,
                                       metavar="N", trained=False)
 
     @classmethod

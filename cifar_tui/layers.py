@@ -39,8 +39,8 @@ class FreezableBias(keras.layers.Layer):
 
     The flag is a weight, so a run resumed after the freeze stays frozen; it is an integer, so
     the lookahead's average of the float weights leaves it alone. Frozen, the offset gets no
-    gradient: Keras optimizers have no per-variable switch, so the momentum it carried dies out
-    over a few steps, and the trainer exempts it from weight decay.
+    gradient, and ``FreezeBiases`` zeroes its SGD momentum at the freeze so it stops at once
+    (Keras optimizers have no per-variable switch); the trainer exempts it from weight decay.
     """
 
     def __init__(self, epochs: int, **kwargs: Any) -> None:
