@@ -301,8 +301,9 @@ class TrainConfig:
     # dispatching a small model's step from Python costs more than the step, 16 (5 with the
     # lookahead, its cadence); Keras on PyTorch takes only 1.
     steps_per_execution: int = _param(0, "training steps per device call (auto: 1 on a CPU, "
-                                      "16 on a GPU, 5 with the lookahead)", limits=Limits(0, zero="auto"), form=False,
-                                      metavar="N", trained=False)
+                                      "16 on a GPU, 5 with the lookahead)",
+                                      limits=Limits(0, zero="auto"), form=False, metavar="N",
+                                      trained=False)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:

@@ -62,7 +62,7 @@ FAST: Final[dict[str, Any]] = {
         "rate": 0.95,  # per step: decay 0.95 ** 5 per averaging ...
         "power": 3,  # ... times (step / total) ** 3, so averaging is strong only near the end
         # airbench also resets the model to the average at each epoch's end, dropping the steps
-        # since the last averaging (up to 4 of the 48 an epoch on all the data, of the 9 on the proxy).
+        # since the last averaging (up to 4 of 48 an epoch on all the data, of 9 on the proxy).
         "end_epochs_on_average": True,
     },
     # XLA when the config says "auto" and Keras runs on TensorFlow: Keras leaves it off on a
