@@ -10,8 +10,8 @@ A variant changes either the run's config or a constant of the recipe's table
 (``recipe.FAST``, patched for that run only: keys "table:section.name").
 Test-time augmentation costs no training, so the full run's model is also scored without it
 ("full, no TTA") and with the mirror only ("full, mirror TTA").
-A full-data run is about 35 minutes on 2 CPU cores: meant for a GPU box, or --per-class for a
-smaller proxy.
+A full-data run is 35-80 minutes of training on 2 CPU cores (4,699 s on the AMD EPYC VM in
+bench/RESULTS.md): meant for a GPU box, or --per-class 1000 for the 15-minute proxy.
 """
 
 from __future__ import annotations
