@@ -1,0 +1,52 @@
+"""Seconds per training step of the `fast` net alone: ``train_on_batch`` on one fixed batch of
+1,024 random images, XLA on, no batch pipeline, no callbacks (no lookahead).
+
+    python bench/fast_step.py
+
+Against a whole run's seconds per step (history.csv), it says whether time goes to the compiled
+step itself or to what surrounds it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    import keras
+    import numpy as np
+
+    from cifar_tui.models import build_model, compile_model, make_optimizer
+    from cifar_tui.recipe import FAST
+
+    hyp = FAST["train"]
+    model = build_model("fast")
+    opt = make_optimizer(hyp["optimizer"], hyp["learning_rate"], hyp["weight_decay"],
+                         hyp["momentum"])
+    compile_model(model, opt, hyp["label_smoothing"], jit_compile=True)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
+    y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
+    t = time.perf_counter()
+    model.train_on_batch(x, y)
+    print(f"{keras.backend.backend()}: first step (compile) {time.perf_counter() - t:.1f} s")
+    steps = []
+    for _ in range(9):
+        t = time.perf_counter()
+        model.train_on_batch(x, y)
+        steps.append(time.perf_counter() - t)
+    print("s per step:", " ".join(f"{s:.2f}" for s in steps), f"(9 steps: {sum(steps):.1f} s)")
+    t = time.perf_counter()
+    model.predict(x, batch_size=len(x), verbose=0)
+    model.predict(x, batch_size=len(x), verbose=0)
+    print(f"forward only, two batches: {time.perf_counter() - t:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
