@@ -447,3 +447,12 @@ def test_model_file_naming_builtins_exec_is_a_message(tmp_path, capsys):
     assert main(["predict", run.id, str(photo), "--runs", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "not a model this tool can load safely" in err and "unexpected" not in err
+
+
+def test_image_counts_are_none_for_older_runs_and_for_values_that_are_not_counts(tmp_path):
+    run = RunStore(tmp_path).create({"arch": "cnn"})
+    assert run.image_counts == (None, None)  # a run from before the counts were recorded
+    run.update_state(train_images=True, val_images="80")  # a damaged state.json
+    assert run.image_counts == (None, None)
+    run.update_state(train_images=45_000, val_images=0)  # --val-split 0
+    assert run.image_counts == (45_000, 0)

@@ -87,6 +87,7 @@ def test_run_files_history_and_events(finished):
     assert started.train_size == 320 and started.val_size == 80  # 20% stratified
     # recorded for every view's "on how many images"
     assert (run.state["train_images"], run.state["val_images"]) == (320, 80)
+    assert run.image_counts == (320, 80)
     assert run.summary()["val_images"] == 80 and run.summary()["test_images"] == 50
 
 

@@ -70,7 +70,7 @@ class TrainPane(Pane):
         if run is None or self.status != "idle":  # this session's training stays shown
             return
         self.run_id, self.history = run.id, run.history()
-        self.images = (run.state.get("train_images"), run.state.get("val_images"))
+        self.images = run.image_counts
         self.query_one("#train-status", Static).update(
             f"Last run {run.id}: {run.status}, {run.epochs_done} epochs. "
             "Press s to train the model set up in the Model pane (2).")
@@ -104,7 +104,7 @@ class TrainPane(Pane):
         pid = owner_pid(run)
         self.history, self.status, self.run_id = run.history(), "following", run.id
         self.epochs, self.steps = int(run.config.get("epochs") or 0), 0
-        self.images = (run.state.get("train_images"), run.state.get("val_images"))
+        self.images = run.image_counts
         who = f"process {pid}" if pid is not None else "another process"
         if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
             text = (f"Run {run.id} is starting in {who}: loading data and Keras... Its "
