@@ -1,14 +1,17 @@
 """Seconds per training step of the `fast` net alone: ``train_on_batch`` on one fixed batch of
 1,024 random images, XLA on, no batch pipeline, no callbacks (no lookahead).
 
-    python bench/fast_step.py
+    python bench/fast_step.py [--steps 9]
 
 Against a whole run's seconds per step (history.csv), it says whether time goes to the compiled
-step itself or to what surrounds it.
+step itself or to what surrounds it. The backend is Keras's (``KERAS_BACKEND``); XLA's own
+options go in ``XLA_FLAGS``. ``--profile`` (PyTorch backend) adds ``torch.profiler``'s table of one
+more step, by operator.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -19,6 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=9, help="timed steps after the first")
+    ap.add_argument("--profile", action="store_true",
+                    help="PyTorch backend: time one more step by operator")
+    args = ap.parse_args()
+
     import keras
     import numpy as np
 
@@ -37,11 +46,18 @@ def main() -> None:
     model.train_on_batch(x, y)
     print(f"{keras.backend.backend()}: first step (compile) {time.perf_counter() - t:.1f} s")
     steps = []
-    for _ in range(9):
+    for _ in range(args.steps):
         t = time.perf_counter()
         model.train_on_batch(x, y)
         steps.append(time.perf_counter() - t)
-    print("s per step:", " ".join(f"{s:.2f}" for s in steps), f"(9 steps: {sum(steps):.1f} s)")
+    print("s per step:", " ".join(f"{s:.2f}" for s in steps),
+          f"({len(steps)} steps: {sum(steps):.1f} s)")
+    if args.profile and keras.backend.backend() == "torch":
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model.train_on_batch(x, y)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
     t = time.perf_counter()
     model.predict(x, batch_size=len(x), verbose=0)
     model.predict(x, batch_size=len(x), verbose=0)
