@@ -693,7 +693,13 @@ class Run:
     @property
     def epochs_done(self) -> int:
         done = self.state.get("epochs_done", 0)
-        return done if isinstance(done, int) and not isinstance(done, bool) and done > 0 else 0
+        return done if _count(done) else 0
+
+    @property
+    def epochs_planned(self) -> int:
+        """The epochs its config asks for; 0 where unknown or not a count (a damaged file)."""
+        epochs = self.config.get("epochs", 0)
+        return epochs if _count(epochs) else 0
 
     def summary(self) -> dict:
         """One row for lists. A damaged run has status "damaged" and ``damage``, the reason;

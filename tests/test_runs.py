@@ -456,3 +456,11 @@ def test_image_counts_are_none_for_older_runs_and_for_values_that_are_not_counts
     assert run.image_counts == (None, None)
     run.update_state(train_images=45_000, val_images=0)  # --val-split 0
     assert run.image_counts == (45_000, 0)
+
+
+def test_epochs_planned_reads_the_config_and_is_0_for_what_is_not_a_count(tmp_path):
+    store = RunStore(tmp_path)
+    assert store.create({"arch": "cnn", "epochs": 12}).epochs_planned == 12
+    assert store.create({"arch": "cnn"}).epochs_planned == 0
+    for damaged in ("12", True, -3, 4.5, None):
+        assert store.create({"arch": "cnn", "epochs": damaged}).epochs_planned == 0

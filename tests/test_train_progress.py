@@ -86,3 +86,30 @@ async def test_an_unknown_length_bar_is_drawn_once_with_animations_off(tmp_path,
         progress.update(total=None)  # unknown again: now it moves
         await pilot.pause()
         assert bar.auto_refresh == pytest.approx(1 / 15)
+
+
+@pytest.mark.parametrize(("status", "done", "epochs", "percentage", "colour"), [
+    ("finished", EPOCHS, EPOCHS, 1.0, "finished"),
+    ("early-stopped", 2, EPOCHS, 1.0, "finished"),
+    ("stopped", 1, EPOCHS, 0.25, "stopped"),
+    ("failed", 2, EPOCHS, 0.5, "failed"),
+    ("stopped", 1, "four", 1.0, "stopped"),  # a damaged config: how far it got is unknown
+])
+async def test_the_last_run_shown_at_start_has_the_bar_of_how_it_ended(
+        tmp_path, tiny, status, done, epochs, percentage, colour):
+    """While nothing trains, the Train pane shows the newest run: its bar says how that run
+    ended, as for a run trained in this session (it was an empty bar reading "--%")."""
+    from cifar_tui.runs import RunStore
+
+    run = RunStore(tmp_path / "runs").create({"arch": "dense", "epochs": epochs})
+    run.update_state(status=status, epochs_done=done)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        bar = app.query_one("#train-progress", ProgressBar)
+        assert bar.percentage == pytest.approx(percentage)
+        assert [c for c in ("-finished", "-stopped", "-failed") if bar.has_class(c)] == [
+            f"-{colour}"]
+        assert str(bar.query_one("#percentage").render()) == f"{percentage:.0%}"

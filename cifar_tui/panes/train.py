@@ -27,6 +27,9 @@ from ..messages import (
 )
 from ..widgets import HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
 
+# Run.status values that no trainer will change any more.
+ENDED = ("finished", "early-stopped", "stopped", "interrupted", "failed")
+
 
 class TrainPane(Pane):
     can_focus = True
@@ -74,6 +77,8 @@ class TrainPane(Pane):
         self.query_one("#train-status", Static).update(
             f"Last run {run.id}: {run.status}, {run.epochs_done} epochs. "
             "Press s to train the model set up in the Model pane (2).")
+        if run.status in ENDED:  # as this session's run would end: not an empty "--%" bar
+            self._ended_bar(run.status, run.epochs_done, run.epochs_planned)
         self.plot()
 
     def show_event(self, message: TrainingMessage | None) -> None:
@@ -87,6 +92,14 @@ class TrainPane(Pane):
         bar.update(total=total, progress=progress)
         for state in ("finished", "stopped", "failed"):
             bar.set_class(end == state, f"-{state}")
+
+    def _ended_bar(self, status: str, done: int, epochs: int) -> None:
+        """Epochs done of the run, coloured by how it ended: full and green once complete
+        (early stopping too), else how far it got of ``epochs`` (0: unknown)."""
+        if status in ("finished", "early-stopped"):
+            self._bar(max(done, 1), max(done, 1), "finished")
+        else:  # stopped, interrupted (its trainer died) or failed
+            self._bar(epochs or max(done, 1), done, "failed" if status == "failed" else "stopped")
 
     def _queued(self, config: Any) -> None:
         self.history, self.status, self.run_id = [], "starting", ""
@@ -103,7 +116,7 @@ class TrainPane(Pane):
 
         pid = owner_pid(run)
         self.history, self.status, self.run_id = run.history(), "following", run.id
-        self.epochs, self.steps = int(run.config.get("epochs") or 0), 0
+        self.epochs, self.steps = run.epochs_planned, 0
         self.images = run.image_counts
         who = f"process {pid}" if pid is not None else "another process"
         if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
@@ -165,11 +178,7 @@ class TrainPane(Pane):
 
     def _finished(self, event: Any) -> None:
         self.status = event.status
-        done = event.epochs_done
-        if event.status in ("finished", "early-stopped"):  # complete, early stopping too
-            self._bar(max(done, 1), max(done, 1), "finished")
-        else:  # stopped or interrupted: how far it got
-            self._bar(self.epochs or max(done, 1), done, "stopped")
+        self._ended_bar(event.status, event.epochs_done, self.epochs)
         summary = f"{event.status} after {event.epochs_done} epochs ({event.seconds:.0f} s)"
         if event.evaluation is not None:
             weights = f", {event.weights}" if event.weights else ""
@@ -186,7 +195,7 @@ class TrainPane(Pane):
         self.status = "failed"
         run_id = event.run_id or self.run_id
         done = Run(self.app.store.root / run_id).epochs_done if run_id else 0
-        self._bar(self.epochs or max(done, 1), done, "failed")
+        self._ended_bar("failed", done, self.epochs)
         message = plain_error(event.message)
         self.query_one(RichLog).write(Text(f"failed: {message}", style="bold red"))
         self.query_one("#train-status", Static).update(Text(f"Training failed: {message}",
