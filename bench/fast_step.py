@@ -1,5 +1,6 @@
 """Seconds per training step of the `fast` net alone: ``train_on_batch`` on one fixed batch of
-1,024 random images, XLA on, no batch pipeline, no callbacks (no lookahead).
+1,024 random images, compiled as a run compiles it (XLA on TensorFlow and JAX; PyTorch eager, as
+Keras leaves it on a CPU), no batch pipeline, no callbacks (no lookahead).
 
     python bench/fast_step.py [--steps 9]
 
@@ -31,20 +32,24 @@ def main() -> None:
     import keras
     import numpy as np
 
+    from cifar_tui.config import TrainConfig
     from cifar_tui.models import build_model, compile_model, make_optimizer
     from cifar_tui.recipe import FAST
+    from cifar_tui.trainer import jit_compile
 
     hyp = FAST["train"]
     model = build_model("fast")
     opt = make_optimizer(hyp["optimizer"], hyp["learning_rate"], hyp["weight_decay"],
                          hyp["momentum"])
-    compile_model(model, opt, hyp["label_smoothing"], jit_compile=True)
+    jit = jit_compile(TrainConfig.for_arch("fast"))  # the trainer's choice for this backend
+    compile_model(model, opt, hyp["label_smoothing"], jit_compile=jit)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
     t = time.perf_counter()
     model.train_on_batch(x, y)
-    print(f"{keras.backend.backend()}: first step (compile) {time.perf_counter() - t:.1f} s")
+    print(f"{keras.backend.backend()}, jit_compile={jit}: first step (compile) "
+          f"{time.perf_counter() - t:.1f} s")
     steps = []
     for _ in range(args.steps):
         t = time.perf_counter()
