@@ -442,11 +442,9 @@ class Run:
     def image_counts(self) -> tuple[int | None, int | None]:
         """(train, validation) images the trainer recorded, from one read of state.json; None
         where unknown (runs from before the counts) or not a count."""
-        def count(n: object) -> int | None:
-            return n if isinstance(n, int) and not isinstance(n, bool) else None
-
         st = self.state
-        return count(st.get("train_images")), count(st.get("val_images"))
+        train, val = st.get("train_images"), st.get("val_images")
+        return (train if _count(train) else None), (val if _count(val) else None)
 
     def update_state(self, **changes: object) -> None:
         self._write_json("state.json", {**self.state, **changes})

@@ -74,11 +74,12 @@ class TrainPane(Pane):
             return
         self.run_id, self.history = run.id, run.history()
         self.images = run.image_counts
+        status, done = run.status, run.epochs_done  # each reads state.json: read once
         self.query_one("#train-status", Static).update(
-            f"Last run {run.id}: {run.status}, {run.epochs_done} epochs. "
+            f"Last run {run.id}: {status}, {done} epochs. "
             "Press s to train the model set up in the Model pane (2).")
-        if run.status in ENDED:  # as this session's run would end: not an empty "--%" bar
-            self._ended_bar(run.status, run.epochs_done, run.epochs_planned)
+        if status in ENDED:  # as this session's run would end: not an empty "--%" bar
+            self._ended_bar(status, done, run.epochs_planned)
         self.plot()
 
     def show_event(self, message: TrainingMessage | None) -> None:
