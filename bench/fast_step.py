@@ -2,7 +2,7 @@
 1,024 random images, compiled as a run compiles it (XLA on TensorFlow and JAX; PyTorch eager, as
 Keras leaves it on a CPU), no batch pipeline, no callbacks (no lookahead).
 
-    python bench/fast_step.py [--steps 9]
+    python bench/fast_step.py [--steps 9] [--batch 512]
 
 Against a whole run's seconds per step (history.csv), it says whether time goes to the compiled
 step itself or to what surrounds it. The backend is Keras's (``KERAS_BACKEND``); XLA's own
@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=9, help="timed steps after the first")
+    ap.add_argument("--batch", type=int, default=0,
+                    help="images a step (default: the recipe's batch size)")
     ap.add_argument("--profile", action="store_true",
                     help="PyTorch backend: time one more step by operator")
     args = ap.parse_args()
@@ -44,7 +46,7 @@ def main() -> None:
     jit = jit_compile(TrainConfig.for_arch("fast"))  # the trainer's choice for this backend
     compile_model(model, opt, hyp["label_smoothing"], jit_compile=jit)
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (args.batch or hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
     t = time.perf_counter()
     model.train_on_batch(x, y)
@@ -56,7 +58,8 @@ def main() -> None:
         model.train_on_batch(x, y)
         steps.append(time.perf_counter() - t)
     print("s per step:", " ".join(f"{s:.2f}" for s in steps),
-          f"({len(steps)} steps: {sum(steps):.1f} s)")
+          f"({len(steps)} steps: {sum(steps):.1f} s; "
+          f"{len(x) * len(steps) / sum(steps):.1f} img/s)")
     if args.profile and keras.backend.backend() == "torch":
         from torch.profiler import ProfilerActivity, profile
 
