@@ -9,8 +9,9 @@ seed, then each variant's mean and spread (sample standard deviation) over the s
 A variant changes the run's config, a constant of the recipe's table (``recipe.FAST``, patched
 for that run only: keys "table:section.name"), or, for airbench's coupled weight decay, which
 the recipe does not offer, how the trainer compiles the model ("hook:coupled_decay").
-Test-time augmentation costs no training, so the full run's model is also scored without it
-("full, no TTA") and with the mirror only ("full, mirror TTA").
+Test-time augmentation costs no training, so the full run's model (every variant's, with
+--tta-forms) is also scored without it, with the mirror only, and with the six views averaged
+as logits (the recipe's way) and as probabilities.
 A full-data run is 35-80 minutes of training on 2 CPU cores (4,699 s on the AMD EPYC VM in
 bench/RESULTS.md): meant for a GPU box, or --per-class 1000 for the 15-minute proxy.
 """
@@ -107,15 +108,32 @@ def coupled_decay(on: bool):
         trainer.compile_model = compile_model
 
 
-def _tta_scores(run, data) -> tuple[float, float]:  # noqa: ANN001
-    """(no TTA, mirror only) test accuracy of a finished run's model."""
+def _tta_scores(run, data) -> dict[str, float]:  # noqa: ANN001
+    """Test accuracy of a finished run's model without TTA, with the mirror only, and with the
+    recipe's six views averaged two ways: as logits (the recipe's and airbench's way, which
+    should equal the run's own score) and as probabilities (the way before issue 17)."""
+    import numpy as np
+
     from cifar_tui.evaluation import predict_probs
+    from cifar_tui.recipe import FAST
     from cifar_tui.training import load_run_model
 
     model = load_run_model(run)
-    plain = predict_probs(model, data.x_test)
-    mirror = (plain + predict_probs(model, data.x_test[:, :, ::-1])) / 2
-    return tuple(float((p.argmax(1) == data.y_test).mean()) for p in (plain, mirror))
+    x, d = data.x_test, FAST["tta_shift"]
+    padded = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="reflect")
+    h, w = x.shape[1:3]
+    views = [x, padded[:, :h, :w], padded[:, 2 * d:, 2 * d:]]
+    # each view and its mirror: weights 1/4 for the image, 1/8 for each shift, as predict_probs
+    probs = [[predict_probs(model, v), predict_probs(model, v[:, :, ::-1])] for v in views]
+    weights = (0.25, 0.125, 0.125)
+
+    def mix(f) -> np.ndarray:  # noqa: ANN001
+        return sum(wt * (f(a) + f(b)) for wt, (a, b) in zip(weights, probs))
+
+    scores = {"no TTA": probs[0][0], "mirror TTA": (probs[0][0] + probs[0][1]) / 2,
+              "TTA, logits": mix(lambda p: np.log(np.clip(p.astype(np.float64), 1e-30, None))),
+              "TTA, probabilities": mix(lambda p: p)}
+    return {k: float((v.argmax(1) == data.y_test).mean()) for k, v in scores.items()}
 
 
 def main() -> None:
@@ -127,6 +145,8 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--jit", choices=("auto", "on", "off"), default="auto")
+    ap.add_argument("--tta-forms", action="store_true",
+                    help="score every variant's model four ways (as the full run's always is)")
     args = ap.parse_args()
 
     from cifar_tui.runs import RunStore
@@ -159,12 +179,11 @@ def main() -> None:
                 results.setdefault(name, []).append(acc)
                 print(f"{name:<26}{seed:>5}{acc:>9.4f}{best_val:>9.4f}{seconds:>9.0f}{rate:>7.0f}"
                       f"   ({time.perf_counter() - t:.0f} s wall)", flush=True)
-                if name == "full":
-                    plain, mirror = _tta_scores(run, data)
-                    results.setdefault("full, no TTA", []).append(plain)
-                    results.setdefault("full, mirror TTA", []).append(mirror)
-                    print(f"{'full, no TTA':<26}{seed:>5}{plain:>9.4f}")
-                    print(f"{'full, mirror TTA':<26}{seed:>5}{mirror:>9.4f}", flush=True)
+                if name == "full" or args.tta_forms:
+                    for form, score in _tta_scores(run, data).items():
+                        label = f"{name}, {form}"
+                        results.setdefault(label, []).append(score)
+                        print(f"{label:<26}{seed:>5}{score:>9.4f}", flush=True)
     print(f"\n{'variant':<26}{'runs':>5}{'mean':>9}{'sd':>8}  test accuracy over seeds")
     for name, accs in results.items():
         sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
