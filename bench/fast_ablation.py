@@ -139,23 +139,17 @@ def _tta_scores(run, data) -> dict[str, float]:  # noqa: ANN001
     should equal the run's own score) and as probabilities (the way before issue 17)."""
     import numpy as np
 
-    from cifar_tui.evaluation import predict_probs
-    from cifar_tui.recipe import FAST
+    from cifar_tui.evaluation import predict_probs, tta_views
     from cifar_tui.training import load_run_model
 
     model = load_run_model(run)
-    x, d = data.x_test, FAST["tta_shift"]
-    padded = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="reflect")
-    h, w = x.shape[1:3]
-    views = [x, padded[:, :h, :w], padded[:, 2 * d:, 2 * d:]]
-    # each view and its mirror: weights 1/4 for the image, 1/8 for each shift, as predict_probs
-    probs = [[predict_probs(model, v), predict_probs(model, v[:, :, ::-1])] for v in views]
-    weights = (0.25, 0.125, 0.125)
+    views = tta_views(data.x_test)
+    probs = [predict_probs(model, v) for _, v in views]
 
     def mix(f) -> np.ndarray:  # noqa: ANN001
-        return sum(wt * (f(a) + f(b)) for wt, (a, b) in zip(weights, probs))
+        return sum(weight * f(p) for (weight, _), p in zip(views, probs))
 
-    scores = {"no TTA": probs[0][0], "mirror TTA": (probs[0][0] + probs[0][1]) / 2,
+    scores = {"no TTA": probs[0], "mirror TTA": (probs[0] + probs[1]) / 2,
               "TTA, logits": mix(lambda p: np.log(np.clip(p.astype(np.float64), 1e-30, None))),
               "TTA, probabilities": mix(lambda p: p)}
     return {k: float((v.argmax(1) == data.y_test).mean()) for k, v in scores.items()}

@@ -121,16 +121,22 @@ def predict_probs(model, x_uint8: np.ndarray, normalize: bool = True,  # noqa: A
     def log_p(images: np.ndarray) -> np.ndarray:
         return np.log(np.clip(predict(images).astype(np.float64), 1e-30, None))
 
-    def with_mirror(images: np.ndarray) -> np.ndarray:
-        return (log_p(images) + log_p(images[:, :, ::-1])) / 2
+    mean = sum(weight * log_p(view) for weight, view in tta_views(x))
+    p = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
+
+def tta_views(x: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """airbench's test-time views of ``x`` with their weights, which sum to 1: the images and
+    their mirrors (1/4 each), then the two diagonal shifts of ``FAST["tta_shift"]`` pixels
+    (reflect-padded: up-left, down-right), each with its mirror (1/8 each)."""
     d = FAST["tta_shift"]
     padded = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="reflect")
     h, w = x.shape[1:3]
-    shifted = (with_mirror(padded[:, :h, :w]) + with_mirror(padded[:, 2 * d:, 2 * d:])) / 2
-    mean = (with_mirror(x) + shifted) / 2
-    p = np.exp(mean - mean.max(axis=1, keepdims=True))
-    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    views = []
+    for weight, v in ((1 / 4, x), (1 / 8, padded[:, :h, :w]), (1 / 8, padded[:, 2 * d:, 2 * d:])):
+        views += [(weight, v), (weight, v[:, :, ::-1])]
+    return views
 
 
 # A photo is decoded at full size before it is shrunk to 32x32 (JPEG excepted: it decodes at
