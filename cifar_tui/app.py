@@ -56,7 +56,7 @@ from .panes.results import ResultsPane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
 from .runs import Run, RunStore
-from .widgets import AppFirstFooter, plain_error, typing_in_field
+from .widgets import ESC_DIGIT_KEYS, AppFirstFooter, plain_error, typing_in_field
 
 PANES = ("data", "model", "train", "results", "predict", "runs")
 MIN_SIZE = (80, 24)  # every pane is laid out for this; below it the app says so
@@ -96,6 +96,11 @@ class CifarApp(App):
         Binding("f12", "save_svg", "SVG", show=False),
         *(Binding(str(i), f"tab('{tab}')", tab.title(), show=False)
           for i, tab in enumerate(PANES, start=1)),
+        # Esc and a digit read together: what the two keys do one after the other, from a field
+        # too (priority, and the fields leave these keys to it). Not in the Keys panel.
+        *(Binding(f"alt+{i},{char}", f"esc_then_tab('{tab}')", show=False, system=True,
+                  priority=True)
+          for i, (tab, char) in enumerate(zip(PANES, ESC_DIGIT_KEYS, strict=True), start=1)),
     ]
 
     # Shared state. Panes watch these (``self.watch(self.app, ...)``); only the app sets them.
@@ -169,6 +174,8 @@ class CifarApp(App):
         in_field = typing_in_field(self)
         if action == "leave_field":
             return in_field  # shown only where it applies
+        if action == "esc_then_tab":  # a dialog's keys are the dialog's (priority skips it)
+            return not self.screen.is_modal
         if in_field and action in ("tab", "start_training", "stop_training", "quit",
                                    "export_report", "toggle_keys"):
             return None
@@ -212,6 +219,10 @@ class CifarApp(App):
         tabs.active = tab
         self._underline_active_tab()
         self._focus_pane(tabs.get_pane(tab))
+
+    def action_esc_then_tab(self, tab: str) -> None:
+        """Esc and a digit read as one key (ESC_DIGIT_KEYS): leave the field, go to the pane."""
+        self.action_tab(tab)
 
     def _underline_active_tab(self) -> None:
         """Move the tab bar's underline now. Textual moves it after the next frame (it needs

@@ -245,6 +245,13 @@ class RowTable(DataTable):
                             update_width=update_width)
 
 
+# Esc then a digit can reach the app in one read (a slow SSH link, or the app busy for a moment).
+# ESC and a digit is also how a terminal sends Alt+digit, and Textual's parser reads it as the
+# character that Option+digit types on a Mac: these are the keys it gives for ESC 1 ... ESC 6.
+ESC_DIGIT_KEYS = ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign",
+                  "infinity", "section_sign")
+
+
 class KeysFollowFocus:
     """A form field's keys go where focus is when each is acted on, not where it was when the
     key arrived.
@@ -260,6 +267,11 @@ class KeysFollowFocus:
     """
 
     MOVES_FOCUS = frozenset({"tab", "shift+tab", "escape"})
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        # Esc and a digit read as one key are the app's to act on (it leaves the field for
+        # that pane), not a character to type.
+        return key not in ESC_DIGIT_KEYS and super().check_consume_key(key, character)
 
     async def _on_key(self, event: events.Key) -> None:
         focused = self.screen.focused

@@ -267,3 +267,45 @@ async def test_keys_read_with_a_tab_go_to_the_field_the_tab_moves_to(tmp_path, t
         assert app.focused.id == "f-learning_rate" and app.focused.value == "0.02"
         assert (app.config.batch_size, app.config.epochs, app.config.weight_decay,
                 app.config.learning_rate) == (64, 3, 0.002, 0.02)
+
+
+async def test_esc_and_a_digit_read_together_leave_the_field_for_that_pane(tmp_path, tiny):
+    """Esc then 3, typed over a slow SSH link or while the app is busy for a moment, can reach
+    it in one read: ESC 3 is also how a terminal sends Alt+3, and Textual reads it as the "£"
+    that Option+3 types on a Mac. The field kept the focus, the pane stayed, and "£" went to
+    the field as typed (a user saw pane 2's keys where they had asked for pane 3)."""
+    from textual._xterm_parser import XTermParser
+    from textual.screen import ModalScreen
+
+    from cifar_tui.app import PANES
+    from cifar_tui.widgets import typing_in_field
+
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        tabs = app.query_one(TabbedContent)
+
+        async def burst(data: str) -> None:
+            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
+                app.post_message(event)
+            await pilot.pause()
+
+        for digit, pane in enumerate(PANES, start=1):
+            await open_form(pilot)
+            await tab_ids(pilot, CNN_FIELDS.index("f-learning_rate") + 1)
+            field = app.focused
+            await burst(f"\x1b{digit}")
+            assert tabs.active == pane, digit
+            assert field.value == "0.01" and not typing_in_field(app)
+        # The Predict pane's free-text path field: Esc 2 leaves it for the Model pane.
+        await pilot.press("5", "o", *"a.png")
+        path = app.query_one("#pred-path", Input)
+        assert app.focused is path
+        await burst("\x1b2")
+        assert tabs.active == "model" and path.value == "a.png" and not typing_in_field(app)
+        # A terminal that reports modifiers (kitty's keyboard protocol) sends alt+4 as such.
+        await pilot.press("alt+4")
+        assert tabs.active == "results"
+        # Over a dialog the keys are the dialog's: no pane changes beneath it.
+        await app.push_screen(ModalScreen())
+        await burst("\x1b3")
+        assert app.screen.is_modal and tabs.active == "results"
