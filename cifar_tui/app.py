@@ -174,7 +174,7 @@ class CifarApp(App):
         in_field = typing_in_field(self)
         if action == "leave_field":
             return in_field  # shown only where it applies
-        if action == "esc_then_tab":  # a dialog's keys are the dialog's (priority skips it)
+        if action == "esc_then_tab":  # priority bindings act under a dialog too: not these
             return not self.screen.is_modal
         if in_field and action in ("tab", "start_training", "stop_training", "quit",
                                    "export_report", "toggle_keys"):
