@@ -3,6 +3,8 @@ belong to the field, validation as typed, and architecture switches that keep th
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from conftest import static_text
 from test_app import FakeTrainer, make_app
@@ -25,6 +27,16 @@ async def tab_ids(pilot, n: int, key: str = "tab") -> list[str]:
 async def open_form(pilot) -> None:
     await pilot.press("2")
     await pilot.pause()  # the form is mounted lazily, after the first frame
+
+
+async def read_in_one_go(pilot, data: str) -> None:
+    """The bytes a terminal sends, read by the app in one go (tmux send-keys, an SSH packet):
+    Textual's own parser turns them into the key events the app gets."""
+    from textual._xterm_parser import XTermParser
+
+    for event in XTermParser().feed(data):
+        pilot.app.post_message(event)
+    await pilot.pause()
 
 
 async def type_learning_rate(pilot, value: str) -> None:
@@ -213,8 +225,6 @@ async def test_keys_read_in_one_burst_act_in_the_order_typed(tmp_path, tiny):
     """tmux send-keys C-u 5 0 (or SSH sending several keys in one packet) reaches the app in one
     read. Textual typed the 5 and 0 at once but cleared the field with ctrl+u only after that key
     had bubbled up to the app, so the field ended empty; backspace and the arrows likewise."""
-    from textual._xterm_parser import XTermParser
-
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         await open_form(pilot)
@@ -223,9 +233,7 @@ async def test_keys_read_in_one_burst_act_in_the_order_typed(tmp_path, tiny):
         assert field.id == "f-learning_rate" and field.value == "0.01"
 
         async def burst(data: str) -> str:
-            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
-                app.post_message(event)
-            await pilot.pause()
+            await read_in_one_go(pilot, data)
             return field.value
 
         assert await burst("\x1550") == "50"  # ctrl+u 5 0
@@ -242,8 +250,6 @@ async def test_keys_read_with_a_tab_go_to_the_field_the_tab_moves_to(tmp_path, t
     """Keys read in one go with a tab (tmux send-keys, SSH packets) were forwarded to the field
     that had focus when they arrived, before the tab had bubbled up to the pane and moved focus:
     ``Tab C-u 6 4`` in the weight decay cleared it and typed 64 there, then moved on."""
-    from textual._xterm_parser import XTermParser
-
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         await open_form(pilot)
@@ -251,11 +257,7 @@ async def test_keys_read_with_a_tab_go_to_the_field_the_tab_moves_to(tmp_path, t
         decay = app.focused
         assert decay.id == "f-weight_decay"
         before = decay.value
-
-        async def burst(data: str) -> None:
-            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
-                app.post_message(event)
-            await pilot.pause()
+        burst = partial(read_in_one_go, pilot)
 
         await burst("\t\x1564")  # tab, ctrl+u, 6, 4
         batch = app.query_one("#f-batch_size")
@@ -274,7 +276,6 @@ async def test_esc_and_a_digit_read_together_leave_the_field_for_that_pane(tmp_p
     it in one read: ESC 3 is also how a terminal sends Alt+3, and Textual reads it as the "£"
     that Option+3 types on a Mac. The field kept the focus, the pane stayed, and "£" went to
     the field as typed (a user saw pane 2's keys where they had asked for pane 3)."""
-    from textual._xterm_parser import XTermParser
     from textual.screen import ModalScreen
 
     from cifar_tui.app import PANES
@@ -283,11 +284,7 @@ async def test_esc_and_a_digit_read_together_leave_the_field_for_that_pane(tmp_p
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         tabs = app.query_one(TabbedContent)
-
-        async def burst(data: str) -> None:
-            for event in XTermParser().feed(data):  # the bytes a terminal sends, as read
-                app.post_message(event)
-            await pilot.pause()
+        burst = partial(read_in_one_go, pilot)
 
         for digit, pane in enumerate(PANES, start=1):
             await open_form(pilot)
