@@ -291,10 +291,12 @@ class TrainConfig:
     devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
                                        "MirroredStrategy (tensorflow) or DataParallel (jax)",
                                        form=False, metavar="DEV,DEV", trained=False)
-    mixed_precision: str = _param("auto", "float16 compute: auto (on with a GPU), on, off",
+    mixed_precision: str = _param("auto", "16-bit compute, float32 weights: auto (float16 on a "
+                                  "GPU; bfloat16 on a CPU with AVX512-BF16 or AMX, under "
+                                  "TensorFlow), on, off",
                                   choices=("auto", "on", "off"), form=False, trained=False)
     jit_compile: str = _param("auto", "XLA: auto (Keras's choice: on a GPU; fast on "
-                              "TensorFlow: on), on, off",
+                              "TensorFlow: on, but off in bfloat16 on a CPU), on, off",
                               choices=("auto", "on", "off"), form=False, flags=("--jit",),
                               noun="jit", trained=False)
     # Keras's steps_per_execution. Auto is 1 on a CPU (progress every batch) and, on a GPU, where

@@ -21,6 +21,24 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere, or if unreadable)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 itself (AVX512-BF16 or AMX, e.g. AMD Zen 4, Intel
+    Sapphire Rapids); elsewhere oneDNN emulates it, slower than float32."""
+    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
+
+
 def accelerators() -> list[str]:
     """Names of the GPUs the loaded backend sees ([] on CPU only)."""
     names: list[str] = []
@@ -47,13 +65,15 @@ def accelerators() -> list[str]:
     return names
 
 
-def describe_hardware() -> str:
-    """e.g. ``1x NVIDIA H100 80GB HBM3; AMD EPYC 7R13 (16 cores)``."""
+def describe_hardware(compute: str | None = None) -> str:
+    """e.g. ``1x NVIDIA H100 80GB HBM3; AMD EPYC 7R13 (16 cores)``, and ``; bfloat16 compute``
+    when ``compute`` names the 16-bit type a run computed in (its timings depend on it)."""
     gpus = accelerators()
     cpu = f"{cpu_name()} ({os.cpu_count() or '?'} cores)"
+    tail = f"; {compute} compute" if compute else ""
     if not gpus:
-        return f"CPU only: {cpu}"
+        return f"CPU only: {cpu}{tail}"
     counts: dict[str, int] = {}
     for g in gpus:
         counts[g] = counts.get(g, 0) + 1
-    return "; ".join([*(f"{n}x {g}" for g, n in counts.items()), cpu])
+    return "; ".join([*(f"{n}x {g}" for g, n in counts.items()), cpu]) + tail

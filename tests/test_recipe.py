@@ -327,6 +327,7 @@ def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch)
     from cifar_tui.config import TrainConfig
 
     monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)  # float32 here (bfloat16: below)
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) is True
     assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="off")) is False
     assert trainer.jit_compile(TrainConfig.for_arch("cnn")) == "auto"  # XLA slows it on a CPU
@@ -354,3 +355,47 @@ def test_lookahead_can_leave_epoch_ends_alone():
     _set(model, 9.0)
     la.on_train_batch_end(6)  # step 14: none due, but the epoch ends: back to the average
     assert _value(model) == pytest.approx(d * 1 + (1 - d) * 2)
+
+
+def test_cpu_bfloat16_is_read_from_the_cpu_flags(tmp_path):
+    from cifar_tui import hardware
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 fma\n\n"
+                    "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16 fma\n")
+    assert "avx512_bf16" in hardware.cpu_flags(info)
+    assert hardware.cpu_has_bf16(info)
+    info.write_text("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")
+    assert hardware.cpu_has_bf16(info)
+    info.write_text("flags\t\t: fpu avx2 fma\n")  # AVX2 only: bfloat16 would be emulated
+    assert not hardware.cpu_has_bf16(info)
+    assert hardware.cpu_flags(tmp_path / "absent") == set()  # not Linux: no flags, no bfloat16
+
+
+def test_mixed_precision_picks_float16_on_a_gpu_and_bfloat16_where_a_cpu_has_it(monkeypatch):
+    from cifar_tui import trainer
+    from cifar_tui.config import TrainConfig
+
+    def machine(gpus: int, bf16: bool, name: str = "tensorflow") -> None:
+        monkeypatch.setattr(trainer.backend, "gpu_count", lambda: gpus)
+        monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: bf16)
+        monkeypatch.setattr(trainer.keras.backend, "backend", lambda: name)
+
+    def policy(arch: str = "fast", **kw) -> str | None:
+        return trainer.mixed_policy(TrainConfig.for_arch(arch, **kw))
+
+    machine(1, False)
+    assert policy() == policy("cnn") == "mixed_float16"
+    assert policy(mixed_precision="off") is None
+    assert trainer.jit_compile(TrainConfig.for_arch("fast")) is True
+    machine(0, True)  # e.g. AMD Zen 4: bfloat16, and oneDNN's kernels rather than XLA's
+    assert policy() == policy("cnn") == "mixed_bfloat16"
+    assert policy(mixed_precision="off") is None
+    assert trainer.jit_compile(TrainConfig.for_arch("fast")) is False
+    assert trainer.jit_compile(TrainConfig.for_arch("fast", mixed_precision="off")) is True
+    assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="on")) is True
+    machine(0, False)  # no bfloat16 in the CPU: float32 unless asked
+    assert policy() is None and trainer.jit_compile(TrainConfig.for_arch("fast")) is True
+    assert policy(mixed_precision="on") == "mixed_bfloat16"  # never float16 on a CPU
+    machine(0, True, "jax")  # measured only under TensorFlow: auto stays float32
+    assert policy() is None and policy(mixed_precision="on") == "mixed_bfloat16"

@@ -474,3 +474,30 @@ def test_the_finished_line_says_how_many_test_images_the_accuracy_is_on():
     ev = evaluate_probs(np.eye(10, dtype=np.float32)[labels], labels)
     text = describe(Finished("r", "finished", 2, 0.5, ev, 3.0, "weights of epoch 2"))
     assert "test accuracy 1.0000 on 200 images" in text
+
+
+def test_bfloat16_on_a_cpu_that_has_it_trains_resumes_and_is_recorded(tmp_path, tiny,
+                                                                       monkeypatch):
+    """On a CPU with AVX512-BF16, auto computes in bfloat16 (float32 weights); a run resumed
+    where the CPU lacks it goes on in the bfloat16 it was built with, and says so."""
+    from cifar_tui import trainer
+
+    store = RunStore(tmp_path)
+    stop = threading.Event()
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: True)
+    run = train(cfg(epochs=2), data=tiny, store=store, stop=stop,
+                listener=lambda e: isinstance(e, EpochEnd) and stop.set())
+    assert run.status == "stopped" and run.state["hardware"].endswith("; bfloat16 compute")
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
+    run = train(run=run, data=tiny, store=store)
+    assert run.status == "finished" and run.state["hardware"].endswith("; bfloat16 compute")
+    model = load_run_model(run)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(w.dtype == "float32" for layer in convs for w in layer.weights)
+    assert model.layers[-1].compute_dtype == "float32"  # the softmax stays float32
+    assert 0 <= run.metrics["accuracy"] <= 1
+    # Without bfloat16 in the CPU a new run stays in float32, and the hardware line says nothing.
+    run = train(cfg(epochs=1), data=tiny, store=store, evaluate=False)
+    assert "compute" not in run.state["hardware"]
