@@ -1,8 +1,9 @@
 """Seconds per training step of the `fast` net alone: ``train_on_batch`` on one fixed batch of
-1,024 random images, compiled as a run compiles it (XLA on TensorFlow and JAX; PyTorch eager, as
-Keras leaves it on a CPU), no batch pipeline, no callbacks (no lookahead).
+1,024 random images, in the precision and compiled as a run does it (on TensorFlow, bfloat16
+without XLA on a CPU that has bfloat16, else XLA; XLA on JAX; PyTorch eager, as Keras leaves it
+on a CPU), no batch pipeline, no callbacks (no lookahead).
 
-    python bench/fast_step.py [--steps 9] [--batch 512]
+    python bench/fast_step.py [--steps 9] [--batch 512] [--mixed-precision off] [--jit on]
 
 Against a whole run's seconds per step (history.csv), it says whether time goes to the compiled
 step itself or to what surrounds it. The backend is Keras's (``KERAS_BACKEND``); XLA's own
@@ -27,6 +28,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=9, help="timed steps after the first")
     ap.add_argument("--batch", type=int, default=0,
                     help="images a step (default: the recipe's batch size)")
+    ap.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
+                    help="16-bit compute as the trainer picks it (auto), or on/off")
+    ap.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                    help="XLA as the trainer picks it (auto), or on/off")
     ap.add_argument("--profile", action="store_true",
                     help="PyTorch backend: time one more step by operator")
     args = ap.parse_args()
@@ -37,21 +42,25 @@ def main() -> None:
     from cifar_tui.config import TrainConfig
     from cifar_tui.models import build_model, compile_model, make_optimizer
     from cifar_tui.recipe import FAST
-    from cifar_tui.trainer import jit_compile
+    from cifar_tui.trainer import jit_compile, mixed_policy
 
     hyp = FAST["train"]
+    cfg = TrainConfig.for_arch("fast", mixed_precision=args.mixed_precision,
+                              jit_compile=args.jit)
+    policy = mixed_policy(cfg)  # the trainer's choices for this machine and backend
+    keras.mixed_precision.set_global_policy(policy or "float32")
     model = build_model("fast")
     opt = make_optimizer(hyp["optimizer"], hyp["learning_rate"], hyp["weight_decay"],
                          hyp["momentum"])
-    jit = jit_compile(TrainConfig.for_arch("fast"))  # the trainer's choice for this backend
+    jit = jit_compile(cfg)
     compile_model(model, opt, hyp["label_smoothing"], jit_compile=jit)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.batch or hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
     t = time.perf_counter()
     model.train_on_batch(x, y)
-    print(f"{keras.backend.backend()}, jit_compile={jit}: first step (compile) "
-          f"{time.perf_counter() - t:.1f} s")
+    print(f"{keras.backend.backend()}, {policy or 'float32'}, jit_compile={jit}: first step "
+          f"(compile) {time.perf_counter() - t:.1f} s")
     steps = []
     for _ in range(args.steps):
         t = time.perf_counter()

@@ -66,8 +66,9 @@ FAST: Final[dict[str, Any]] = {
         "end_epochs_on_average": True,
     },
     # XLA when the config says "auto" and Keras runs on TensorFlow: Keras leaves it off on a
-    # CPU, where it is 2.1x faster for this net (bench/RESULTS.md); JAX always compiles, and
-    # PyTorch keeps Keras's choice.
+    # CPU, where it was 2.1x faster for this net in float32 on an earlier VM (bench/RESULTS.md);
+    # but not in bfloat16 on a CPU, where oneDNN without XLA is 1.9x faster than XLA
+    # (trainer.jit_compile). JAX always compiles, and PyTorch keeps Keras's choice.
     "xla_on_tensorflow": True,
     # Test-time augmentation: half the weight on the image and its mirror, half on the two
     # diagonal shifts of this many pixels (each with its mirror), averaged in logit space.
