@@ -327,7 +327,10 @@ def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch)
     from cifar_tui.config import TrainConfig
 
     monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "tensorflow")
-    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)  # float32 here (bfloat16: below)
+    # float32 on a CPU here (bfloat16: below); asking a fake "tensorflow" for its GPUs would
+    # import TensorFlow under the JAX and PyTorch runs of this file
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(trainer.backend, "gpu_count", lambda: 0)
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) is True
     assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="off")) is False
     assert trainer.jit_compile(TrainConfig.for_arch("cnn")) == "auto"  # XLA slows it on a CPU
