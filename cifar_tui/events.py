@@ -25,7 +25,7 @@ class Started:
     val_size: int
     params: int
     replicas: int = 1
-    backend: str = ""  # e.g. "jax on 1 GPU (NVIDIA H100)"
+    backend: str = ""  # e.g. "jax on 1 GPU (NVIDIA H100) in float16"
 
 
 @dataclass(frozen=True)

@@ -228,10 +228,12 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
                                    has_val=bool(len(va)), train_seconds=train_seconds)
             # the hardware for reports' timings; the image counts for every accuracy shown
-            run.update_state(hardware=describe_hardware(half_precision(model)),
-                             train_images=len(tr), val_images=len(va))
+            half = half_precision(model)
+            run.update_state(hardware=describe_hardware(half), train_images=len(tr),
+                             val_images=len(va))
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
-                         len(va), model.count_params(), replicas, where))
+                         len(va), model.count_params(), replicas,
+                         f"{where} in {half}" if half else where))
             status = "finished"
             if initial_epoch < config.epochs:
                 try:

@@ -490,8 +490,10 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_resumes_and_is_recorded(tmp_path, 
     assert run.status == "stopped" and run.state["hardware"].endswith("; bfloat16 compute")
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
     monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
-    run = train(run=run, data=tiny, store=store)
+    events: list = []
+    run = train(run=run, data=tiny, store=store, listener=events.append)
     assert run.status == "finished" and run.state["hardware"].endswith("; bfloat16 compute")
+    assert events[0].backend.endswith(" in bfloat16")  # the start line says so too
     model = load_run_model(run)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
@@ -499,5 +501,6 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_resumes_and_is_recorded(tmp_path, 
     assert model.layers[-1].compute_dtype == "float32"  # the softmax stays float32
     assert 0 <= run.metrics["accuracy"] <= 1
     # Without bfloat16 in the CPU a new run stays in float32, and the hardware line says nothing.
-    run = train(cfg(epochs=1), data=tiny, store=store, evaluate=False)
-    assert "compute" not in run.state["hardware"]
+    run = train(cfg(epochs=1), data=tiny, store=store, evaluate=False, listener=events.append)
+    started = [e for e in events if isinstance(e, Started)]
+    assert "compute" not in run.state["hardware"] and "float16" not in started[-1].backend
