@@ -11,9 +11,9 @@ from .config import TrainConfig
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started, describe
 from .pipeline import ArrayBatches
 from .schedules import WarmupLinear, learning_rate
-from .trainer import evaluate_run, load_run_model, train, use_mixed_precision
+from .trainer import evaluate_run, load_run_model, train
 
 __all__ = ["ArrayBatches", "BatchProgress", "EpochEnd", "Failed", "Finished", "Listener",
            "Lookahead", "ResumableEarlyStopping", "RunCallback", "Started", "StopRequested",
            "TrainConfig", "WarmupLinear", "describe", "evaluate_run", "learning_rate",
-           "load_run_model", "train", "use_mixed_precision"]
+           "load_run_model", "train"]
