@@ -108,3 +108,44 @@ class FlipTranslate(keras.layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "flip": self.flip, "pixels": self.pixels,
                 "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable("cifar_tui")
+class FusedBatchNorm(keras.layers.BatchNormalization):
+    """Keras's ``BatchNormalization`` (the same weights, config and results), computed on
+    TensorFlow by its fused kernel, as Keras 2 did: Keras 3 normalises in separate operations
+    (mean, variance, rsqrt, scale, shift, each with its backward), in float32 even under a
+    bfloat16 policy, and on a CPU without XLA that made `fast`'s step 1.08x slower
+    (bench/RESULTS.md). Other backends, masks, renorm and axes other than the last take the
+    Keras path.
+    """
+
+    def call(self, inputs, training=None, mask=None):  # noqa: ANN001, ANN201
+        if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        channels = inputs.shape[-1]
+        scale = (ops.cast(self.gamma, "float32") if self.scale
+                 else ops.ones((channels,), "float32"))
+        offset = (ops.cast(self.beta, "float32") if self.center
+                  else ops.zeros((channels,), "float32"))
+        if not (training and self.trainable):
+            return tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=scale, offset=offset,
+                mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"),
+                epsilon=self.epsilon, is_training=False)[0]
+        empty = ops.zeros((0,), "float32")  # no running statistics in: the batch's come out
+        y, mean, variance = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=scale, offset=offset, mean=empty, variance=empty,
+            epsilon=self.epsilon, is_training=True)[:3]
+        # The kernel's variance is the unbiased one; Keras's moving variance takes the biased.
+        shape = ops.shape(inputs)
+        n = ops.cast(shape[0] * shape[1] * shape[2], "float32")
+        variance = variance * (n - 1.0) / ops.maximum(n, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        return y

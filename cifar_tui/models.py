@@ -16,7 +16,7 @@ import numpy as np
 
 from .backend import import_keras
 from .config import OPTIMIZERS, SPEC_HELP, arch_info
-from .layers import FlipTranslate, FreezableBias, ScaledBias
+from .layers import FlipTranslate, FreezableBias, FusedBatchNorm, ScaledBias
 from .recipe import FAST
 
 keras = import_keras()
@@ -170,8 +170,8 @@ def build_fast(num_classes: int = NUM_CLASSES, stage: InputStage | None = None,
 
     def bn(x, name: str):  # noqa: ANN001, ANN202
         # BN scale fixed at 1, only the offset is learned, as in airbench.
-        x = layers.BatchNormalization(momentum=hyp["bn_momentum"], epsilon=hyp["bn_epsilon"],
-                                      center=False, scale=False, name=f"{name}_bn")(x)
+        x = FusedBatchNorm(momentum=hyp["bn_momentum"], epsilon=hyp["bn_epsilon"],
+                           center=False, scale=False, name=f"{name}_bn")(x)
         x = ScaledBias(hyp["bias_multiplier"], name=f"{name}_offset")(x)
         return layers.Activation("gelu", name=f"{name}_gelu")(x)
 

@@ -70,7 +70,7 @@ def _formula(layer: keras.layers.Layer) -> tuple[str, int] | None:
         n = kh * kw * c_in * mult + (c_in * mult if layer.use_bias else 0)
         bias = f"+{c_in * mult}" if layer.use_bias else ""
         return f"{kh}*{kw}*{c_in}*{mult}{bias}", n
-    if cls == "BatchNormalization":
+    if "BatchNormalization" in {c.__name__ for c in type(layer).__mro__}:  # FusedBatchNorm too
         c = layer.moving_mean.shape[0]
         learned = int(layer.scale) + int(layer.center)  # gamma, beta
         terms = [f"{learned}*{c}"] if learned else []

@@ -309,6 +309,51 @@ def test_fast_model_counts_and_loads_its_freezable_whitening_bias(tmp_path):
     assert np.allclose(loaded.get_layer("whiten_bias").bias.numpy(), bias.bias.numpy())
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_fused_batch_norm_is_keras_batch_norm_through_the_fused_kernel(policy, affine):
+    import keras
+
+    from cifar_tui.layers import FusedBatchNorm
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused kernel is TensorFlow's; elsewhere the layer is Keras's own")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(1.5, 2.0, (16, 5, 5, 6)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=x.shape).astype("float32"))
+    kw = dict(momentum=0.6, epsilon=1e-12, center=affine, scale=affine, dtype=policy)
+    fused, plain = FusedBatchNorm(**kw), keras.layers.BatchNormalization(**kw)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+    weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in plain.get_weights()]
+    fused.set_weights(weights)
+    plain.set_weights(weights)
+
+    def train_step(layer):  # noqa: ANN001, ANN202
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.cast(layer(x, training=True), "float32")
+            loss = tf.reduce_sum(y * upstream)
+        return y.numpy(), tape.gradient(loss, x).numpy()
+
+    tol = dict(rtol=1e-4, atol=1e-4) if policy == "float32" else dict(rtol=0.02, atol=0.05)
+    for a, b in zip(train_step(fused), train_step(plain)):
+        np.testing.assert_allclose(a, b, **tol)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):  # moving mean and variance too
+        np.testing.assert_allclose(a, b, rtol=1e-3 if policy == "float32" else 0.02)
+    np.testing.assert_allclose(tf.cast(fused(x), "float32").numpy(),
+                               tf.cast(plain(x), "float32").numpy(), **tol)
+    # ... and it runs as one fused operation, forward and backward, where Keras's takes ~10
+    def ops_of(layer, training: bool) -> set[str]:  # noqa: ANN001
+        return {op.type for op in tf.function(lambda t: layer(t, training=training))
+                .get_concrete_function(tf.TensorSpec(x.shape)).graph.get_operations()}
+
+    assert "FusedBatchNormV3" in ops_of(fused, True) and "FusedBatchNormV3" in ops_of(fused, False)
+    assert "FusedBatchNormV3" not in ops_of(plain, True)
+
+
 def test_the_recipe_table_is_what_runs():
     from cifar_tui.config import TrainConfig
     from cifar_tui.models import build_fast
