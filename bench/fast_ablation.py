@@ -1,6 +1,6 @@
 """What each trick of the `fast` preset is worth: the full recipe, then one trick off at a time.
 
-    python bench/fast_ablation.py --data ../shared/data/cifar10-jpg.tar.gz [--epochs 10]
+    python bench/fast_ablation.py --data ../shared/data/cifar10-jpg.tar.gz [--epochs 13]
         [--per-class N] [--val-split 0.1] [--only full,no-lookahead] [--seeds 0,1,2]
         [--jit auto|on|off]
 
@@ -162,7 +162,7 @@ def _tta_scores(run, data) -> dict[str, float]:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     ap.add_argument("--per-class", type=int, default=None)
     ap.add_argument("--val-split", type=float, default=0.1)
     ap.add_argument("--only", default=",".join(VARIANTS))
@@ -177,10 +177,10 @@ def main() -> None:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     data = subset(load_cifar10(args.data), args.per_class, test_per_class=1000)  # whole test set
-    base = TrainConfig.for_arch("fast", epochs=args.epochs, val_split=args.val_split,
-                                jit_compile=args.jit)
+    base = TrainConfig.for_arch("fast", val_split=args.val_split, jit_compile=args.jit,
+                                **({"epochs": args.epochs} if args.epochs else {}))
     print(f"fast preset, {len(data.y_train)} train+val images (val split {args.val_split}), "
-          f"{args.epochs} epochs, test on {len(data.y_test)}, jit {args.jit}, seeds {seeds}")
+          f"{base.epochs} epochs, test on {len(data.y_test)}, jit {args.jit}, seeds {seeds}")
     print(f"{'variant':<26}{'seed':>5}{'test acc':>9}{'best val':>9}{'train s':>9}{'img/s':>7}")
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
