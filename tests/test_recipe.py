@@ -354,6 +354,25 @@ def test_fused_batch_norm_is_keras_batch_norm_through_the_fused_kernel(policy, a
     assert "FusedBatchNormV3" not in ops_of(plain, True)
 
 
+def test_fused_batch_norm_leaves_a_gpu_to_keras(monkeypatch):
+    import keras
+
+    from cifar_tui.layers import FusedBatchNorm
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused kernel is TensorFlow's")
+    import tensorflow as tf
+
+    # cuDNN refuses the recipe's epsilon of 1e-12: a GPU takes Keras's own path
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    layer = FusedBatchNorm(epsilon=1e-12, center=False, scale=False)
+    layer.build((4, 3, 3, 2))
+    graph = tf.function(lambda t: layer(t, training=True)).get_concrete_function(
+        tf.TensorSpec((4, 3, 3, 2))).graph
+    assert "FusedBatchNormV3" not in {op.type for op in graph.get_operations()}
+
+
 def test_the_recipe_table_is_what_runs():
     from cifar_tui.config import TrainConfig
     from cifar_tui.models import build_fast
