@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import import_keras
+from .backend import gpu_count, import_keras
 
 keras = import_keras()
 ops = keras.ops
@@ -123,12 +123,9 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):  # noqa: ANN001, ANN201
         if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm
-                or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3) or gpu_count()):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
-            return super().call(inputs, training=training, mask=mask)
 
         channels = inputs.shape[-1]
         scale = (ops.cast(self.gamma, "float32") if self.scale
