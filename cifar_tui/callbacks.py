@@ -153,6 +153,8 @@ class FreezeBiases(keras.callbacks.Callback):
         still move a frozen bias for dozens of steps (airbench's ``requires_grad=False`` stops it
         at once). Other optimizers keep their slots; the recipe uses SGD."""
         opt = self.model.optimizer
+        # Under mixed_float16 Keras wraps SGD in a LossScaleOptimizer, which holds no slots.
+        opt = getattr(opt, "inner_optimizer", opt)
         slots = getattr(opt, "momentums", None)
         if not (opt is not None and opt.built and slots):
             return

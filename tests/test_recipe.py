@@ -264,18 +264,27 @@ def test_freezable_bias_learns_for_its_epochs_then_stays_frozen():
     assert layer.live.dtype == "int32"  # the lookahead averages float weights only
 
 
-def test_a_frozen_bias_does_not_coast_on_its_momentum():
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])  # float16: a GPU's default
+def test_a_frozen_bias_does_not_coast_on_its_momentum(policy):
     import keras
 
     from cifar_tui.callbacks import FreezeBiases
     from cifar_tui.layers import FreezableBias
 
-    inputs = keras.Input((3,))
-    layer = FreezableBias(1, name="bias_layer")
-    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(layer(inputs)))
-    opt = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)  # as the fast recipe's
-    model.compile(optimizer=opt, loss="mse")
-    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        inputs = keras.Input((3,))
+        layer = FreezableBias(1, name="bias_layer")
+        head = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")  # no divergence
+        model = keras.Model(inputs, head(layer(inputs)))
+        opt = keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)  # as the fast recipe's
+        # mixed_float16: Keras wraps the SGD in a LossScaleOptimizer, which holds no slots
+        model.compile(optimizer=opt, loss="mse")
+    finally:
+        keras.config.set_dtype_policy(before)
+    # 16 steps an epoch: the loss scale's first overflowing steps are skipped
+    x = np.random.default_rng(0).normal(size=(128, 3)).astype("float32")
     seen = []
 
     class Record(keras.callbacks.Callback):
