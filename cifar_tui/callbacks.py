@@ -99,7 +99,7 @@ class Lookahead(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         if self._last < 0:  # the first epoch of this fit (later than 0 when resumed)
-            self._last = epoch * self.steps_per_epoch
+            self._last = self._last_update_before(epoch)
             if epoch > self.start_epoch:  # resumed: the saved weights are the average
                 self._start()
 
@@ -121,6 +121,19 @@ class Lookahead(keras.callbacks.Callback):
             # The epoch's last step: the model takes the average, before validation and saving.
             self.model  # noqa: B018
             self.update(1.0)
+
+    def _last_update_before(self, epoch: int) -> int:
+        """The step at which an unbroken run last averaged (or started the average) before
+        ``epoch``: a resumed run's first ``k`` must count from there, not from the epoch's start,
+        or its first decay differs (0.95 ** 3 for 0.95 ** 5 at 48 steps an epoch)."""
+        per_call = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
+        last = 0
+        for e in range(self.start_epoch, epoch):
+            for first in range(0, self.steps_per_epoch, per_call):  # Keras's call ends
+                step = e * self.steps_per_epoch + first + per_call
+                if step // self.every > last // self.every:
+                    last = step
+        return last
 
     def _start(self) -> None:
         self.model  # noqa: B018

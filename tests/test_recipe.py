@@ -150,6 +150,36 @@ def test_resumed_lookahead_restarts_from_the_saved_average():
     assert _value(model) == pytest.approx(d * 2 + (1 - d) * 4)
 
 
+@pytest.mark.parametrize("per_call", [1, 3])
+@pytest.mark.parametrize("resume_at", [2, 3])
+def test_a_resumed_lookahead_decays_as_an_unbroken_run(per_call, resume_at):
+    # 7 steps an epoch, an update every 5: epochs end between updates, so a resumed run must
+    # count its first update's k from the last update of the unbroken run, not from its epoch.
+    import keras
+
+    from cifar_tui.callbacks import Lookahead
+
+    epochs, steps = 5, 7
+
+    def decays(first_epoch: int) -> list[tuple[int, float]]:
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+        model.compile(optimizer="sgd", loss="mse", steps_per_execution=per_call)
+        la = Lookahead(epochs, steps, every=5, rate=0.9, start_epoch=1)
+        la.set_model(model)
+        seen: list[tuple[int, float]] = []
+        la.update = lambda decay: seen.append((la._epoch, decay))
+        la.on_train_begin()
+        for epoch in range(first_epoch, epochs):
+            la.on_epoch_begin(epoch)
+            for first in range(0, steps, per_call):  # Keras reports each call's last index
+                la.on_train_batch_end(first + per_call - 1)
+        return [(epoch, d) for epoch, d in seen if epoch >= resume_at]
+
+    unbroken = decays(0)
+    assert len(unbroken) >= 4 and any(d < 1.0 for _, d in unbroken)
+    assert decays(resume_at) == unbroken  # the same k and step: the same float
+
+
 def test_tta_averages_views_in_logit_space():
     from cifar_tui.evaluation import predict_probs
 
