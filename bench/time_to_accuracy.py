@@ -3,7 +3,9 @@
     python bench/time_to_accuracy.py [--runs runs] [--thresholds 0.5,0.6,0.7]
 
 For each run: cumulative training seconds until validation accuracy first reached each
-threshold ("-" if never), epochs, best validation and test accuracy, and mean images/s.
+threshold ("-" if never), epochs, best validation and test accuracy, the epochs' seconds
+(training and validation), the sessions' wall seconds (loading, building and the test
+evaluation too) and mean images/s.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
     header = f"{'run':<36}{'epochs':>7}" + "".join(f"{f'{t:.0%} s':>9}" for t in thresholds)
-    print(header + f"{'best val':>10}{'test':>8}{'img/s':>8}")
+    print(header + f"{'best val':>10}{'test':>8}{'train s':>9}{'wall s':>8}{'img/s':>8}")
     for run in RunStore(args.runs).list():
         hist = run.history()
         if not hist:
@@ -41,7 +43,10 @@ def main() -> None:
         test = run.metrics.get("accuracy")
         rate = sum(h.get("images_per_sec", 0.0) for h in hist) / len(hist)
         test_s = f"{test:.4f}" if test is not None else "-"
-        print(f"{run.id:<36}{len(hist):>7}{cells}{best:>10.4f}{test_s:>8}{rate:>8.0f}")
+        wall = run.train_seconds
+        wall_s = f"{wall:.0f}" if wall is not None else "-"
+        print(f"{run.id:<36}{len(hist):>7}{cells}{best:>10.4f}{test_s:>8}{elapsed:>9.0f}"
+              f"{wall_s:>8}{rate:>8.0f}")
 
 
 if __name__ == "__main__":
