@@ -132,7 +132,12 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     x = layers.GlobalMaxPooling2D(name="pool4")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, _classifier(x, num_classes), name="resnet9")
+    # Myrtle's head: bias-free, logits x 0.125. Without the scale the max-pooled features'
+    # logits grow in the warm-up and the first epoch blows up (bench/RESULTS.md).
+    x = layers.Dense(num_classes, use_bias=False, name="head")(x)
+    x = layers.Rescaling(0.125, name="logit_scale")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="resnet9")
 
 
 # PyTorch's default conv/linear init, U(+-1/sqrt(fan_in)), which airbench's hyper-parameters

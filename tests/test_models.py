@@ -222,3 +222,14 @@ def test_keras_and_its_backend_are_set_aside_from_the_garbage_collector():
     gc.unfreeze()
     import_keras()
     assert gc.get_freeze_count() > 50_000
+
+
+def test_resnet9_has_myrtles_scaled_bias_free_head():
+    # Without logits x 0.125 its first epoch on all the data blew up (loss 7.0, val 14 %;
+    # bench/RESULTS.md): the head must scale what the max-pooled features give it.
+    model = build_model("resnet9", width=8)
+    head, scale = model.get_layer("head"), model.get_layer("logit_scale")
+    assert not head.use_bias and scale.scale == 0.125
+    assert model.layers[-1].name == "predictions" and model.output.dtype == "float32"
+    names = [layer.name for layer in model.layers]
+    assert names.index("pool4") < names.index("head") < names.index("logit_scale")
