@@ -71,6 +71,14 @@ def _classifier(x, num_classes: int):  # noqa: ANN001, ANN202
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
+def _scaled_head(x, num_classes: int, scale: float, **dense: Any):  # noqa: ANN001, ANN202
+    """A bias-free linear head whose logits are multiplied by ``scale`` (airbench's and Myrtle's
+    temperature), then a float32 softmax."""
+    x = layers.Dense(num_classes, use_bias=False, name="head", **dense)(x)
+    x = layers.Rescaling(scale, name="logit_scale")(x)
+    return layers.Activation("softmax", dtype="float32", name="predictions")(x)
+
+
 def build_dense(batch_norm: bool = False, dropout: float = 0.0,
                 num_classes: int = NUM_CLASSES, stage: InputStage | None = None) -> keras.Model:
     """Flatten, Dense 2048-1024-512-256 ReLU (optionally BN after each), softmax."""
@@ -132,12 +140,9 @@ def build_resnet9(width: int = 64, num_classes: int = NUM_CLASSES,
     x = layers.GlobalMaxPooling2D(name="pool4")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    # Myrtle's head: bias-free, logits x 0.125. Without the scale the max-pooled features'
-    # logits grow in the warm-up and the first epoch blows up (bench/RESULTS.md).
-    x = layers.Dense(num_classes, use_bias=False, name="head")(x)
-    x = layers.Rescaling(0.125, name="logit_scale")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="resnet9")
+    # Myrtle's head: logits x 0.125. Without the scale the max-pooled features' logits grow in
+    # the warm-up and the first epoch blows up (bench/RESULTS.md).
+    return keras.Model(inputs, _scaled_head(x, num_classes, 0.125), name="resnet9")
 
 
 # PyTorch's default conv/linear init, U(+-1/sqrt(fan_in)), which airbench's hyper-parameters
@@ -189,9 +194,7 @@ def build_fast(num_classes: int = NUM_CLASSES, stage: InputStage | None = None,
         x = bn(layers.MaxPooling2D(2, name=f"group{i}_pool")(conv1(x)), f"group{i}_1")
         x = bn(conv2(x), f"group{i}_2")
     x = layers.GlobalMaxPooling2D(name="pool")(x)
-    x = layers.Dense(num_classes, use_bias=False, kernel_initializer=_TORCH_INIT, name="head")(x)
-    x = layers.Rescaling(hyp["logit_scale"], name="logit_scale")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    outputs = _scaled_head(x, num_classes, hyp["logit_scale"], kernel_initializer=_TORCH_INIT)
     model = keras.Model(inputs, outputs, name="fast")
     for conv in convs:
         _dirac_init(conv)
