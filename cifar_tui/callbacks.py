@@ -108,7 +108,7 @@ class Lookahead(keras.callbacks.Callback):
         # optimizer.iterations: on JAX that read would pull the whole training state back into
         # the model after every call.
         step = self._epoch * self.steps_per_epoch + batch + 1
-        if self._epoch >= self.start_epoch and step // self.every > self._last // self.every:
+        if self._epoch >= self.start_epoch and self._due(step, self._last):
             if self._avg is None:
                 self._start()
             else:
@@ -131,9 +131,13 @@ class Lookahead(keras.callbacks.Callback):
         for e in range(self.start_epoch, epoch):
             for first in range(0, self.steps_per_epoch, per_call):  # Keras's call ends
                 step = e * self.steps_per_epoch + first + per_call
-                if step // self.every > last // self.every:
+                if self._due(step, last):
                     last = step
         return last
+
+    def _due(self, step: int, last: int) -> bool:
+        """Whether a call ending at ``step`` has passed a multiple of ``every`` since ``last``."""
+        return step // self.every > last // self.every
 
     def _start(self) -> None:
         self.model  # noqa: B018
