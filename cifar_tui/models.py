@@ -492,9 +492,8 @@ def make_optimizer(name: str, learning_rate: Any, weight_decay: float = 0.0,
                                     nesterov=name == "nesterov", **common)
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, **common)
-    if name == "adamw":
-        common["weight_decay"] = weight_decay or 1e-4
-        return keras.optimizers.AdamW(learning_rate, **common)
+    if name == "adamw":  # the decay config.json records, 0 included (no hidden default)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 

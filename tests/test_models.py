@@ -233,3 +233,12 @@ def test_resnet9_has_myrtles_scaled_bias_free_head():
     assert model.layers[-1].name == "predictions" and model.output.dtype == "float32"
     names = [layer.name for layer in model.layers]
     assert names.index("pool4") < names.index("head") < names.index("logit_scale")
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.05])
+def test_adamw_trains_with_the_weight_decay_the_config_records(decay):
+    """--optimizer adamw --weight-decay 0 trained with 1e-4 while config.json said 0.0."""
+    from cifar_tui.models import make_optimizer
+
+    opt = make_optimizer("adamw", 1e-3, decay)
+    assert opt.get_config()["weight_decay"] == decay
