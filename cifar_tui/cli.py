@@ -226,13 +226,23 @@ def cmd_code(args: argparse.Namespace) -> int:
 
     flags = config_flags(args, trained_only=True)
     if args.target in ARCHS:
-        cfg, run_id = TrainConfig.for_arch(args.target, **flags), None
-    else:
-        from .runs import RunStore
+        sys.stdout.write(export_script(TrainConfig.for_arch(args.target, **flags)))
+        return 0
+    from .runs import RunStore
 
-        run = RunStore(args.runs).get(args.target)
-        cfg, run_id = TrainConfig.from_dict({**run.config, **flags}), run.id
-    sys.stdout.write(export_script(cfg, run_id))
+    run = RunStore(args.runs).get(args.target)
+    state = run.state
+    source = state.get("data_source") or run.config.get("data")
+    if not isinstance(source, str) or f"{os.sep}.keras{os.sep}" in source:
+        source = None  # Keras's own download: the script downloads it too
+    classes = state.get("classes")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        classes = None
+    images = state.get("train_images")
+    sys.stdout.write(export_script(
+        TrainConfig.from_dict({**run.config, **flags}), run.id, backend=state.get("backend"),
+        data=source, classes=tuple(classes) if classes else None,
+        train_images=images if isinstance(images, int) and not flags else None))
     return 0
 
 

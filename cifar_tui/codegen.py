@@ -49,6 +49,8 @@ def _value(v: Any) -> str:
         return _serialized_call(v)
     if isinstance(v, str):
         return json.dumps(v)
+    if isinstance(v, float) and v == 1 / 255:
+        return "1 / 255"
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else f"float({str(v)!r})"
     if isinstance(v, list | tuple):
@@ -181,7 +183,9 @@ def model_code(model: Any, weights: str = "none") -> list[str]:
         model.input_shape[1:])
     input_name = first.name if not _auto_name(type(first), first.name) \
         and not first.name.startswith("input_layer") else None
+    dtype = str(getattr(model.inputs[0], "dtype", "float32")).rsplit(".", 1)[-1]
     input_src = f"keras.Input(shape={_value(shape)}" + (
+        f", dtype={json.dumps(dtype)}" if dtype != "float32" else "") + (
         f", name={json.dumps(input_name)})" if input_name else ")")
     body = layers[1:]
     nested = [lay for lay in body if isinstance(lay, keras.Model)]
@@ -236,10 +240,13 @@ def _wrap(line: str, width: int = 99) -> list[str]:
     if len(line) <= width or "(" not in line or line.lstrip().startswith("#"):
         return [line]
     start = line.index("(")
-    depth, quote, parts, cur = 0, None, [], ""
+    if "'" in line[:start] or '"' in line[:start]:  # the first "(" is inside a string
+        return [line]
+    depth, quote, parts, cur, escaped = 0, None, [], "", False
     for i, ch in enumerate(line[start + 1:], start + 1):
         if quote:
-            quote = None if ch == quote else quote
+            quote = None if ch == quote and not escaped else quote
+            escaped = ch == "\\" and not escaped
         elif ch in "\"'":
             quote = ch
         elif ch in "([{":
@@ -259,14 +266,133 @@ def _wrap(line: str, width: int = 99) -> list[str]:
     return [line]
 
 
-def _train_size(cfg: TrainConfig) -> int:
+def _train_size(cfg: TrainConfig, train_images: int | None = None) -> int:
+    """Training images after the subset and the validation split, as the app counts them."""
+    if train_images:
+        return train_images
     n = 50_000 if not cfg.subset else 10 * min(cfg.subset, 5000)
     n_val = max(round(cfg.val_split * n), 10) if cfg.val_split else 0
     return n - n_val
 
 
-def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
-    """The standalone training script for ``cfg`` (the run's config, or an arch + flags)."""
+# A run id goes into the docstring only when it is plain; any other goes in RUN_ID, as repr().
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+# What the script needs besides Keras, by backend ("pip install ..." spelling).
+_BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+# The data loader of every exported script: the same sources, order and rules as data.py, in
+# plain Python (no cifar_tui), so the script reads what the run trained on, offline.
+_LOADER = '''
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+           "test_batch")
+
+
+def read_files(path, wanted):
+    """(name, bytes) of the files whose name ``wanted`` accepts, from a folder, .tar(.gz) or
+    .zip, sorted by name."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        names = sorted(f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file())
+        return [(n, (path / n).read_bytes()) for n in names if wanted(n)]
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return sorted((i.filename, z.read(i)) for i in z.infolist()
+                          if not i.is_dir() and wanted(i.filename))
+    with tarfile.open(path) as t:
+        return sorted((m.name, t.extractfile(m).read()) for m in t
+                      if m.isfile() and wanted(m.name))
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Builds numpy arrays and nothing else: a pickle from elsewhere could run any code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name}: not in a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def from_batches(files):
+    """cifar-10-batches-py: pickled dicts of (N, 3072) channel-planar rows and labels."""
+    def batch(name):
+        d = BatchUnpickler(io.BytesIO(files[name]), encoding="bytes").load()
+        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(d[b"labels"], dtype=np.int64)
+
+    train = [batch(n) for n in BATCHES[:5]]
+    x_test, y_test = batch("test_batch")
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return (x_train, y_train), (x_test, y_test)
+
+
+def load_data(path):
+    """train/<class>/<image> and test/<class>/<image> (a folder or an archive of one), or the
+    pickled batches; classes numbered as CLASSES lists them."""
+    def wanted(name):
+        parts = name.split("/")
+        if parts[-1] in BATCHES:
+            return True
+        return (len(parts) >= 3 and parts[-3] in ("train", "test")
+                and not parts[-1].startswith(".")
+                and parts[-1].lower().endswith(IMAGE_SUFFIXES))
+
+    files = read_files(path, wanted)
+    batches = {n.split("/")[-1]: data for n, data in files if n.split("/")[-1] in BATCHES}
+    images = [(n, data) for n, data in files if n.split("/")[-1] not in BATCHES]
+    if batches and not images:
+        return from_batches(batches)
+    out = []
+    for split in ("train", "test"):
+        items = []
+        for name, data in images:
+            parts = name.split("/")
+            if parts[-3] != split:
+                continue
+            if parts[-2] not in CLASSES:
+                raise SystemExit(f"{path}: class folder {parts[-2]!r} is not one of CLASSES")
+            from PIL import Image  # pillow: for image folders only
+
+            with Image.open(io.BytesIO(data)) as im:
+                items.append((CLASSES.index(parts[-2]), name, np.asarray(im.convert("RGB"))))
+        if not items:
+            raise SystemExit(f"{path}: no {split}/<class>/ images")
+        items.sort(key=lambda t: t[:2])  # by class, then by file name: as the app orders them
+        out.append((np.stack([im for _, _, im in items]),
+                    np.array([c for c, _, _ in items], dtype=np.int64)))
+    return tuple(out)
+
+
+def first_per_class(y, n):
+    """The first n images of each class (the app's --subset rule)."""
+    return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(len(CLASSES))]))
+
+
+def stratified_split(y, fraction, seed):
+    """(train, validation) indices: every class in its share (the app's split)."""
+    idx = np.arange(len(y))
+    if not fraction:
+        return idx, idx[:0]
+    n_val = max(round(fraction * len(y)), len(np.unique(y)))
+    tr, val = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
+    return np.sort(tr), np.sort(val)
+'''
+
+
+def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str | None = None,
+                  data: str | None = None, classes: tuple[str, ...] | None = None,
+                  train_images: int | None = None) -> str:
+    """The standalone training script for ``cfg`` (the run's config, or an arch + flags).
+
+    For a run: ``backend`` it trained on (the script selects it), ``data`` the source it read
+    (the script reads it too; None: Keras's download), ``classes`` its class names in label
+    order, ``train_images`` its training-set size (for a schedule's step count)."""
     if cfg.arch in NOT_EXPORTABLE:
         raise ExportError(f"{cfg.arch} cannot be exported as a plain Keras script: "
                           f"{NOT_EXPORTABLE[cfg.arch]}")
@@ -278,130 +404,163 @@ def export_script(cfg: TrainConfig, run_id: str | None = None) -> str:
                           "pipeline, which plain Keras does not have; export with "
                           "--no-alternate-flip (random flips, a RandomFlip layer)")
     cfg.validate()
-    from .models import build_model, compile_model, make_optimizer
+    from . import CLASSES
+    from .models import InputStage, build_model, compile_model, make_optimizer
     from .schedules import learning_rate as _learning_rate
 
     weights = cfg.model_options().get("weights", "none")
-    model = build_model(cfg.arch, **cfg.model_options(download=False))  # the script downloads
-    steps = math.ceil(_train_size(cfg) / cfg.batch_size)
+    # the app's input stage: scaling inside the model (augmentation is written as Keras layers)
+    stage = InputStage(scale=1 / 255 if cfg.normalize else 1.0)
+    model = build_model(cfg.arch, stage=stage,
+                        **cfg.model_options(download=False))  # the script downloads
+    steps = math.ceil(_train_size(cfg, train_images) / cfg.batch_size)
     opt = make_optimizer(cfg.optimizer, _learning_rate(cfg, steps), cfg.weight_decay,
                          cfg.momentum)
     compile_model(model, opt, cfg.label_smoothing)
-    scaled_inside = any(type(lay).__name__ == "Rescaling" and
-                        abs(float(lay.scale) - 1 / 255) < 1e-9 for lay in model.layers[:3])
     inline_token = _INLINE.set({})
     try:
-        return _script(cfg, model, weights, steps, scaled_inside, run_id)
+        return _script(cfg, model, weights, steps, run_id, backend, data,
+                       tuple(classes or CLASSES))
     finally:
         _INLINE.reset(inline_token)
 
 
-def _script(cfg: TrainConfig, model: Any, weights: str, steps: int,
-            scaled_inside: bool, run_id: str | None) -> str:
+def _augment_lines(cfg: TrainConfig) -> list[str]:
+    aug = []
+    if cfg.augment_flip:
+        aug.append('layers.RandomFlip("horizontal")')
+    if cfg.augment_crop:
+        aug.append(f"layers.RandomTranslation({cfg.crop_pixels} / 32, {cfg.crop_pixels} / 32, "
+                   'fill_mode="reflect")')
+    return aug
+
+
+def _with_augmentation(model_lines: list[str], aug: list[str]) -> list[str]:
+    """Put the augmentation layers right after the scaling layer (they act in training only,
+    as the app's), whether the model is Sequential or functional."""
+    if not aug:
+        return model_lines
+    for i, line in enumerate(model_lines):
+        if "layers.Rescaling(" not in line:
+            continue
+        if line.startswith("    "):  # an entry of keras.Sequential([...])
+            return model_lines[:i + 1] + [f"    {a}," for a in aug] + model_lines[i + 1:]
+        var = line.split("=", 1)[0].strip()
+        return (model_lines[:i + 1] + [f"{var} = {a}({var})" for a in aug]
+                + model_lines[i + 1:])
+    raise ExportError("the model has no scaling layer to put the augmentation after")
+
+
+def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str | None,
+            backend: str | None, data: str | None, classes: tuple[str, ...]) -> str:
     lr = model.optimizer.get_config()["learning_rate"]
     lr_src = _value(lr) if isinstance(lr, dict) else repr(cfg.learning_rate)
-    model_lines = model_code(model, weights)
+    model_lines = _with_augmentation(model_code(model, weights), _augment_lines(cfg))
     optimizer_src = _object_call(model.optimizer, skip=("learning_rate",),
                                  extra=("learning_rate=learning_rate",))
     loss_src = _object_call(model.loss)
-    what = f"run {run_id}" if run_id else f"cifar-tui code {cfg.arch}"
-    lr_note = (f"  # {cfg.schedule} schedule over {cfg.epochs} epochs of {steps} steps"
+    if run_id is None:
+        what = f"`cifar-tui code {cfg.arch}`"
+    else:
+        what = f"run {run_id}" if _PLAIN_ID.fullmatch(run_id) else "the run in RUN_ID below"
+    lr_note = (f"# {cfg.schedule} schedule over {cfg.epochs} epochs of {steps} steps"
                if cfg.schedule != "constant" else "")
+    backend_pkg = _BACKEND_PACKAGES.get(backend or "", None)
+    needs = ["keras>=3", backend_pkg or "a Keras backend (tensorflow, jax or torch)", "numpy",
+             "scikit-learn", "pillow"]
     out = [
         f'"""CIFAR-10 {cfg.arch}: exported by cifar-tui from {what}.',
         "",
-        "Needs only TensorFlow (Keras 3) and numpy: python train.py",
+        f"Needs {', '.join(needs)}:",
+        f"    pip install {' '.join(n.split(' ')[0] for n in needs if ' (' not in n)}",
+        "Run: python train.py [DATA]  (DATA: an image-folder tree or archive with",
+        "train/<class>/ and test/<class>/, or cifar-10-batches-py; default: DATA below)",
         '"""',
         "",
-        "import numpy as np",
+        "import io",
+        "import os",
+        "import pathlib",
+        "import pickle",
+        "import sys",
+        "import tarfile",
+        "import zipfile",
+        "",
+    ]
+    if backend_pkg:
+        out += [f"os.environ.setdefault(\"KERAS_BACKEND\", {backend!r})  # the run's backend",
+                ""]
+    out += [
         "import keras",
+        "import numpy as np",
         "from keras import layers",
+        "from sklearn.model_selection import train_test_split",
         "",
         "INLINE",
+        *([f"RUN_ID = {run_id!r}"] if run_id is not None else []),
+        f"DATA = {data!r}  # what the run trained on; None: Keras's CIFAR-10 download",
+        f"CLASSES = {classes!r}",
         f"EPOCHS = {cfg.epochs}",
         f"BATCH_SIZE = {cfg.batch_size}",
         f"VAL_SPLIT = {cfg.val_split!r}",
         f"PATIENCE = {cfg.patience}  # early stopping on validation accuracy; 0: off",
         f"SUBSET = {cfg.subset!r}  # training images per class; None: all",
+        f"TEST_SUBSET = {cfg.test_subset!r}  # test images per class; None: all",
         f"SEED = {cfg.seed}",
+    ]
+    out += _LOADER.split("\n")
+    out += [
         "",
+        "# -- data: the run's source, subset and split --",
         "keras.utils.set_random_seed(SEED)",
-        "(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()",
-        "y_train, y_test = y_train.ravel(), y_test.ravel()",
-        "if SUBSET:  # the first SUBSET images of each class (and a fifth as many test images)",
-        "    def first_per_class(y, n):",
-        "        return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in range(10)]))",
-        "",
+        "if len(sys.argv) > 1:",
+        "    DATA = sys.argv[1]",
+    ]
+    out += [
+        "if DATA:",
+        "    (x_train, y_train), (x_test, y_test) = load_data(DATA)",
+        "else:  # needs the internet once",
+        "    (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()",
+    ]
+    out += [
+        "y_train, y_test = y_train.ravel().astype(\"int64\"), y_test.ravel().astype(\"int64\")",
+        "if SUBSET:",
         "    keep = first_per_class(y_train, SUBSET)",
         "    x_train, y_train = x_train[keep], y_train[keep]",
-        "    keep = first_per_class(y_test, max(1, SUBSET // 5))",
+        "if TEST_SUBSET:",
+        "    keep = first_per_class(y_test, TEST_SUBSET)",
         "    x_test, y_test = x_test[keep], y_test[keep]",
-    ]
-    if cfg.normalize and not scaled_inside:
-        out += ["x_train = x_train.astype(\"float32\") / 255.0  # pixels to [0, 1]",
-                "x_test = x_test.astype(\"float32\") / 255.0"]
-    else:
-        out += ["x_train, x_test = x_train.astype(\"float32\"), x_test.astype(\"float32\")"]
-    out += [
-        "y_train_1hot = keras.utils.to_categorical(y_train, 10)",
-        "y_test_1hot = keras.utils.to_categorical(y_test, 10)",
+        "tr, val = stratified_split(y_train, VAL_SPLIT, SEED)",
+        "y_train_1hot = keras.utils.to_categorical(y_train, len(CLASSES))",
+        "y_test_1hot = keras.utils.to_categorical(y_test, len(CLASSES))",
         "",
-        "# hold out a shuffled VAL_SPLIT of the training images for validation",
-        "order = np.random.default_rng(SEED).permutation(len(x_train))",
-        "n_val = int(round(VAL_SPLIT * len(x_train)))",
-        "val, tr = order[:n_val], order[n_val:]",
-        "",
+        "# -- model: uint8 images in; it scales them" + (
+            " and augments them in training" if _augment_lines(cfg) else "") + " itself --",
         *model_lines,
         "model.summary()",
         "",
-        *([lr_note.replace("  # ", "# ")] if lr_note else []),
+        *([lr_note] if lr_note else []),
         f"learning_rate = {lr_src}",
         f"optimizer = {optimizer_src}",
         f"loss = {loss_src}",
         "model.compile(optimizer=optimizer, loss=loss, metrics=[\"accuracy\"])",
         "",
         "callbacks = []",
-        "if PATIENCE and n_val:",
+        "if PATIENCE and len(val):",
         "    callbacks.append(keras.callbacks.EarlyStopping(",
         "        monitor=\"val_accuracy\", mode=\"max\", patience=PATIENCE, "
         "restore_best_weights=True))",
-    ]
-    validation = "validation_data=(x_train[val], y_train_1hot[val]) if n_val else None"
-    if cfg.augment_flip or cfg.augment_crop:
-        aug = []
-        if cfg.augment_flip:
-            aug.append('layers.RandomFlip("horizontal")')
-        if cfg.augment_crop:
-            f = cfg.crop_pixels / 32
-            aug.append(f'layers.RandomTranslation({f!r}, {f!r}, fill_mode="reflect")')
-        out += [
-            "",
-            "# data augmentation, applied to training batches only",
-            "import tensorflow as tf",
-            f"augment = keras.Sequential([{', '.join(aug)}])",
-            "train_ds = (tf.data.Dataset.from_tensor_slices((x_train[tr], y_train_1hot[tr]))",
-            "            .shuffle(len(tr), seed=SEED).batch(BATCH_SIZE)",
-            "            .map(lambda x, y: (augment(x, training=True), y))",
-            "            .prefetch(tf.data.AUTOTUNE))",
-            "history = model.fit(train_ds, epochs=EPOCHS,",
-            f"                    {validation},",
-            "                    callbacks=callbacks)",
-        ]
-    else:
-        out += [
-            "",
-            "history = model.fit(x_train[tr], y_train_1hot[tr], batch_size=BATCH_SIZE, "
-            "epochs=EPOCHS,",
-            f"                    {validation},",
-            "                    callbacks=callbacks)",
-        ]
-    out += [
+        "",
+        "history = model.fit(x_train[tr], y_train_1hot[tr], batch_size=BATCH_SIZE, "
+        "epochs=EPOCHS,",
+        "                    validation_data=(x_train[val], y_train_1hot[val]) if len(val) "
+        "else None,",
+        "                    shuffle=True, callbacks=callbacks)",
         "",
         "test_loss, test_accuracy = model.evaluate(x_test, y_test_1hot, verbose=0)",
         "print(f\"test accuracy {test_accuracy:.4f}  loss {test_loss:.4f}\")",
     ]
     if cfg.tta:
-        out.insert(-3, "# (the app also averages test predictions over flips and shifts: "
+        out.insert(-2, "# (the app also averages test predictions over flips and shifts: "
                        "--tta; this script does not)")
     lines = [w for line in out for w in _wrap(line)]
     inline = [line for src in _INLINE.get().values() for line in ("", src.rstrip(), "")]

@@ -179,6 +179,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         run.clear_spawn()  # begun: viewers go by the state and the lock from here
         if data is None:
             data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
+        # what `cifar-tui code RUN` exports the loader of: the source and its classes
+        run.update_state(data_source=data.source, classes=list(data.class_names))
         data = subset(data, config.subset, config.test_subset)
         backend.set_seed(config.seed)
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)

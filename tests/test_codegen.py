@@ -45,6 +45,7 @@ def test_exported_script_trains_the_apps_model(arch, tmp_path, capsys, monkeypat
     path = tmp_path / "train.py"
     path.write_text(src)
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", _keras_arrays)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
     scope = runpy.run_path(str(path), run_name="__main__")
     cfg = TrainConfig.for_arch(arch, weights="none" if arch == "transfer" else None)
     options = cfg.model_options()
@@ -134,3 +135,158 @@ def test_script_runs_without_cifar_tui(tmp_path, capsys):
                          capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "test accuracy" in res.stdout and "Total params: 890,410" in res.stdout
+
+
+# -- names are data, the run's data source, split and backend (issues 30, 31, 35) ------------
+
+HOSTILE_IDS = [
+    'x""" if __import__("os").system("touch PWNED") else """',
+    "x''' if __import__('os').system('touch PWNED') else '''",
+    "a\\u00zz\\N{bad}\\x",  # escapes that do not parse in a plain string
+    "line\nbreak\r\x1b[31mred",
+    "q'uo\"te (paren, comma) # hash",
+]
+
+
+def _names(src: str) -> set[str]:
+    """Every identifier the script's code mentions."""
+    import ast
+
+    tree = ast.parse(src)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS)
+def test_hostile_names_stay_data_in_the_export(hostile, tmp_path):
+    """A run id, data path and class names that are code in disguise parse as strings and add
+    no name to the script (issue 30, item 3)."""
+    import ast
+
+    cfg = TrainConfig.for_arch("cnn", epochs=1)
+    plain = export_script(cfg, "run1", backend="jax", data="/d/x.tar.gz", classes=("a", "b"))
+    src = export_script(cfg, hostile, backend="jax", data=f"/d/{hostile}",
+                        classes=(hostile, "b"))
+    assert _names(src) == _names(plain)
+    consts = {n.value for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Constant)}
+    assert hostile in consts and f"/d/{hostile}" in consts
+    scope: dict = {}
+    exec(src.split("\nimport io")[0], scope)  # the docstring alone: no command runs
+    assert not (tmp_path / "PWNED").exists() and not os.path.exists("PWNED")
+
+
+def test_a_hostile_run_folder_exports_as_data(tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    run = store.create(TrainConfig.for_arch("cnn", epochs=1).to_dict())
+    hostile = HOSTILE_IDS[0]
+    (store.root / run.id).rename(store.root / hostile)
+    src = _script(capsys, hostile, "--runs", str(store.root))
+    import ast
+
+    ast.parse(src)
+    assert f"RUN_ID = {hostile!r}" in src and "__import__" not in src.split("RUN_ID")[0]
+
+
+def test_scaling_is_written_as_people_write_it(capsys):
+    src = _script(capsys, "cnn")
+    assert "layers.Rescaling(1 / 255" in src and "0.0039" not in src
+
+
+def _data_part(src: str, data: str) -> dict:
+    """Run the script's data section (up to the model) as `python train.py`."""
+    head = src.split("# -- model")[0]
+    scope: dict = {"__name__": "__main__"}
+    argv = sys.argv
+    sys.argv = ["train.py"]
+    try:
+        exec(compile(head, "train.py", "exec"), scope)
+    finally:
+        sys.argv = argv
+    return scope
+
+
+@pytest.mark.parametrize("flags", [{"subset": 4}, {"subset": 3, "test_subset": 1},
+                                   {"val_split": 0.25}, {"val_split": 0.0}])
+@pytest.mark.parametrize("fmt", ["targz", "zip", "tree", "batches"])
+def test_the_scripts_data_split_and_subset_are_the_apps(flags, fmt, tmp_path, arrays):
+    """The exported script reads the run's source and takes the same training, validation and
+    test images as the app (issue 31: it tested on SUBSET // 5 images per class, and split
+    without stratifying)."""
+    from conftest import image_members, write_batches, write_targz, write_tree, write_zip
+
+    from cifar_tui.data import load_cifar10, stratified_split, subset
+
+    members = image_members(arrays)
+    source = {"targz": lambda: write_targz(tmp_path / "d.tar.gz", members),
+              "zip": lambda: write_zip(tmp_path / "d.zip", members),
+              "tree": lambda: write_tree(tmp_path / "tree", members),
+              "batches": lambda: write_batches(tmp_path / "cifar-10-batches-py", arrays)}[fmt]()
+    cfg = TrainConfig.for_arch("cnn", **flags)
+    app = subset(load_cifar10(source), cfg.subset, cfg.test_subset)
+    tr, va = stratified_split(app.y_train, cfg.val_split, cfg.seed)
+    s = _data_part(export_script(cfg, "r", data=str(source)), str(source))
+    np.testing.assert_array_equal(s["x_train"][s["tr"]], app.x_train[tr])
+    np.testing.assert_array_equal(s["y_train"][s["tr"]], app.y_train[tr])
+    np.testing.assert_array_equal(s["x_train"][s["val"]], app.x_train[va])
+    np.testing.assert_array_equal(s["x_test"], app.x_test)
+    np.testing.assert_array_equal(s["y_test"], app.y_test)
+
+
+def test_the_script_numbers_classes_as_the_run_recorded_them(tmp_path, arrays):
+    """Class names come from the run's classes, not a fixed CIFAR-10 list."""
+    from conftest import image_members, write_tree
+
+    from cifar_tui import CLASSES
+
+    members = image_members(arrays)
+    renamed = {k.replace("/airplane/", "/plane/"): v for k, v in members.items()}
+    source = write_tree(tmp_path / "tree", renamed)
+    classes = ("plane", *CLASSES[1:])
+    s = _data_part(export_script(TrainConfig.for_arch("cnn"), "r", data=str(source),
+                                 classes=classes), str(source))
+    assert s["CLASSES"] == classes and set(s["y_train"]) == set(range(10))
+    with pytest.raises(SystemExit, match="'plane' is not one of CLASSES"):
+        _data_part(export_script(TrainConfig.for_arch("cnn"), "r", data=str(source)),
+                   str(source))
+
+
+@pytest.mark.slow
+def test_a_runs_script_runs_offline_on_its_archive_without_tensorflow(tmp_path, arrays,
+                                                                      capsys):
+    """Train a run on a generated archive, export it as a JAX run, and run the script in a
+    fresh interpreter where cifar_tui, tensorflow and the network are all out of reach."""
+    from conftest import image_members, write_targz
+
+    archive = write_targz(tmp_path / "imgs.tar.gz", image_members(arrays))
+    runs = tmp_path / "runs"
+    assert main(["train", "cnn", "--data", str(archive), "--runs", str(runs), "--epochs", "1",
+                 "--batch-size", "8", "--no-eval"]) == 0
+    run = RunStore(runs).list()[0]
+    assert run.state["data_source"] == str(archive)
+    run.update_state(backend="jax")  # as if trained on JAX: the script must not need TF
+    src = _script(capsys, run.id, "--runs", str(runs))
+    assert "import tensorflow" not in src and "tensorflow" not in src.split('"""')[1]
+    assert 'os.environ.setdefault("KERAS_BACKEND", \'jax\')' in src
+    assert "Needs keras>=3, jax, numpy" in src
+    path = tmp_path / "train.py"
+    path.write_text(src)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent("""
+        import sys, socket, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in ("cifar_tui", "tensorflow"):
+                    raise ImportError(f"the exported script must not need {name}")
+        sys.meta_path.insert(0, Block())
+        def offline(*a, **k):
+            raise OSError("no network in this test")
+        socket.socket.connect = offline
+        socket.create_connection = offline
+    """))
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
+    res = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "test accuracy" in res.stdout
