@@ -167,6 +167,22 @@ def describe() -> str:
     return f"{requested()} on {where}"
 
 
+def versions() -> str:
+    """'Keras 3.15.0 on JAX 0.10.0': what a report needs to say what computed its numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name = requested()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name, name)
+    try:
+        lib = f"{name} {version(package)}"
+    except PackageNotFoundError:
+        lib = name
+    try:
+        return f"Keras {version('keras')} on {lib}"
+    except PackageNotFoundError:
+        return lib
+
+
 def distribution_devices(count: int | None, devices: list[str] | None) -> list[str] | None:
     """The devices to spread a run over, or None for one device. Checks the backend can."""
     if devices is None and count:

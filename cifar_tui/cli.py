@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from .errors import (
     error_message,
     is_bug,
 )
+from .jsonout import dumps
 
 
 # Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
@@ -90,32 +90,68 @@ def config_flags(args: argparse.Namespace, trained_only: bool = False) -> dict:
             if given.get(f.name) is not None}
 
 
+JSON_HELP = ("print JSON instead of text (schema_version 1, documented in the README's "
+             "\"JSON output\"); errors too")
+JSON_LINES_HELP = ("print one JSON object per line per event instead of text (JSON Lines; "
+                   "schema in the README's \"JSON output\")")
+RUN_HELP = "a run id (as `cifar-tui runs` lists them), or its unique prefix"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that, under --json, says a usage error as a JSON error object too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "--json" in sys.argv[1:]:
+            from .jsonout import dumps
+
+            print(dumps(self.prog.split()[-1] if " " in self.prog else "cifar-tui",
+                        {"error": f"{self.prog}: {message}", "exit_code": EXIT_USAGE}))
+            sys.exit(EXIT_USAGE)
+        super().error(message)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        keras = f", Keras {version('keras')}"
+    except PackageNotFoundError:
+        keras = ""
+    return f"cifar-tui {__version__}{keras}, Python {sys.version.split()[0]}"
+
+
 def _parser() -> argparse.ArgumentParser:
     from .config import ARCHS as PRESETS
     from .config import MODEL_OPTIONS
 
-    ap = argparse.ArgumentParser(prog="cifar-tui", description=__doc__)
+    ap = _Parser(prog="cifar-tui", description=__doc__)
+    ap.add_argument("--version", action="version", version=_version())
     _add_data(ap, top=True)
     _add_runs(ap, top=True)
     _add_backend(ap, top=True)
     ap.add_argument("--subset", type=int, metavar="N",
                     help="use N train images per class (the test accuracy still uses all "
                          "test images)")
-    sub = ap.add_subparsers(dest="command")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("data", help="load CIFAR-10 and show shapes, class counts, pixel range")
     _add_data(p)
     p.add_argument("--raw", action="store_true", help="describe unscaled uint8 pixels")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     p = sub.add_parser("params", help="layer-by-layer parameter table of an architecture")
-    p.add_argument("arch", choices=list(PRESETS))
+    p.add_argument("arch", choices=list(PRESETS), metavar="ARCH",
+                   help=f"one of {', '.join(PRESETS)}")
     add_config_flags(p, MODEL_OPTIONS)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_backend(p)
 
-    p = sub.add_parser("train", help="train a model headless, one progress line per epoch")
-    p.add_argument("arch", nargs="?", choices=list(PRESETS))
+    p = sub.add_parser("train", help="train a model headless: a progress bar on a terminal, "
+                       "one line per epoch in a pipe")
+    p.add_argument("arch", nargs="?", choices=list(PRESETS), metavar="ARCH",
+                   help=f"one of {', '.join(PRESETS)} (or --resume RUN)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
     add_config_flags(p)  # every TrainConfig field: described once, in config.py
     p.add_argument("--gpus", type=int, metavar="N",
@@ -124,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives this terminal; print the "
                         "run id and its log, and return at once")
+    p.add_argument("--json", action="store_true", help=JSON_LINES_HELP)
     _add_data(p)
     _add_runs(p)
     _add_backend(p)
@@ -135,24 +172,25 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs(p)
 
     p = sub.add_parser("runs", help="list runs: live ones with their progress, past ones")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--compare", nargs="+", metavar="RUN",
-                   help="hyperparameter table of these runs: the settings that differ, then "
-                        "best val, test accuracy, s/epoch, images/s")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument("--compare", nargs="*", metavar="RUN",
+                   help="hyperparameter table of these runs (none: all runs): the settings "
+                        "that differ, then best val, test accuracy, s/epoch, images/s")
     p.add_argument("--sort", metavar="COLUMN", help="with --compare: sort by this column")
     p.add_argument("--desc", action="store_true", help="with --sort: largest first")
     _add_runs(p)
 
     p = sub.add_parser("watch", help="follow a run that any process trains: one line per epoch, "
                                      "then the result")
-    p.add_argument("run")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_LINES_HELP)
     p.add_argument("--interval", type=float, default=1.0, metavar="S",
                    help="seconds between looks at the run's files (default 1)")
     _add_runs(p)
 
     p = sub.add_parser("eval", help="evaluate a run's best model on the test set")
-    p.add_argument("run")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_backend(p)
     _add_data(p)
     _add_runs(p)
@@ -160,13 +198,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write DIR/report.md and report.html with PNG figures")
     p.add_argument("run_refs", nargs="+", metavar="RUN", help="run ids (several: overlaid)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write to")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_data(p)
     _add_runs(p)
 
     p = sub.add_parser("predict", help="classify image files with a run's model")
-    p.add_argument("run")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                   help="image files to classify")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_backend(p)
     _add_runs(p)
     return ap
@@ -185,7 +225,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     info = ds.summary(normalized=not args.raw)
     info["load_seconds"] = round(time.perf_counter() - t, 3)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(dumps("data", info))
         return 0
     print(f"source     {info['source']}")
     print(f"cache      {info['cache']}")
@@ -210,7 +250,7 @@ def cmd_params(args: argparse.Namespace) -> int:
     model = build_model(config.arch, **config.model_options(download=False))
     table = param_table(model)
     if args.json:
-        print(json.dumps(table.to_dict(), indent=2))
+        print(dumps("params", table.to_dict()))
         return 0
     from rich.console import Console
 
@@ -255,21 +295,6 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     return TrainConfig.for_arch(args.arch, **{**overrides, "data": args.data})
 
 
-def _print_event(event: object) -> None:
-    from .events import Failed, describe
-
-    text = describe(event)
-    if text is not None:
-        print(text, file=sys.stderr if isinstance(event, Failed) else sys.stdout, flush=True)
-
-
-def _print_training_event(event: object) -> None:
-    from .events import Failed
-
-    if not isinstance(event, Failed):  # the trainer raises after it: run_command says it once
-        _print_event(event)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
@@ -283,14 +308,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         config = _config_from_args(args)
         config.validate()  # a bad value is said before the seconds of loading the framework
+    from .cli_progress import printer
+    from .events import Failed
     from .live import Hangup
+
+    show = printer("train", args.json)
+
+    def shown(event: object) -> None:
+        if isinstance(event, Failed):  # the trainer raises after it: run_command says it once
+            show.close()
+        else:
+            show(event)
+
+    if not args.json:
+        print("loading the data and the framework...", file=sys.stderr, flush=True)
     from .training import train
 
     stop = threading.Event()
     # A dropped terminal does not stop the training (see Hangup); Ctrl-C and SIGTERM do.
     hangup = Hangup(store.root)
     hangup.install()
-    listener = hangup.listener(_print_training_event)
+    listener = hangup.listener(shown)
 
     def on_signal(signum: int, frame: object) -> None:
         if stop.is_set():  # a second Ctrl-C: leave now (finished epochs are on disk)
@@ -312,7 +350,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         run = train(config, store=store, listener=listener, stop=stop,
                     evaluate=not args.no_eval)
-    print(f"saved in {run.path}")
+    show.close()
+    if not args.json:
+        print(f"saved in {run.path}")
     return 0 if run.status != "stopped" else 130
 
 
@@ -344,33 +384,42 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
 def cmd_watch(args: argparse.Namespace) -> int:
     import time
 
+    from .cli_progress import printer
     from .events import Failed, Finished
     from .live import Follower, describe
     from .runs import RunStore
 
     run = RunStore(args.runs).get(args.run)
-    print(f"run {run.id}: {run.config.get('arch')}, {describe(run)}", flush=True)
+    if not args.json:
+        print(f"run {run.id}: {run.config.get('arch')}, {describe(run)}", flush=True)
     follower = Follower(run)
+    show = printer("watch", args.json)
     code = 0
     while True:
         for event in follower.poll():
-            _print_event(event)
+            show(event)
             if isinstance(event, Failed) or (isinstance(event, Finished)
                                              and event.status in ("interrupted", "stopped")):
                 code = 1
         if follower.done:
+            show.close()
             return code
         time.sleep(max(0.05, args.interval))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import hparam_table
+    from .jsonout import compare_row
     from .runs import RunStore
 
     store = RunStore(args.runs)
-    table = hparam_table([store.get(ref) for ref in args.compare], args.sort, args.desc)
+    runs = [store.get(ref) for ref in args.compare] if args.compare else store.list()
+    if not runs:
+        raise ValueError("no runs to compare yet: cifar-tui train ARCH")
+    table = hparam_table(runs, args.sort, args.desc)
     if args.json:
-        print(json.dumps({"rows": table.to_dicts(), "shared": table.shared}, indent=2))
+        print(dumps("compare", {"runs": [compare_row(r) for r in table.to_dicts()],
+                                "shared": table.shared}))
         return 0
     cells = table.text_rows()
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(table.columns)]
@@ -386,26 +435,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from .live import live_summary
     from .runs import RunStore, accuracy_text, best_val_text
 
-    if args.compare:
+    if args.compare is not None:
         return cmd_compare(args)
     if args.sort:
         raise ValueError("--sort orders the --compare table: cifar-tui runs --compare RUN... "
                          "--sort COLUMN")
-    rows = [live_summary(r) for r in RunStore(args.runs).list()]
+    from .jsonout import run_row
+
+    runs = RunStore(args.runs).list()
+    rows = [live_summary(r) for r in runs]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(dumps("runs", {"runs": [run_row({**row, "train_seconds": run.train_seconds})
+                                      for row, run in zip(rows, runs)]}))
         return 0
     if not rows:
         print("no runs yet: cifar-tui train ARCH")
         return 0
     # accuracy/images: on how many images each accuracy is
-    print(f"{'id':<34}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>11}"
+    print(f"{'id':<34}{'arch':<14}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>11}"
           f"{'test acc':>12}")
     for r in rows:
         va = best_val_text(r, ".4f")
         te = (accuracy_text(r["test_accuracy"], r.get("test_images"), ".4f")
               if r["test_accuracy"] is not None else "-")
-        print(f"{r['id']:<34}{r['status']:<15}{r['epochs']:>7}{r['batch_size'] or '-':>6}"
+        print(f"{r['id']:<34}{(r['arch'] or '?')[:13]:<14}{r['status']:<15}{r['epochs']:>7}"
+              f"{r['batch_size'] or '-':>6}"
               f"  {va:>11}{te:>12}")
         if r["live"]:
             print(f"  {r['description']} (pid {r['pid']})")
@@ -424,7 +478,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = RunStore(args.runs).get(args.run)
     ev = evaluate_run(run, load_cifar10(args.data) if args.data else None)
     if args.json:
-        print(json.dumps(ev.to_dict(), indent=2))
+        _, weights = run.evaluation_weights()
+        print(dumps("eval", {"run": run.id, "weights_epoch": weights["weights_epoch"],
+                             "weights": weights["weights"], "test_accuracy": ev.accuracy,
+                             "test_loss": ev.loss, "ece": ev.ece, "test_images": ev.n,
+                             "per_class": ev.per_class, "confusion": ev.confusion,
+                             "confused_pairs": ev.confused_pairs}))
         return 0
     print(f"run {run.id}: test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  "
           f"ECE {ev.ece:.4f}  ({ev.n} images)")
@@ -445,6 +504,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = RunStore(args.runs)
     runs = [store.get(ref) for ref in args.run_refs]
     report = write_report(runs, args.out, load_cifar10(args.data) if args.data else None)
+    if args.json:
+        print(dumps("report", {"runs": [r.id for r in runs], "markdown": str(report.markdown),
+                               "html": str(report.html),
+                               "figures": [str(f) for f in report.figures]}))
+        return 0
     print(f"wrote {report.markdown}, {report.html} and {len(report.figures)} figures")
     return 0
 
@@ -471,7 +535,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             top = ", ".join(f"{CLASSES[i]} {p[i]:.1%}" for i in order[:3])
             print(f"{path}: {CLASSES[order[0]]}  ({top})")
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(dumps("predict", {"run": run.id, "predictions": out}))
     return 0
 
 
@@ -494,10 +558,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_command("tui", lambda: run_app(data=args.data, runs=args.runs,
                                                   subset=args.subset))
-    return run_command(args.command, lambda: COMMANDS[args.command](args))
+    return run_command(args.command, lambda: COMMANDS[args.command](args),
+                       json_errors=getattr(args, "json", False))
 
 
-def run_command(name: str, command: Callable[[], int | None]) -> int:
+def run_command(name: str, command: Callable[[], int | None], json_errors: bool = False) -> int:
     """The one top-level handler: known errors print their message, a stop prints "stopped",
     anything else prints one line and logs its traceback (errors.log); the exit code says
     which."""
@@ -511,11 +576,20 @@ def run_command(name: str, command: Callable[[], int | None]) -> int:
         _mute_stdout()
         return EXIT_PIPE
     except (KeyboardInterrupt, LoadCancelled):  # a second Ctrl-C, or a stop while loading
-        print(f"cifar-tui {name}: stopped (finished epochs are on disk)", file=sys.stderr)
-        return EXIT_STOPPED
+        return _say_error(name, "stopped (finished epochs are on disk)", EXIT_STOPPED,
+                          json_errors)
     except Exception as exc:  # noqa: BLE001 - one line; a bug's traceback goes to the log
-        print(f"cifar-tui {name}: {error_message(exc, name)}", file=sys.stderr)
-        return EXIT_INTERNAL if is_bug(exc) else EXIT_ERROR
+        return _say_error(name, error_message(exc, name),
+                          EXIT_INTERNAL if is_bug(exc) else EXIT_ERROR, json_errors)
+
+
+def _say_error(name: str, message: str, code: int, as_json: bool) -> int:
+    """The one line on stderr, or under --json the error object on stdout (and the line on
+    stderr too, for the person watching)."""
+    print(f"cifar-tui {name}: {message}", file=sys.stderr)
+    if as_json:
+        print(dumps(name, {"error": message, "exit_code": code}), flush=True)
+    return code
 
 
 def _mute_stdout() -> None:

@@ -20,7 +20,7 @@ NOT_HPARAMS = ("data", "devices")
 
 def timings(run: Run) -> dict:
     """Seconds per epoch (mean; and without the first, which includes graph compilation),
-    median training images/s, total seconds, and where it ran."""
+    median training images/s, training and wall seconds, and where it ran."""
     hist = run.history()
     secs = [h["seconds"] for h in hist if "seconds" in h]
     rates = [h["images_per_sec"] for h in hist if h.get("images_per_sec")]
@@ -30,7 +30,9 @@ def timings(run: Run) -> dict:
         "s_per_epoch": statistics.fmean(secs) if secs else None,
         "s_per_epoch_after_first": statistics.fmean(secs[1:]) if len(secs) > 1 else None,
         "images_per_sec": statistics.median(rates) if rates else None,
-        "total_s": run.train_seconds,  # every session's, a resumed run's included
+        "train_s": run.train_seconds,  # in model.fit; every session's, a resume's included
+        "wall_s": run.wall_seconds,  # data loading and evaluation included
+        "compile_s": None,  # the first epoch's compile time: not measured yet
         "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
     }
 
@@ -59,9 +61,14 @@ class HParamTable:
         return [[text(r[0], c, v) for c, v in zip(self.columns, r)] for r in self.rows]
 
 
+UNUSED = "unused"  # a setting the run's other settings made moot (momentum of plain SGD)
+
+
 def _hparams(run: Run) -> dict:
-    cfg = TrainConfig.from_dict(run.config).to_dict()  # missing keys: the defaults
-    return {k: v for k, v in cfg.items() if k not in NOT_HPARAMS}
+    config = TrainConfig.from_dict(run.config)  # missing keys: the defaults
+    moot = config.unused()
+    return {k: UNUSED if k in moot else v for k, v in config.to_dict().items()
+            if k not in NOT_HPARAMS}
 
 
 def _sort_key(value: object) -> tuple:

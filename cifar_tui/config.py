@@ -335,6 +335,18 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def unused(self) -> set[str]:
+        """Fields these settings make moot: a report or comparison shows them as unused rather
+        than as a value that never acted (plain SGD and Adam take no --momentum)."""
+        moot = set()
+        if self.optimizer not in ("momentum", "nesterov"):
+            moot.add("momentum")
+        if not self.augment_crop:
+            moot.add("crop_pixels")
+        if not self.augment_flip:
+            moot.add("alternate_flip")
+        return moot
+
     def problems(self) -> dict[str, str]:
         """What is wrong with these settings, by field name (empty when all is well): each
         field's choices or limits, as its ``_param`` describes them."""

@@ -59,8 +59,10 @@ class Finished:
     epochs_done: int
     best_val_accuracy: float | None
     evaluation: Evaluation | None = None
-    seconds: float = 0.0  # the run's training time, every session's (a resume's included)
+    seconds: float = 0.0  # the run's training time (model.fit), every session's
     weights: str | None = None  # which weights the evaluation used: Run.weights_note()
+    wall_seconds: float | None = None  # the whole command's, data loading and evaluation in
+    compile_seconds: float | None = None  # the first epoch's compile: not measured yet
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,10 @@ def describe(event: object) -> str | None:
                 f"{m['images_per_sec']:.0f} img/s" + ("  *best" if event.best else ""))
     if isinstance(event, Finished):
         best = event.best_val_accuracy
-        text = (f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s"
-                + (f"; best val acc {best:.4f}" if best is not None else ""))
+        wall = (f" (wall {event.wall_seconds:.1f} s with data loading and evaluation)"
+                if event.wall_seconds is not None else "")
+        text = (f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s "
+                f"of training{wall}" + (f"; best val acc {best:.4f}" if best is not None else ""))
         if event.evaluation is not None:
             ev = event.evaluation
             text += (f"\ntest accuracy {ev.accuracy:.4f} on {ev.n:,} images  "

@@ -186,16 +186,22 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     t = timings(run)
     sec.blocks.append(Para("**Timings**"))
     sec.blocks.append(Table(("epochs", "s/epoch", "s/epoch after the first", "images/s",
-                             "total s", "hardware"),
+                             "training s", "wall s", "hardware"),
                             [(t["epochs"], _fmt(t["s_per_epoch"], 2),
                               _fmt(t["s_per_epoch_after_first"], 2),
-                              _fmt(t["images_per_sec"], 0), _fmt(t["total_s"], 1),
-                              t["hardware"] or "not recorded")]))
+                              _fmt(t["images_per_sec"], 0), _fmt(t["train_s"], 1),
+                              _fmt(t["wall_s"], 1), t["hardware"] or "not recorded")]))
+    sec.blocks.append(Para("Training s: the time in model.fit, validation included; wall s: "
+                           "the whole command's, data loading, model building and the test "
+                           "evaluation included."))
+    if run.state.get("versions"):
+        sec.blocks.append(Para(f"Software: {run.state['versions']}."))
     sec.blocks.append(Para("**Layers and parameters**"))
     sec.blocks.extend(_layer_table(cfg))
     sec.blocks.append(Para("**Configuration**"))
     sec.blocks.append(Table(("setting", "value"),
-                            [(k, "-" if v is None else v) for k, v in cfg.to_dict().items()]))
+                            [(k, "unused" if k in cfg.unused() else "-" if v is None else v)
+                             for k, v in cfg.to_dict().items()]))
     return sec
 
 

@@ -3,8 +3,10 @@
     runs/<id>/config.json     the TrainConfig
     runs/<id>/state.json      status, pid, last finished epoch, early-stopping state, the
                               names of the checkpoint and best model of that epoch, and
-                              train_seconds: the wall time of every training session so far
-                              (a resume adds its own; committed with each epoch)
+                              train_seconds: the time in model.fit of every training
+                              session so far (a resume adds its own; committed with each
+                              epoch), wall_seconds: their wall time, data loading and
+                              evaluation included
     runs/<id>/history.csv     one row per finished epoch
     runs/<id>/checkpoint-NNNN.keras  model + optimizer after epoch NNNN (for --resume)
     runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
@@ -396,13 +398,20 @@ class Run:
 
     @property
     def train_seconds(self) -> float | None:
-        """Wall time of all training sessions (a resumed run's included); runs older than
+        """Training time (model.fit) of all sessions (a resumed run's included); runs older than
         ``train_seconds`` in state.json: the sum of their epochs' times. None if unknown."""
         total = self.state.get("train_seconds")
         if isinstance(total, int | float) and not isinstance(total, bool) and math.isfinite(total):
             return float(total)
         secs = [h["seconds"] for h in self.history() if math.isfinite(h.get("seconds", math.nan))]
         return float(sum(secs)) if secs else None
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Wall time of all training sessions: data loading, building, fit and evaluation."""
+        total = self.state.get("wall_seconds")
+        ok = isinstance(total, int | float) and not isinstance(total, bool)
+        return float(total) if ok and math.isfinite(total) else None
 
     @property
     def predictions_path(self) -> Path:

@@ -137,6 +137,12 @@ def distributed(cfg: TrainConfig) -> Iterator[int]:
         keras.distribution.set_distribution(previous)
 
 
+def _seconds(value: object) -> float:
+    """A recorded duration, 0 when absent or damaged."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok and 0 <= value < float("inf") else 0.0
+
+
 def _noop(event: object) -> None:
     pass
 
@@ -166,11 +172,21 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     emit, stop = publisher, publisher.stop
     policy = keras.mixed_precision.global_policy()
     t_start = time.perf_counter()
-    # The run's training time is every session's: a resume adds its own to what is recorded.
+    # The run's training time (model.fit, validation included) and its wall time (data
+    # loading, model building and the test evaluation too) are every session's: a resume adds
+    # its own to what is recorded. The first epoch's compile time is not told apart (yet).
     seconds_before = run.train_seconds or 0.0
+    wall_before = _seconds(run.state.get("wall_seconds"))
+    fit_span: list[float] = []  # when model.fit began in this session, and when it ended
 
     def train_seconds() -> float:
-        return round(seconds_before + time.perf_counter() - t_start, 3)
+        if not fit_span:
+            return round(seconds_before, 3)
+        end = fit_span[1] if len(fit_span) > 1 else time.perf_counter()
+        return round(seconds_before + end - fit_span[0], 3)
+
+    def wall_seconds() -> float:
+        return round(wall_before + time.perf_counter() - t_start, 3)
     try:
         initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
         where = backend.describe()
@@ -226,12 +242,13 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
             # the hardware for reports' timings; the image counts for every accuracy shown
             half = half_precision(model)
             run.update_state(hardware=describe_hardware(half), train_images=len(tr),
-                             val_images=len(va))
+                             val_images=len(va), versions=backend.versions())
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                          len(va), model.count_params(), replicas,
                          f"{where} in {half}" if half else where))
             status = "finished"
             if initial_epoch < config.epochs:
+                fit_span.append(time.perf_counter())
                 try:
                     model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
                               initial_epoch=initial_epoch, verbose=0,
@@ -243,23 +260,26 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                         status = "early-stopped"
                 except StopRequested:
                     status = "stopped"
+                finally:
+                    fit_span.append(time.perf_counter())
         evaluation = None
         if evaluate and status != "stopped" and run.model_path.exists():
             evaluation = evaluate_run(run, data)
-        total = train_seconds()
-        run.update_state(status=status, train_seconds=total)
+        total, wall = train_seconds(), wall_seconds()
+        run.update_state(status=status, train_seconds=total, wall_seconds=wall)
         emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                      evaluation, total, run.weights_note() if evaluation else None))
+                      evaluation, total, run.weights_note() if evaluation else None, wall))
         return run
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
-            total = train_seconds()
-            run.update_state(status="stopped", train_seconds=total)
+            total, wall = train_seconds(), wall_seconds()
+            run.update_state(status="stopped", train_seconds=total, wall_seconds=wall)
             emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
-                          None, total))
+                          None, total, None, wall))
             raise
         message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
-        run.update_state(status="failed", error=message, train_seconds=train_seconds())
+        run.update_state(status="failed", error=message, train_seconds=train_seconds(),
+                         wall_seconds=wall_seconds())
         emit(Failed(run.id, message))
         raise
     finally:
