@@ -100,8 +100,10 @@ RUN_HELP = "a run id (as `cifar-tui runs` lists them), or its unique prefix"
 class _Parser(argparse.ArgumentParser):
     """argparse that, under --json, says a usage error as a JSON error object too."""
 
+    json_errors = False  # main() sets it when the command line asks for --json
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        if "--json" in sys.argv[1:]:
+        if _Parser.json_errors:
             from .jsonout import dumps
 
             print(dumps(self.prog.split()[-1] if " " in self.prog else "cifar-tui",
@@ -200,6 +202,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write to")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_data(p)
+    _add_runs(p)
+
+    p = sub.add_parser("export", help="write runs' numbers for other tools: TensorBoard event "
+                       "files, one CSV of their histories")
+    p.add_argument("run_refs", nargs="*", metavar="RUN", help="run ids (none: every run)")
+    p.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="write event files under DIR/<run>/ (tensorboard --logdir DIR); needs "
+                        "tensorboardX or TensorFlow")
+    p.add_argument("--csv", metavar="FILE",
+                   help="write every epoch of every run as one CSV table (- : stdout)")
     _add_runs(p)
 
     p = sub.add_parser("predict", help="classify image files with a run's model")
@@ -539,12 +551,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import history_table, to_tensorboard
+    from .runs import RunStore, atomic_write_text
+
+    if not (args.tensorboard or args.csv):
+        raise ValueError("say what to write: --tensorboard DIR and/or --csv FILE")
+    store = RunStore(args.runs)
+    runs = [store.get(ref) for ref in args.run_refs] if args.run_refs else store.list()
+    if not runs:
+        raise ValueError("no runs to export yet: cifar-tui train ARCH")
+    if args.csv == "-":
+        sys.stdout.write(history_table(runs))
+    elif args.csv:
+        atomic_write_text(Path(args.csv), history_table(runs))
+        print(f"wrote {args.csv}: the histories of {len(runs)} runs", file=sys.stderr)
+    if args.tensorboard:
+        folders = to_tensorboard(runs, args.tensorboard)
+        print(f"wrote {len(folders)} runs' event files under {args.tensorboard}: "
+              f"tensorboard --logdir {args.tensorboard}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
             "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict,
-            "report": cmd_report, "code": cmd_code}
+            "report": cmd_report, "code": cmd_code, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     try:
         from .backend import BackendError, select

@@ -1,49 +1,43 @@
-"""Facts about processes on this machine (is a pid alive, when did it start). No UI code."""
+"""Facts about processes on this machine (is a pid alive, when did it start), from psutil, which
+answers them on Linux and macOS alike. No UI code."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import psutil
 
 
 def pid_alive(pid: int) -> bool:
-    if pid <= 0:  # os.kill(0, ...) would signal our own process group
+    """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) does not."""
+    if pid <= 0:  # pid 0 would mean our own process group to os.kill
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:  # a killed process can linger as a zombie until its parent reaps it
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+    except psutil.Error:  # access denied: it exists
         return True
 
 
 def boot_id() -> str | None:
+    """This boot's identity: Linux's random boot id, else the boot time (macOS)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
+        pass
+    try:
+        return f"boot-{psutil.boot_time():.0f}"
+    except (psutil.Error, OSError):
         return None
 
 
 def process_start(pid: int) -> float | None:
-    """When ``pid`` started (clock ticks since boot on Linux), None if unknown.
+    """When ``pid`` started (seconds since the epoch), None if unknown.
 
     Recorded with the pid so that a new process that got a dead owner's pid is not taken for it.
     """
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return float(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
         return float(psutil.Process(pid).create_time())
-    except Exception:  # noqa: BLE001 - no such process, access denied: unknown
+    except (psutil.Error, OSError, ValueError):
         return None

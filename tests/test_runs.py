@@ -464,3 +464,26 @@ def test_epochs_planned_reads_the_config_and_is_0_for_what_is_not_a_count(tmp_pa
     assert store.create({"arch": "cnn"}).epochs_planned == 0
     for damaged in ("12", True, -3, 4.5, None):
         assert store.create({"arch": "cnn", "epochs": damaged}).epochs_planned == 0
+
+
+def test_process_facts_come_from_psutil(monkeypatch):
+    """procs.py parsed /proc by hand; psutil answers the same on Linux and macOS."""
+    import time
+
+    import psutil
+
+    from cifar_tui import procs
+
+    me = os.getpid()
+    assert procs.pid_alive(me) and not procs.pid_alive(0) and not procs.pid_alive(-1)
+    assert procs.process_start(me) == psutil.Process(me).create_time()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:  # exited, not reaped
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not procs.pid_alive(child.pid)  # a zombie is no owner
+    child.wait()
+    assert not procs.pid_alive(child.pid) and procs.process_start(child.pid) is None
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: 42.0)
+    assert procs.process_start(me) == 42.0  # psutil's answer, not /proc's
