@@ -38,10 +38,27 @@ def _out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "ResourceExhaustedError"  # TensorFlow's, not imported here
 
 
+# Packages a command may need that an install can lack (the TensorFlow-free one, a minimal
+# one): import name -> what pip installs.
+OPTIONAL_PACKAGES = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "PIL": "pillow",
+                     "tensorboardX": "tensorboardX", "textual": "textual", "plotext": "plotext",
+                     "textual_plotext": "textual-plotext", "psutil": "psutil", "rich": "rich",
+                     "scipy": "scipy"}
+
+
+def _missing_package(exc: BaseException) -> str | None:
+    """The pip name of the optional package whose absence ``exc`` is, else None."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return OPTIONAL_PACKAGES.get(exc.name.split(".")[0])
+    return None
+
+
 def is_bug(exc: BaseException) -> bool:
     """Whether ``exc`` is unexpected: a bug to report, not a problem the person can fix."""
     from .data import DataError  # DataError, SpecError, StorageError, RunLockedError... known
 
+    if _missing_package(exc) is not None:
+        return False
     if isinstance(exc, BUG_TYPES):
         return True
     return not (isinstance(exc, (*KNOWN_TYPES, DataError)) or _out_of_memory(exc))
@@ -52,6 +69,9 @@ def error_message(exc: BaseException, where: str) -> str:
     unexpected-error line (the traceback logged once)."""
     if is_bug(exc):
         return unexpected_message(exc, where)
+    if (package := _missing_package(exc)) is not None:
+        return (f"this needs {package}, which is not installed here: pip install {package} "
+                "(or pip install -e . for everything)")
     if _out_of_memory(exc):
         return (f"out of memory on the device ({(str(exc).splitlines() or [''])[0]}). Lower "
                 "--batch-size or use a smaller model.")

@@ -179,3 +179,21 @@ def test_the_runs_table_shows_the_arch(trained, capsys):
     assert main(["runs", "--runs", str(runs)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["id", "arch"] and " cnn " in out
+
+
+def test_a_missing_optional_package_is_a_known_problem_with_its_install_line(capsys,
+                                                                              monkeypatch):
+    """`report` without matplotlib exited 70 "unexpected error ... Please report it"."""
+    import sys
+
+    from cifar_tui.cli import run_command
+
+    def needs_matplotlib() -> int:
+        monkeypatch.setitem(sys.modules, "matplotlib", None)
+        import matplotlib  # noqa: F401
+
+        return 0
+
+    assert run_command("report", needs_matplotlib) == 1
+    err = capsys.readouterr().err
+    assert "pip install matplotlib" in err and "unexpected" not in err
