@@ -428,7 +428,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = [store.get(ref) for ref in args.compare] if args.compare else store.list()
     if not runs:
         raise ValueError("no runs to compare yet: cifar-tui train ARCH")
-    table = hparam_table(runs, args.sort, args.desc)
+    from .jsonout import COMPARE_NAMES
+
+    json_names = {v: k for k, v in COMPARE_NAMES.items()}  # --sort takes either spelling
+    table = hparam_table(runs, json_names.get(args.sort, args.sort), args.desc)
     if args.json:
         print(dumps("compare", {"runs": [compare_row(r) for r in table.to_dicts()],
                                 "shared": table.shared}))

@@ -78,8 +78,8 @@ def test_cli_compare_text_and_json(store, capsys):
     assert lines[1].startswith(ids[1]) and "66.00%" in lines[1] and "64.00%" in lines[1]
     assert lines[-1].startswith("same in all:") and "optimizer=sgd" in lines[-1]
     assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
-    assert rows[2]["dropout"] == 0.25 and rows[2]["test_acc"] is None
+    rows = json.loads(capsys.readouterr().out)["runs"]  # the JSON vocabulary (jsonout.py)
+    assert rows[2]["dropout"] == 0.25 and rows[2]["test_accuracy"] is None
     assert main(["runs", "--runs", str(store.root), "--compare", *ids, "--sort", "nope"]) == 1
     assert "choose from" in capsys.readouterr().err
 

@@ -262,8 +262,8 @@ def test_detach_returns_at_once_and_the_run_finishes(tmp_path, data, capsys):
     assert [h["epoch"] for h in run.history()] == [1, 2, 3]
     assert "epoch 3/3" in (run.path / "train.log").read_text()
     assert main(["--runs", str(runs), "runs", "--json"]) == 0
-    row = json.loads(capsys.readouterr().out)[0]
-    assert row["status"] == "finished" and row["pid"] is None and row["epoch"] == 3
+    row = json.loads(capsys.readouterr().out)["runs"][0]  # the JSON vocabulary (jsonout.py)
+    assert row["status"] == "finished" and row["pid"] is None and row["epochs_done"] == 3
     assert row["seconds_per_epoch"] > 0 and row["test_accuracy"] is not None
 
 

@@ -228,7 +228,7 @@ def test_damaged_runs_are_listed_as_damaged_and_the_rest_works(tmp_path, capsys)
         else:
             assert "stopped" in line and "0.4000" in line
     assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
-    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
     assert rows["a-good"]["damage"] is None
     assert all(reason in rows[n]["damage"] for n, reason in expected.items() if reason)
     # a damaged config cannot be resumed with its values used as they are

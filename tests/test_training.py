@@ -339,16 +339,16 @@ def test_cli_train_runs_eval_predict(tmp_path, arrays, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "epoch 1/1" in out and "test accuracy" in out
     assert main(["runs", "--runs", str(runs), "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = json.loads(capsys.readouterr().out)["runs"]
     assert listed[0]["status"] == "finished" and listed[0]["arch"] == "custom"
-    run_id = listed[0]["id"]
+    run_id = listed[0]["run"]
     assert main(["eval", run_id, "--runs", str(runs), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 20
+    assert json.loads(capsys.readouterr().out)["test_images"] == 20
 
     photo = tmp_path / "photo.png"
     photo.write_bytes(png_bytes(np.full((300, 451, 3), 200, np.uint8)))
     assert main(["predict", run_id, str(photo), "--runs", str(runs), "--json"]) == 0
-    pred = json.loads(capsys.readouterr().out)[0]
+    pred = json.loads(capsys.readouterr().out)["predictions"][0]
     assert abs(sum(pred["probabilities"].values()) - 1) < 1e-3
 
     text = tmp_path / "notes.txt"
