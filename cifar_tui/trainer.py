@@ -164,14 +164,17 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     if config is None:
         raise ValueError("give a config for a new run, or a run to resume")
     config.validate()
+    t_called = time.perf_counter()
     if run is None:
+        if data is None:  # a bad source is said before anything is created in the store
+            data = load_cifar10(config.data, stop=stop)
         run = store.create(config.to_dict())
     lock = run.lock()  # one trainer per run: RunLockedError names a live owner
     # progress.json for viewers in other processes; their stop requests reach `stop`
     publisher = Publisher(run, emit, stop)
     emit, stop = publisher, publisher.stop
     policy = keras.mixed_precision.global_policy()
-    t_start = time.perf_counter()
+    t_start = t_called
     # The run's training time (model.fit, validation included) and its wall time (data
     # loading, model building and the test evaluation too) are every session's: a resume adds
     # its own to what is recorded. The first epoch's compile time is not told apart (yet).
@@ -193,8 +196,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
                          error=None, backend=keras.backend.backend())
         run.clear_spawn()  # begun: viewers go by the state and the lock from here
-        if data is None:
-            data = load_cifar10(config.data, stop=stop)  # a stop ends a first, long load too
+        if data is None:  # a resume: a stop ends a first, long load too
+            data = load_cifar10(config.data, stop=stop)
         # what `cifar-tui code RUN` exports the loader of: the source and its classes
         run.update_state(data_source=data.source, classes=list(data.class_names))
         data = subset(data, config.subset, config.test_subset)

@@ -197,3 +197,17 @@ def test_a_missing_optional_package_is_a_known_problem_with_its_install_line(cap
     assert run_command("report", needs_matplotlib) == 1
     err = capsys.readouterr().err
     assert "pip install matplotlib" in err and "unexpected" not in err
+
+
+@pytest.mark.parametrize("content", [None, b"not an archive at all"])
+def test_a_bad_data_source_creates_no_run(tmp_path, capsys, content):
+    """A bad --data created a failed run, which the TUI then opened as the current run."""
+    from cifar_tui.runs import RunStore
+
+    bad = tmp_path / "bad.tar.gz"
+    if content is not None:
+        bad.write_bytes(content)
+    runs = tmp_path / "runs"
+    assert main(["train", "cnn", "--data", str(bad), "--runs", str(runs), "--epochs", "1"]) == 1
+    assert str(bad) in capsys.readouterr().err
+    assert RunStore(runs).list() == []
