@@ -83,9 +83,14 @@ def describe(event: object) -> str | None:
         on = f" on {event.backend}" if event.backend else ""
         replicas = f" x{event.replicas} replicas" if event.replicas > 1 else ""
         resumed = f", resuming after epoch {event.initial_epoch}" if event.initial_epoch else ""
-        return (f"run {event.run_id}: {event.config['arch']}, {event.params:,} params, "
-                f"{event.train_size} train / {event.val_size} val images, {event.steps} steps "
-                f"of {event.config['batch_size']}{replicas}{on}{resumed}")
+        # a viewer of a finished run knows less than the trainer did: say only what is known
+        parts = [f"{event.params:,} params" if event.params else "",
+                 f"{event.train_size} train / {event.val_size} val images"
+                 if event.train_size else "",
+                 f"{event.steps} steps of {event.config.get('batch_size')}{replicas}"
+                 if event.steps else ""]
+        known = "".join(f", {p}" for p in parts if p)
+        return f"run {event.run_id}: {event.config.get('arch')}{known}{on}{resumed}"
     if isinstance(event, EpochEnd):
         m = event.metrics
         val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"

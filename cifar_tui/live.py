@@ -289,9 +289,16 @@ class Follower:
         epochs = int(cfg.get("epochs", 0) or 0)
         if not self._started:
             p = progress or {}
+            st = run.state  # a finished run has no progress: its image counts are recorded
+
+            def count(value: object) -> int:
+                return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
             events.append(Started(run.id, cfg, int(p.get("initial_epoch", 0)), epochs,
-                                  int(p.get("steps", 0)), int(p.get("train_size", 0)),
-                                  int(p.get("val_size", 0)), int(p.get("params", 0))))
+                                  int(p.get("steps", 0)),
+                                  int(p.get("train_size", count(st.get("train_images")))),
+                                  int(p.get("val_size", count(st.get("val_images")))),
+                                  int(p.get("params", 0))))
             self._started = True
         for i in range(self._epochs_seen, len(history)):
             so_far = history[:i + 1]

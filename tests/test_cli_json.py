@@ -211,3 +211,20 @@ def test_a_bad_data_source_creates_no_run(tmp_path, capsys, content):
     assert main(["train", "cnn", "--data", str(bad), "--runs", str(runs), "--epochs", "1"]) == 1
     assert str(bad) in capsys.readouterr().err
     assert RunStore(runs).list() == []
+
+
+def test_watch_of_a_finished_run_says_only_what_it_knows(trained, capsys):
+    """It printed "cnn, 0 params, 0 train / 0 val images, 0 steps of 32"."""
+    runs, _, _ = trained
+    run_id = json.loads(_capture(capsys, ["runs", "--runs", str(runs), "--json"]))["runs"][0]
+    out = _capture(capsys, ["watch", run_id["run"], "--runs", str(runs)])
+    first_event = out.splitlines()[1]
+    assert "0 params" not in first_event and "0 steps" not in first_event
+    assert "30 train / 10 val images" in first_event
+    assert "finished after 2 epochs" in out
+
+
+def _capture(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
