@@ -139,7 +139,7 @@ def confused_pairs_figure(pairs: Sequence[dict], images: np.ndarray, probs: np.n
     return _save(fig, path)
 
 
-def prediction_picks(probs: np.ndarray, labels: np.ndarray, n: int = 8) -> np.ndarray:
+def prediction_picks(probs: np.ndarray, labels: np.ndarray, n: int = 12) -> np.ndarray:
     """Test images for the prediction grid: one per class in turn, right and wrong mixed as
     they come (the first image of each class, then the second...), ``n`` at most."""
     picks: list[int] = []
@@ -171,8 +171,8 @@ def predictions_figure(images: np.ndarray, probs: np.ndarray, labels: np.ndarray
         p, true = probs[k], int(labels[k])
         guess = int(p.argmax())
         img_ax.imshow(images[k], interpolation="nearest")
-        img_ax.set_title(f"{CLASSES[true]}", fontsize=8,
-                         color="green" if guess == true else "red")
+        title = CLASSES[true] if guess == true else f"{CLASSES[true]}\nguess: {CLASSES[guess]}"
+        img_ax.set_title(title, fontsize=8, color="green" if guess == true else "red")
         bar_ax.axis("on")
         colours = ["tab:gray"] * len(p)
         if guess != true:

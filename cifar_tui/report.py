@@ -183,6 +183,14 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
         elif f.image_note:
             sec.blocks.append(Para(f.image_note))
 
+    history = run.history()
+    if history:  # how validation accuracy moves epoch by epoch (the assignment asks)
+        sec.blocks.append(Para("**Per epoch**"))
+        sec.blocks.append(Table(
+            ("epoch", "loss", "accuracy", "val loss", "val accuracy", "s", "images/s"),
+            [(h["epoch"], _fmt(h.get("loss"), 4), _fmt(h.get("accuracy"), 4),
+              _fmt(h.get("val_loss"), 4), _fmt(h.get("val_accuracy"), 4),
+              _fmt(h.get("seconds"), 1), _fmt(h.get("images_per_sec"), 0)) for h in history]))
     t = timings(run)
     sec.blocks.append(Para("**Timings**"))
     sec.blocks.append(Table(("epochs", "s/epoch", "s/epoch after the first", "images/s",

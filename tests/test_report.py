@@ -66,7 +66,8 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
                 "confusion.png": figures.pixel_size("confusion"),
                 "per_class.png": figures.pixel_size("per_class"),
                 "confused_pairs.png": figures.pixel_size("confused_pairs", max(1, n_pairs)),
-                "predictions.png": figures.pixel_size("predictions", 2)}  # 8 images, 4 a row
+                # 12 images, 4 a row: every class at least once
+                "predictions.png": figures.pixel_size("predictions", 3)}
     for name, path in names.items():
         assert path.is_file() and path.is_relative_to(tmp_path / "rep")
         assert _png_size(path) == expected[name], name
@@ -75,8 +76,13 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
                                     for p in report.figures)
     for text in ("Test accuracy", "Timings", "s/epoch", "images/s", "Layers and parameters",
                  "equals Keras's count_params()", "model.summary()", "Configuration",
-                 "| learning_rate | 0.003 |", "| cat |"):
+                 "| learning_rate | 0.003 |", "| cat |",
+                 # issue 35: the numbers per epoch, training and wall time apart, the software,
+                 # and no value shown for a setting the optimizer never used (adam: momentum)
+                 "**Per epoch**", "| epoch | loss | accuracy | val loss | val accuracy |",
+                 "training s", "wall s", "Software: Keras 3", "| momentum | unused |"):
         assert text in md, text
+    assert len(re.findall(r"^\| [12] \| \d\.\d{4} \|", md, re.M)) == 2  # one row an epoch
     assert "CPU only" in md or "x " in md  # the hardware the run trained on
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == len(report.figures)
@@ -138,3 +144,21 @@ def test_cli_report_and_bad_out(tmp_path, arrays, capsys):
     assert main(["report", run_id, "--runs", str(runs), "--out", str(afile)]) == 1
     assert "is a file" in capsys.readouterr().err
     assert main(["report", "nosuchrun", "--runs", str(runs), "--out", str(tmp_path / "r")]) == 1
+
+
+def test_the_prediction_grid_covers_every_class_and_names_the_guess(monkeypatch, tmp_path):
+    import numpy as np
+
+    labels = np.repeat(np.arange(10), 3)
+    probs = np.eye(10, dtype=np.float32)[(labels + 1) % 10]  # every guess wrong
+    picks = figures.prediction_picks(probs, labels)
+    assert set(labels[picks]) == set(range(10))
+    titles = []
+    import matplotlib.axes
+
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, t, **kw: (titles.append(t), real(self, t, **kw))[1])
+    images = np.zeros((len(picks), 32, 32, 3), np.uint8)
+    figures.predictions_figure(images, probs[picks], labels[picks], tmp_path / "p.png")
+    assert "airplane\nguess: automobile" in titles
