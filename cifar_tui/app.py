@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from textual import events, on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import Reactive, var
 from textual.screen import Screen
@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 from .config import DEFAULT_ARCH, TrainConfig
 from .data import Cifar10, LoadCancelled, load_cifar10
 from .form import config_from_form, preset_values
+from .keyorder import InOrderKeysApp
 from .messages import (
     Compare,
     ConfigChanged,
@@ -78,7 +79,7 @@ class AppScreen(Screen):
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
-class CifarApp(App):
+class CifarApp(InOrderKeysApp):
     CSS_PATH = "app.tcss"
     TITLE = "cifar-tui"
     SUB_TITLE = "CIFAR-10 classifiers with Keras"

@@ -34,9 +34,13 @@ async def read_in_one_go(pilot, data: str) -> None:
     Textual's own parser turns them into the key events the app gets."""
     from textual._xterm_parser import XTermParser
 
+    app = pilot.app
     for event in XTermParser().feed(data):
-        pilot.app.post_message(event)
+        app.post_message(event)
     await pilot.pause()
+    # the app acts on the keys one after another (keyorder.py): until the last has acted
+    while getattr(app, "_keys_waiting", None) or getattr(app, "_key_in_flight", False):
+        await pilot.pause()
 
 
 async def type_learning_rate(pilot, value: str) -> None:
