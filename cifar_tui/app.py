@@ -60,7 +60,9 @@ from .runs import Run, RunStore
 from .widgets import ESC_DIGIT_KEYS, AppFirstFooter, plain_error, typing_in_field
 
 PANES = ("data", "model", "train", "results", "predict", "runs")
-MIN_SIZE = (80, 24)  # every pane is laid out for this; below it the app says so
+# Every pane is laid out for 80x24 and still works at 80x22 (an 80x24 terminal inside tmux or
+# screen with a status line is 80x23); below that the app says so and only q acts.
+MIN_SIZE = (80, 22)
 
 
 def _default_trainer(**kwargs: object) -> Run:
@@ -149,6 +151,7 @@ class CifarApp(InOrderKeysApp):
         # system monitor of whichever process trains the run shown there.
         self.follower = None
         self.monitor = None
+        self._focus_before_small: Widget | None = None
         # What the Model form describes (ModelPane posts ConfigChanged on every edit).
         self.config: TrainConfig | None = config_from_form(preset_values(DEFAULT_ARCH, subset))
         self.config_error: str | None = None
@@ -207,12 +210,37 @@ class CifarApp(InOrderKeysApp):
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.screen.set_class(small, "-too-small")
+        screen = self.screen
+        if small == screen.has_class("-too-small"):
+            if small:
+                self._say_too_small(width, height)
+            return
         if small:
-            self.query_one("#too-small", Static).update(
-                f"This terminal is {width}x{height}; cifar-tui needs at least "
-                f"{MIN_SIZE[0]}x{MIN_SIZE[1]}.\nEnlarge the window (or use a smaller font). "
-                "q quits; training goes on meanwhile.")
+            # Hiding the panes takes their focus; it comes back where it was.
+            self._focus_before_small = self.focused
+            self._say_too_small(width, height)
+            screen.set_class(True, "-too-small")
+        else:
+            screen.set_class(False, "-too-small")
+            self.call_after_refresh(self._refocus_after_small)
+
+    def _say_too_small(self, width: int, height: int) -> None:
+        self.query_one("#too-small", Static).update(
+            f"This terminal is {width}x{height}; cifar-tui needs at least "
+            f"{MIN_SIZE[0]}x{MIN_SIZE[1]}.\nEnlarge the window (or use a smaller font). "
+            "Until then only q acts (it quits); training goes on meanwhile.")
+
+    def _refocus_after_small(self) -> None:
+        widget, self._focus_before_small = self._focus_before_small, None
+        if widget is not None and widget.is_attached and widget.focusable:
+            widget.focus()
+        else:
+            self._focus_pane(self.query_one(TabbedContent).active_pane)
+        self.screen.refresh_bindings()  # the footer shows that pane's keys again
+
+    def accept_key(self, event: events.Key) -> bool:
+        """While the screen is too small nothing can be seen: only q (quit) acts."""
+        return not self.screen.has_class("-too-small") or event.key == "q"
 
     def action_tab(self, tab: str) -> None:
         self.screen.minimize()  # a full-screen view belongs to the pane being left
@@ -327,7 +355,11 @@ class CifarApp(InOrderKeysApp):
     def _start_message(self, message: StartTraining) -> None:
         self.start_training(message.config, message.run)
 
-    def start_training(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
+    def start_training(self, config: TrainConfig | None = None, run: Run | None = None,
+                       show: bool = True) -> None:
+        """Train ``config`` (or resume ``run``) in a worker thread. ``show``: the user asked for
+        this run (s, R), so the Train pane shows it; a queued run starts where the user is (a
+        run starting by itself never takes the focus or the pane), and says so in a toast."""
         if self.training:
             self.notify("A training is already running: stop it with x first", severity="warning")
             return
@@ -338,7 +370,14 @@ class CifarApp(InOrderKeysApp):
         self.stop_event = threading.Event()
         self.train_status = "starting"
         self.train_event = TrainingQueued(config or TrainConfig.from_dict(run.config))
-        self.action_tab("train")
+        described = self.train_event.event.headline()
+        self.sub_title = f"starting {described}"  # not the previous run's name
+        if show:
+            self.action_tab("train")
+        else:
+            more = f"; {len(self.queue)} more queued" if self.queue else ""
+            self.notify(f"Started {described}{more}. Follow it in Train (3).",
+                        title="Queued run started")
         kwargs = {"data": self.dataset, "store": self.store, "stop": self.stop_event,
                   "listener": lambda event: self.post_message(training_message(event))}
         if run is not None:
@@ -406,7 +445,7 @@ class CifarApp(InOrderKeysApp):
                 error = event.worker.error or RuntimeError("the training could not start")
                 self.post_message(TrainingFailed(Failed("", error_message(error, "tui"))))
             if self.queue and not self.stop_event.is_set():
-                self.start_training(self.queue.pop(0))
+                self.start_training(self.queue.pop(0), show=False)
 
     @on(Compare)
     def _compare(self, message: Compare) -> None:
@@ -418,7 +457,7 @@ class CifarApp(InOrderKeysApp):
             self.queue.extend(configs)
         else:
             self.queue = configs[1:]
-            self.start_training(configs[0])
+            self.start_training(configs[0], show=False)
         self.notify(f"Comparing {message.what}: {len(configs)} runs queued. Select them in "
                     "Runs (6) with space to overlay their curves.")
 

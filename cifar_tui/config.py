@@ -332,6 +332,10 @@ class TrainConfig:
                 setattr(cfg, name, None)
         return cfg
 
+    def headline(self) -> str:
+        """'cnn-dropout (batch 64, sgd lr 0.01)': which run this is, in one phrase."""
+        return f"{self.arch} (batch {self.batch_size}, {self.optimizer} lr {self.learning_rate})"
+
     def to_dict(self) -> dict:
         return asdict(self)
 

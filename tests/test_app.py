@@ -274,6 +274,39 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
         assert all(f"cnn b{b}" in legend for b in (32, 64, 128))
 
 
+async def test_a_queued_run_starting_never_moves_the_pane_or_the_focus(tmp_path, tiny):
+    """Issue 34 item 1: when the next queued run started the app moved to Train on its own, the
+    field being typed in lost focus, and the next 4 opened Results. A queued run says it started
+    in a toast; the pane and the focus stay where the user is."""
+    trainer = FakeTrainer(tiny, epochs=1)
+    go = threading.Semaphore(0)  # each queued run waits for the test to let it start
+
+    def gated(**kwargs):
+        go.acquire(timeout=30)
+        return trainer(**kwargs)
+
+    app = make_app(tmp_path, tiny, gated)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "b")
+        assert app.query_one(TabbedContent).active == "runs"
+        await pilot.press("2", *["tab"] * 10)  # the epochs field, as the issue's user
+        field = app.focused
+        assert field.id == "f-epochs"
+        for n in (1, 2, 3):  # each queued run starts while the user types
+            go.release()
+            # run n has ended and the next has started (it waits for go), or all have ended
+            await wait_for(pilot, lambda n=n: len(trainer.calls) == n and (
+                app.train_status == "starting" if n < 3 else not app.training))
+            await pilot.pause()
+            await pilot.press("4")
+            assert app.query_one(TabbedContent).active == "model" and app.focused is field
+        assert field.value.endswith("444")
+        toasts = [n.message for n in app._notifications]
+        assert any(t.startswith("Started cnn (batch 128") for t in toasts)
+        assert app.sub_title.startswith("run ")
+
+
 async def test_the_title_names_the_queued_run_that_is_training_not_the_one_before(tmp_path,
                                                                                   tiny):
     """Issue 12: while queued runs trained, the title bar named the previous (finished) run.

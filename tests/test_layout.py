@@ -263,18 +263,48 @@ async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_pat
         assert len(row.rstrip()) <= SIZE[0]
 
 
-async def test_too_small_a_terminal_is_told_plainly(tmp_path, tiny):
-    app = make_app(tmp_path, tiny)
+async def test_too_small_a_terminal_is_told_plainly_and_only_q_acts(tmp_path, tiny):
+    trainer = FakeTrainer(tiny)
+    app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=(60, 20)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         note = static_text(app.query_one("#too-small", Static))
-        assert "60x20" in note and "at least 80x24" in note
+        assert "60x20" in note and "at least 80x22" in note and "only q acts" in note
         assert not app.query_one("TabbedContent").display or \
             app.query_one("TabbedContent").region.height == 0
+        # Keys behind the message acted unseen (6 opened Runs, s would train); the footer
+        # showed a stray "^p palette" cut short.
+        await pilot.press("6", "s", "2", "tab", "question_mark")
+        await settle(pilot)
+        assert app.query_one("TabbedContent").active == "data" and not trainer.calls
+        assert not app.screen.query("HelpPanel")
+        assert not app.query_one("AppFirstFooter").region.height
         await pilot.resize_terminal(80, 24)
+        await pilot.pause()
         await pilot.pause()
         assert app.query_one("TabbedContent").region.height > 0
         assert app.query_one("ContentTabs").region.y == 1  # the tab bar stays under the title
+        # the pane's own keys are in the footer again, without a pane key pressed first
+        assert footer_hints(app)[0] == APP_HINTS + PANE_HINTS["1"]
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0  # q quits from the too-small screen
+
+
+@pytest.mark.parametrize("height", [23, 22])
+async def test_80x23_and_80x22_are_laid_out_like_80x24(tmp_path, tiny, height):
+    """An 80x24 terminal with tmux's or screen's status line is 80x23: it was refused."""
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=(80, height)) as pilot:
+        await settle(pilot)
+        assert not app.screen.has_class("-too-small")
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause()
+            whole, cut = footer_hints(app)
+            assert whole == APP_HINTS + PANE_HINTS[key] and not cut, key
 
 
 def test_xterm_gets_256_colours_unless_told_otherwise():

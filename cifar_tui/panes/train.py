@@ -106,8 +106,7 @@ class TrainPane(Pane):
         self.history, self.status, self.run_id = [], "starting", ""
         self.epochs, self.steps, self.images = config.epochs, 0, (None, None)
         self.query_one("#train-status", Static).update(
-            f"Starting {config.arch} (batch {config.batch_size}, {config.optimizer} "
-            f"lr {config.learning_rate}); loading Keras on {requested_backend()}...")
+            f"Starting {config.headline()}; loading Keras on {requested_backend()}...")
         self.query_one("#overfit-warning", Static).update("")
         self._bar(None, 0)
         self.plot()
