@@ -175,6 +175,43 @@ class HistoryPlot(PlotextPlot):
         return legend
 
 
+class EpochTable(Static):
+    """The per-epoch figures beside a plot: train and validation accuracy (or loss) of the
+    latest epochs that fit, the best validation epoch marked."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._history: list[dict] = []
+        self._metric = "accuracy"
+
+    def show(self, history: list[dict], metric: str = "accuracy") -> None:
+        self._history, self._metric = history, metric
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        metric, history = self._metric, self._history
+        table = Table(box=None, padding=(0, 0, 0, 1), header_style="bold", show_edge=False)
+        table.add_column("ep", justify="right")
+        table.add_column("train", justify="right")
+        table.add_column("val", justify="right")
+        vals = [h.get(f"val_{metric}") for h in history]
+        finite = [v for v in vals if isinstance(v, float) and math.isfinite(v)]
+        best = (max if metric == "accuracy" else min)(finite) if finite else None
+        rows = max(1, (self.size.height or 12) - 2)  # the header and the metric's name
+
+        def cell(value: object) -> str:
+            return f"{value:.3f}" if isinstance(value, float) and math.isfinite(value) else "-"
+
+        for h, val in list(zip(history, vals))[-rows:]:
+            mark = "bold green" if val is not None and val == best else ""
+            table.add_row(str(h.get("epoch", "?")), cell(h.get(metric)),
+                          Text(cell(val), style=mark))
+        self.update(Group(Text(f" {metric}", style="dim"), table) if history else "")
+
+
 def stat_line(pairs: list[tuple[str, str]]) -> Text:
     text = Text()
     for label, value in pairs:

@@ -245,6 +245,37 @@ async def test_the_overfitting_warning_says_training_goes_on_at_80x24(tmp_path, 
         assert status.startswith("finished after 3 epochs"), status  # it did go on
 
 
+@pytest.mark.parametrize("height", [24, 22])
+async def test_the_live_plot_takes_most_of_the_train_pane_with_each_epochs_figures(
+        tmp_path, tiny, height):
+    """Issue 34 item 3: the train/val plot was 3-4 rows tall at 80x24 (a rise from 0.09 to 0.25
+    drew as flat rows) and the per-epoch figures were only in the log. The plot takes most of
+    the pane, the figures of each epoch beside it; v swaps it for the log and back."""
+    trainer = FakeTrainer(tiny, epochs=3)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=(80, height)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        pane_rows = height - 4  # title, tab bar and its underline, footer
+        plot = app.query_one("#train-plot")
+        # all but the result (2 rows), the bar and the overfitting warning (2 rows)
+        assert plot.region.height >= pane_rows - 5, plot.region
+        assert plot.region.width >= 55
+        figures = region_text(app, app.query_one("#train-epochs"))
+        assert "ep train val" in figures
+        for epoch, (acc, val) in enumerate([(0.5, 0.3), (0.7, 0.5), (0.9, 0.45)], start=1):
+            assert f"{epoch} {acc:.3f} {val:.3f}" in figures, figures
+        await pilot.press("v")
+        log = app.query_one("#train-log")
+        assert not plot.region and log.region.height >= pane_rows - 5
+        assert "epoch 3/3" in region_text(app, log)
+        await pilot.press("v", "l")
+        assert plot.region.height >= pane_rows - 5
+        assert "ep train val" in region_text(app, app.query_one("#train-epochs"))
+        assert "loss" in region_text(app, app.query_one("#train-epochs"))
+
+
 async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_path):
     from conftest import make_arrays
 

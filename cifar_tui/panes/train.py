@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.widgets import ProgressBar, RichLog, Static
 
 from ..backend import requested as requested_backend
@@ -25,7 +26,7 @@ from ..messages import (
     TrainingQueued,
     TrainingStarted,
 )
-from ..widgets import HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
+from ..widgets import EpochTable, HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
 
 # Run.status values that no trainer will change any more.
 ENDED = ("finished", "early-stopped", "stopped", "interrupted", "failed")
@@ -33,7 +34,8 @@ ENDED = ("finished", "early-stopped", "stopped", "interrupted", "failed")
 
 class TrainPane(Pane):
     can_focus = True
-    BINDINGS = [Binding("l", "toggle_metric", "Acc/loss")]
+    BINDINGS = [Binding("l", "toggle_metric", "Acc/loss"),
+                Binding("v", "toggle_log", "Plot/log")]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,10 +53,15 @@ class TrainPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
-        yield StillProgressBar(id="train-progress", show_eta=False)
-        yield Static(id="train-system")
+        with Horizontal(id="train-bar-row"):
+            yield StillProgressBar(id="train-progress", show_eta=False)
+            yield Static(id="train-system")
         yield Static(id="overfit-warning")
-        yield HistoryPlot(id="train-plot")
+        # The curves take the pane (at 80x24 most of it), each epoch's figures beside them;
+        # v swaps them for the log of every epoch.
+        with Horizontal(id="train-curves"):
+            yield HistoryPlot(id="train-plot")
+            yield EpochTable(id="train-epochs")
         yield RichLog(id="train-log", max_lines=500, markup=True, wrap=True)
 
     def on_mount(self) -> None:
@@ -102,12 +109,18 @@ class TrainPane(Pane):
         else:  # stopped, interrupted (its trainer died) or failed
             self._bar(epochs or max(done, 1), done, "failed" if status == "failed" else "stopped")
 
+    def _warn(self, text: Text | str) -> None:
+        """The overfitting warning; without one its row goes to the plot."""
+        warning = self.query_one("#overfit-warning", Static)
+        warning.update(text)
+        warning.display = bool(text)
+
     def _queued(self, config: Any) -> None:
         self.history, self.status, self.run_id = [], "starting", ""
         self.epochs, self.steps, self.images = config.epochs, 0, (None, None)
         self.query_one("#train-status", Static).update(
             f"Starting {config.headline()}; loading Keras on {requested_backend()}...")
-        self.query_one("#overfit-warning", Static).update("")
+        self._warn("")
         self._bar(None, 0)
         self.plot()
 
@@ -125,7 +138,7 @@ class TrainPane(Pane):
         else:
             text = f"Following run {run.id}, trained by {who}; x stops it after the batch."
         self.query_one("#train-status", Static).update(text)
-        self.query_one("#overfit-warning", Static).update("")
+        self._warn("")
         self._bar(None, 0)
         self.query_one(RichLog).write(f"[bold]following run {run.id}[/] ({who})")
         self.plot()
@@ -140,7 +153,7 @@ class TrainPane(Pane):
         self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
         # no longer "starting"/"loading Keras": say so before the first batch's figures
         self.query_one("#train-status", Static).update(stat_line([
-            ("run", event.run_id), ("epoch", f"{event.initial_epoch + 1}/{event.epochs}"),
+            ("epoch", f"{event.initial_epoch + 1}/{event.epochs}"),
             ("step", f"0/{event.steps}")]))
         self._bar(event.steps or None, 0)
         self.plot()
@@ -148,12 +161,13 @@ class TrainPane(Pane):
     def _progress(self, event: Any) -> None:
         self.query_one(ProgressBar).update(total=event.steps, progress=event.step)
         self.steps = event.steps
-        # Fixed-size line: no layout pass, so frequent updates cost training little.
+        # Fixed-size line: no layout pass, so frequent updates cost training little. The run's
+        # name is in the title: the line fits 80 columns.
         self.query_one("#train-status", Static).update(stat_line([
-            ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs}"),
+            ("epoch", f"{event.epoch}/{event.epochs}"),
             ("step", f"{event.step}/{event.steps}"), ("loss", f"{event.loss:.4f}"),
             ("acc", f"{event.accuracy:.4f}"), ("img/s", f"{event.images_per_sec:.0f}"),
-            ("epoch ETA", f"{event.eta_s:.0f} s")]), layout=False)
+            ("ETA", f"{event.eta_s:.0f} s")]), layout=False)
 
     def _epoch_end(self, event: Any) -> None:
         self.history = event.history
@@ -161,7 +175,7 @@ class TrainPane(Pane):
             self._bar(self.steps, self.steps)
         m = event.metrics
         self.query_one("#train-status", Static).update(stat_line([
-            ("run", event.run_id), ("epoch", f"{event.epoch}/{event.epochs} done"),
+            ("epoch", f"{event.epoch}/{event.epochs} done"),
             ("loss", f"{m.get('loss', float('nan')):.4f}"),
             ("acc", f"{m.get('accuracy', float('nan')):.4f}"),
             *([("val acc", f"{m['val_accuracy']:.4f}")] if "val_accuracy" in m else [])]),
@@ -171,9 +185,8 @@ class TrainPane(Pane):
         if event.overfitting:
             log.write(Text(f"! {event.overfitting}", style="bold yellow"))
         # A warning only: early stopping (patience) is what ends a run, and says so at the end.
-        self.query_one("#overfit-warning", Static).update(
-            Text(f" ! {event.overfitting} (a warning: training goes on) ",
-                 style="bold black on yellow") if event.overfitting else "")
+        self._warn(Text(f" ! {event.overfitting} (a warning: training goes on) ",
+                        style="bold black on yellow") if event.overfitting else "")
         self.plot()
 
     def _finished(self, event: Any) -> None:
@@ -205,14 +218,21 @@ class TrainPane(Pane):
         train, val = self.images
         title = ""  # the plot's own, when the counts are not known (runs from before them)
         if isinstance(train, int) and isinstance(val, int):
-            title = (f"{self.metric} per epoch: train (solid) {train:,} images"
-                     + (f", validation (dots) {val:,}" if val else ""))
+            # short enough for the plot's width at 80 columns (plotext drops a longer one)
+            title = (f"{self.metric}: train (solid) {train:,}"
+                     + (f", val (dots) {val:,}" if val else "") + " img")
         self.query_one(HistoryPlot).show([(self.run_id or "run", self.history)], self.metric,
                                          title)
+        self.query_one(EpochTable).show(self.history, self.metric)
 
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Train: plot accuracy / loss", "Switch the live plot (l)",
                             self.action_toggle_metric)
+        yield SystemCommand("Train: plot / log", "Swap the curves for the log of every epoch "
+                            "(v)", self.action_toggle_log)
+
+    def action_toggle_log(self) -> None:
+        self.toggle_class("-log")
 
     def action_toggle_metric(self) -> None:
         self.metric = "loss" if self.metric == "accuracy" else "accuracy"
