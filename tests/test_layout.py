@@ -58,7 +58,7 @@ def footer_hints(app) -> tuple[list[str], list[str]]:
 PANE_HINTS = {
     "1": ["n [0,1]", "f Full gallery", "+/- Zoom"],
     "2": ["p Params", "f Full table", "v View"],
-    "3": ["l Acc/loss"],
+    "3": ["l Acc/loss", "v Plot/log"],
     "4": ["c Counts/row %", "e Evaluate", "n Pair"],
     "5": ["\u2192 Next", "\u2190 Prev", "m Mistake", "o Open file"],
     "6": ["space Select", "R Resume", "b Batches"],
