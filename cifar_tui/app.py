@@ -186,11 +186,13 @@ class CifarApp(InOrderKeysApp):
         return True
 
     def action_toggle_keys(self) -> None:
-        """?: Textual's key panel, which lists every key of the focused pane and the app."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """?: every key of the pane in view and of the app, in a dialog that scrolls (it closes
+        with esc or ? again)."""
+        from .keys_screen import KeysScreen, key_sections
+
+        tabs = self.query_one(TabbedContent)
+        title = f"{(tabs.active or 'data').title()} pane"
+        self.push_screen(KeysScreen(key_sections(self, tabs.active_pane, title)))
 
     def action_leave_field(self) -> None:
         """Esc: focus back on the pane, whose single keys work again."""

@@ -83,21 +83,48 @@ async def test_every_panes_footer_shows_its_key_hints_in_full_at_80x24(tmp_path,
         whole, cut = footer_hints(app)
         assert not cut and whole[:4] == APP_HINTS and "esc Leave field" in whole, whole
         assert "p Params" not in whole  # p types into the field
-        await pilot.press("escape", "question_mark")  # the Keys panel lists the hidden keys
+        await pilot.press("escape", "6", "question_mark")  # the Keys panel: hidden keys too
         await pilot.pause()
-        panel = app.screen.query_one("HelpPanel")
-        await pilot.press("6")
-        await pilot.pause()
-        from rich.console import Console
-        from textual.widgets._key_panel import BindingsTable
+        from cifar_tui.keys_screen import KeysScreen
 
-        console = Console(width=120, record=True, file=io.StringIO())
-        console.print(app.screen.query_one(BindingsTable).render_bindings_table())
-        listed = console.export_text()
+        assert isinstance(app.screen, KeysScreen)
+        listed = " ".join(region_text(app, w) for w in app.screen.query(".keys-list"))
         assert "HParams" in listed and "Report" in listed and "SVG" in listed
         await pilot.press("question_mark")
         await pilot.pause()
-        assert not panel.is_attached
+        assert not isinstance(app.screen, KeysScreen)
+
+
+async def test_the_keys_panel_fits_80x24_and_scrolls_itself_not_the_pane(tmp_path, tiny):
+    """Issue 34 item 12: ? showed a 30-column strip ("Quit the app and return to the command
+    prompt" took 4 lines), the last keys were below the fold, and PageDown scrolled the pane
+    behind it. Every key of the Runs pane and of the app is on screen, one line each."""
+    import shutil
+
+    from cifar_tui.keys_screen import KeysScreen
+
+    run = fixed_run(tmp_path / "runs", tiny)
+    for i in range(1, 30):  # a Runs table longer than the screen, for PageDown to act on
+        shutil.copytree(run.path, run.path.with_name(f"20260101-0000{i:02d}-cnn"))
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "question_mark")
+        await pilot.pause()
+        table = app.query_one("#runs-table", DataTable)
+        columns = [region_text(app, w) for w in app.screen.query(".keys-list")]
+        pane_keys = [b.description for b in app.query_one("RunsPane").BINDINGS]
+        assert all(d in columns[0] for d in pane_keys), columns[0]
+        for d in ("Start", "Stop", "Quit", "Keys", "SVG", "Data", "Runs"):
+            assert d in columns[1], columns[1]
+        lists = app.screen.query(".keys-list")
+        assert all(w.region.bottom <= SIZE[1] - 1 for w in lists)  # nothing below the fold
+        assert all(w.region.width >= 30 for w in lists)
+        row, scroll = table.cursor_row, table.scroll_y
+        await pilot.press("pagedown", "down", "end")
+        assert (table.cursor_row, table.scroll_y) == (row, scroll)  # the pane did not move
+        await pilot.press("escape")
+        assert not isinstance(app.screen, KeysScreen) and app.focused is table
 
 
 async def test_footer_changes_its_keys_in_place_on_a_pane_switch(tmp_path, tiny):

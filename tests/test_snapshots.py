@@ -110,6 +110,14 @@ def test_runs_pane(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=go("6"))
 
 
+def test_keys_panel(snap_compare, app):
+    assert snap_compare(app, terminal_size=SIZE, run_before=go("6", "question_mark"))
+
+
+def test_too_small_screen(snap_compare, app):
+    assert snap_compare(app, terminal_size=(60, 20), run_before=go("6"))
+
+
 def test_results_heatmap_without_colour(snap_compare, tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")  # the app reads it when made
     fixed_run(tmp_path / "runs", tiny)
