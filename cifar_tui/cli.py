@@ -457,7 +457,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                          "--sort COLUMN")
     from .jsonout import run_row
 
-    runs = RunStore(args.runs).list()
+    runs = RunStore(args.runs).newest_first()
     rows = [live_summary(r) for r in runs]
     if args.json:
         print(dumps("runs", {"runs": [run_row({**row, "train_seconds": run.train_seconds})

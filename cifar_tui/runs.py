@@ -797,6 +797,11 @@ class RunStore:
         return sorted((Run(p) for p in self.root.iterdir()
                        if p.is_dir() and (p / "config.json").exists()), key=lambda r: r.id)
 
+    def newest_first(self) -> list[Run]:
+        """The runs in the order every list shows them (the CLI's ``runs``, the Runs pane):
+        newest first, as the run just trained is the one wanted."""
+        return self.list()[::-1]
+
     def get(self, ref: str | Path) -> Run:
         """A run by id, unique id prefix/suffix, or folder path."""
         p = Path(ref)

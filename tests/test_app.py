@@ -307,6 +307,36 @@ async def test_a_queued_run_starting_never_moves_the_pane_or_the_focus(tmp_path,
         assert app.sub_title.startswith("run ")
 
 
+async def test_the_runs_pane_shows_a_finished_queues_runs(tmp_path, tiny):
+    """Issue 34 item 7: after a queue ended the cursor stayed on an old row, the new runs above
+    the visible area. New runs come first and the cursor goes to the newest."""
+    import shutil
+
+    from test_snapshots import fixed_run
+
+    old = fixed_run(tmp_path / "runs", tiny)
+    for i in range(1, 25):  # more runs than the table shows at 80x24
+        shutil.copytree(old.path, old.path.with_name(f"20250101-0000{i:02d}-cnn"))
+    app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "end")
+        table = app.query_one("#runs-table", DataTable)
+        assert table.cursor_row == 24 and table.scroll_y > 0
+        await pilot.press("b")
+        await settle(pilot)
+        await pilot.pause()
+        newest = app.store.newest_first()[:3]
+        keys = [row.key.value for row in table.ordered_rows]
+        assert keys[:3] == [r.id for r in newest]
+        assert [r.config["batch_size"] for r in newest] == [128, 64, 32]
+        assert table.cursor_row == 0 and table.scroll_y == 0  # the newest, in view
+        await pilot.press("down")  # and from there the cursor goes where it is moved
+        app.runs_version += 1
+        await pilot.pause()
+        assert table.cursor_row == 1
+
+
 async def test_the_title_names_the_queued_run_that_is_training_not_the_one_before(tmp_path,
                                                                                   tiny):
     """Issue 12: while queued runs trained, the title bar named the previous (finished) run.

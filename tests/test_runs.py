@@ -487,3 +487,17 @@ def test_process_facts_come_from_psutil(monkeypatch):
     assert not procs.pid_alive(child.pid) and procs.process_start(child.pid) is None
     monkeypatch.setattr(psutil.Process, "create_time", lambda self: 42.0)
     assert procs.process_start(me) == 42.0  # psutil's answer, not /proc's
+
+
+def test_cli_runs_lists_newest_first_as_the_runs_pane(tmp_path, capsys):
+    """Issue 34 item 7: the CLI listed the oldest run first, the TUI the newest: one order."""
+    for name in ("20260101-000000-cnn", "20260102-000000-dense", "20260103-000000-fast"):
+        (tmp_path / name).mkdir()
+        Run(tmp_path / name).write_config({"arch": name.rsplit("-", 1)[1], "epochs": 1})
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("2026")]
+    assert [ln.split()[0] for ln in lines] == ["20260103-000000-fast", "20260102-000000-dense",
+                                              "20260101-000000-cnn"]
+    assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
+    assert [r["id"][:8] for r in json.loads(capsys.readouterr().out)] == ["20260103", "20260102",
+                                                                          "20260101"]

@@ -160,8 +160,13 @@ class RunsPane(Pane):
     def refresh_runs(self, _: object = None) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        # Newest first: the run just trained is the one wanted.
-        self.runs = {r.id: r for r in reversed(self.app.store.list())}
+        on = self._cursor_run()
+        shown = set(self.runs)
+        self.runs = {r.id: r for r in self.app.store.newest_first()}
+        # Runs added since the last refresh (a queue's, or another process's) come first and
+        # the cursor goes to the newest of them: it was left on an old row with the new ones
+        # above the visible area. Otherwise it stays on its run.
+        new = [i for i in self.runs if i not in shown] if shown else []
         if self.hparams:
             self._show_hparams(table)
         else:
@@ -172,7 +177,10 @@ class RunsPane(Pane):
             table.clear()
             self._show_list(table)
         if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+            keys = [row.key.value for row in table.ordered_rows]
+            target = new[0] if new else on.id if on is not None else None
+            row = keys.index(target) if target in keys else min(cursor, table.row_count - 1)
+            table.move_cursor(row=row, scroll=True)
         self.plot()
 
     def _show_list(self, table: DataTable) -> None:
