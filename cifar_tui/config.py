@@ -106,9 +106,12 @@ class Limits:
         '0 (off) or more'); ``low_only``: the low end's alone."""
         low, high = self.low, None if low_only else self.high
         if low is not None and high is not None:
-            text = (f"in {low:g}..{high:g}" if integer and not (self.low_open or self.high_open)
+            text = (f"in {low:.0f}..{high:.0f}" if integer and not (self.low_open or
+                                                                   self.high_open)
                     else f"in {'(' if self.low_open else '['}{low:g}, {high:g}"
                          f"{')' if self.high_open else ']'}")
+            if self.zero and low == 0:
+                text += f" (0: {self.zero})"
         elif low is not None:
             if low == 0 and self.low_open:
                 text = "positive"
@@ -193,6 +196,11 @@ def field_problem(f: Any, value: Any) -> str | None:
 
 
 MAX_CROP_PIXELS = 16
+# Every count has a sane upper bound: 36 fours typed into epochs trained "epoch 2/4444...".
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 8192  # 1/6 of CIFAR-10's training images
+MAX_TRAIN_PER_CLASS, MAX_TEST_PER_CLASS = 5000, 1000  # what CIFAR-10 has
+MAX_SEED = 2**31 - 1  # what every backend's generator takes
 
 
 def _coerce(name: str, kind: str, value: object) -> object:
@@ -257,10 +265,10 @@ class TrainConfig:
     momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)",
                              limits=Limits(0, 1, high_open=True))
     weight_decay: float = _param(0.0, "decoupled weight decay", limits=Limits(0))
-    batch_size: int = _param(32, "images per training step", limits=Limits(1))
-    epochs: int = _param(10, "passes over the training images", limits=Limits(1))
+    batch_size: int = _param(32, "images per training step", limits=Limits(1, MAX_BATCH_SIZE))
+    epochs: int = _param(10, "passes over the training images", limits=Limits(1, MAX_EPOCHS))
     patience: int = _param(2, "early stopping on val accuracy: epochs without a new best",
-                           label="patience (0 off)", limits=Limits(0, zero="off"))
+                           label="patience (0 off)", limits=Limits(0, MAX_EPOCHS, zero="off"))
     val_split: float = _param(0.1, "fraction of the train images held out for validation",
                               label="validation split", noun="validation split",
                               limits=Limits(0, 1, high_open=True))
@@ -279,13 +287,15 @@ class TrainConfig:
                              label="lookahead", flags=("--lookahead", "--ema"))
     tta: bool = _param(False, "test-time augmentation: mirror and 1-pixel shifts",
                        label="test-time augment")
-    seed: int = _param(0, "random seed")
+    seed: int = _param(0, "random seed", limits=Limits(0, MAX_SEED))
     subset: int | None = _param(None, "train images per class, for quick demos",
                                 unset="all; the test accuracy still uses all test images",
-                                limits=Limits(1, unit="per class"), label="images/class",
+                                limits=Limits(1, MAX_TRAIN_PER_CLASS, unit="per class"),
+                                label="images/class",
                                 metavar="N")
     test_subset: int | None = _param(None, "test images per class for the test accuracy",
-                                     unset="all 1,000", limits=Limits(1, unit="per class"),
+                                     unset="all 1,000",
+                                     limits=Limits(1, MAX_TEST_PER_CLASS, unit="per class"),
                                      label="test images/class", metavar="N", trained=False)
     data: str | None = _param(None, "dataset path", form=False, cli=False, trained=False)
     devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
@@ -304,7 +314,8 @@ class TrainConfig:
     # lookahead, its cadence); Keras on PyTorch takes only 1.
     steps_per_execution: int = _param(0, "training steps per device call (auto: 1 on a CPU, "
                                       "16 on a GPU, 5 with the lookahead)",
-                                      limits=Limits(0, zero="auto"), form=False, metavar="N",
+                                      limits=Limits(0, 1000, zero="auto"), form=False,
+                                      metavar="N",
                                       trained=False)
 
     @classmethod

@@ -160,3 +160,39 @@ def test_missing_gpus_are_an_immediate_error(tmp_path, arrays, capsys):
                  "--data", str(tree), "--runs", str(tmp_path / "runs")])
     assert code == 1
     assert "device '/gpu:0' does not exist here: TensorFlow sees 0 GPUs" in capsys.readouterr().err
+
+
+def test_every_count_has_an_upper_bound_and_the_cli_says_so(capsys):
+    """Issue 34 item 6: 36 fours in epochs trained "epoch 2/444...4"."""
+    from dataclasses import fields
+
+    from cifar_tui.cli import main
+    from cifar_tui.config import TrainConfig, field_kind
+
+    counts = [f for f in fields(TrainConfig) if field_kind(f) == "int"]
+    assert {f.name for f in counts} >= {"epochs", "batch_size", "patience", "subset", "seed"}
+    for f in counts:
+        limits = f.metadata["limits"]
+        assert limits is not None and limits.high is not None, f.name
+        assert TrainConfig(**{f.name: 4 * 10**35}).problems().get(f.name), f.name
+    assert main(["train", "cnn", "--epochs", "4" * 36]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "epochs must be in 1..1000" in err and len(err.splitlines()) == 1
+
+
+async def test_the_runs_tables_columns_stay_bounded(tmp_path, tiny):
+    """A run from before the limits (epochs 444...4) widened the epochs column until best val
+    and test fell off every row at 80 columns."""
+    from test_app import make_app, region_text, settle
+    from test_snapshots import fixed_run
+
+    run = fixed_run(tmp_path / "runs", tiny)
+    run.write_config({**run.config, "epochs": int("4" * 36)})
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await pilot.pause()
+        table = app.query_one("#runs-table")
+        row = region_text(app, table).split("\n")[0]
+        assert "4/444444\u2026" in row and "55.0%" in row and "65.0%/20" in row, row
