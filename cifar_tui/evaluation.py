@@ -226,10 +226,16 @@ def detect_overfitting(history: list[dict], epochs: int = OVERFIT_EPOCHS) -> str
     if not all(_gap_widened(a, b) for a, b in zip(recent, recent[1:])):
         return None
     first, last = recent[0], recent[-1]
+    # Only the measures that did get worse over the trend are named: "val loss 1.583 -> 1.520"
+    # beside "validation got worse" contradicted it. Each epoch can widen the gap by another
+    # measure, so over the trend none may have got worse: then there is nothing to warn of.
     detail = []
-    if "val_loss" in first and "val_loss" in last:
+    if "val_loss" in first and "val_loss" in last and last["val_loss"] > first["val_loss"]:
         detail.append(f"val loss {first['val_loss']:.3f} -> {last['val_loss']:.3f}")
-    if "val_accuracy" in first and "val_accuracy" in last:
+    if "val_accuracy" in first and "val_accuracy" in last \
+            and last["val_accuracy"] < first["val_accuracy"]:
         detail.append(f"val acc {first['val_accuracy']:.3f} -> {last['val_accuracy']:.3f}")
+    if not detail:
+        return None
     return (f"Overfitting trend: for {epochs} epochs (to epoch {last['epoch']}) training improved "
             f"while validation got worse ({', '.join(detail)})")

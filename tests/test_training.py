@@ -328,6 +328,19 @@ def test_detect_overfitting_needs_a_sustained_trend_not_a_one_epoch_dip():
     assert "val loss 1.100 -> 1.300" in detect_overfitting(by_loss)
 
 
+def test_the_overfitting_warning_names_only_what_got_worse():
+    """Issue 34 item 8: "validation got worse (val loss 1.583 -> 1.520, val acc 0.470 -> 0.447)"
+    where val loss went 1.583, 1.520, 1.520."""
+    h = [{"epoch": e, "accuracy": a, "loss": tl, "val_accuracy": va, "val_loss": vl}
+         for e, a, tl, va, vl in [(1, 0.40, 1.70, 0.470, 1.583), (2, 0.45, 1.60, 0.455, 1.520),
+                                  (3, 0.50, 1.50, 0.447, 1.520)]]
+    warning = detect_overfitting(h)
+    assert "val acc 0.470 -> 0.447" in warning and "val loss" not in warning, warning
+    # each epoch widened the gap by another measure, and over the two neither got worse
+    h[2].update(val_accuracy=0.480, val_loss=1.580)
+    assert detect_overfitting(h) is None
+
+
 # -- CLI -------------------------------------------------------------------------------------
 
 
