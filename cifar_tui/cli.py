@@ -385,7 +385,7 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
     else:
         config = _config_from_args(args)
         config.validate()
-        run = store.create(config.to_dict())
+        run = store.create(config.resolved().to_dict())
     pid, log = start_detached(run, evaluate=not args.no_eval)
     print(f"run {run.id} is training in the background (pid {pid})")
     print(f"log: {log}")

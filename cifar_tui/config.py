@@ -6,7 +6,7 @@ The UI reads these to fill its forms before TensorFlow has loaded.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .recipe import FAST
@@ -391,6 +391,17 @@ class TrainConfig:
         elif self.learning_rate > max(1.0, arch_info(self.arch).training.get("learning_rate", 0)):
             found["learning_rate"] = f"{self.learning_rate:g} is high (typical 0.01-0.1)"
         return found
+
+    def resolved(self) -> TrainConfig:
+        """These settings with each unset model option this architecture takes at its preset's
+        value, as a run records them: a g run of cnn-dropout-bn stored dropout and batch norm as
+        null, and its table and report showed "-" for both."""
+        info = arch_info(self.arch) if self.arch in ARCHS else None
+        if info is None:
+            return self
+        unset = {k: info.options[k] for k in MODEL_OPTIONS
+                 if k in info.fields and getattr(self, k) is None and k in info.options}
+        return replace(self, **unset) if unset else self
 
     def model_options(self, download: bool = True) -> dict:
         """Options for models.build_model: only those this architecture takes, unset ones at

@@ -471,7 +471,9 @@ def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> k
     unknown = sorted(set(merged) - (set(inspect.signature(build).parameters) - {"stage"}))
     if unknown:
         raise ValueError(f"{arch} does not take {', '.join(unknown)}")
-    return build(**merged, stage=stage)
+    model = build(**merged, stage=stage)
+    model.name = arch  # the preset's name: model.summary() said "cnn" for cnn-dropout
+    return model
 
 
 # -- compilation -----------------------------------------------------------------------------

@@ -168,6 +168,7 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     if run is None:
         if data is None:  # a bad source is said before anything is created in the store
             data = load_cifar10(config.data, stop=stop)
+        config = config.resolved()  # the preset's dropout, batch norm...: what is trained
         run = store.create(config.to_dict())
     lock = run.lock()  # one trainer per run: RunLockedError names a live owner
     # progress.json for viewers in other processes; their stop requests reach `stop`

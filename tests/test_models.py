@@ -242,3 +242,20 @@ def test_adamw_trains_with_the_weight_decay_the_config_records(decay):
 
     opt = make_optimizer("adamw", 1e-3, decay)
     assert opt.get_config()["weight_decay"] == decay
+
+
+def test_a_preset_run_records_and_names_what_it_trains():
+    """Issue 34 item 9: g runs (each preset with its own model options) stored dropout and
+    batch norm as null, shown as "-" in h and in the report, and model.summary() was titled
+    "cnn" for cnn-dropout and cnn-dropout-bn."""
+    from cifar_tui.config import MODEL_OPTIONS, TrainConfig
+
+    unset = dict.fromkeys(MODEL_OPTIONS)
+    for arch, dropout, batch_norm in (("cnn", 0.0, False), ("cnn-dropout", 0.25, False),
+                                      ("cnn-dropout-bn", 0.25, True)):
+        config = TrainConfig.for_arch(arch, **unset)
+        stored = TrainConfig(**{**config.to_dict(), **unset}).resolved().to_dict()
+        assert (stored["dropout"], stored["batch_norm"]) == (dropout, batch_norm), arch
+        assert build_model(arch).name == arch
+    assert TrainConfig(arch="cnn", dropout=0.5).resolved().dropout == 0.5  # the user's kept
+    assert TrainConfig(arch="fast").resolved().dropout is None  # an option it does not take

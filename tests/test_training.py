@@ -187,6 +187,13 @@ def test_early_stopping_on_val_accuracy(tmp_path, tiny):
     assert run.epochs_done == 2
 
 
+def test_a_run_records_its_presets_model_options_not_null(tmp_path, tiny):
+    """Issue 34 item 9: g runs stored dropout and batch norm as null ("-" in h, the report)."""
+    config = TrainConfig.for_arch("cnn-dropout-bn", epochs=1, dropout=None, batch_norm=None)
+    run = train(config, data=tiny, store=RunStore(tmp_path), evaluate=False)
+    assert (run.config["dropout"], run.config["batch_norm"]) == (0.25, True)
+
+
 def test_augmentation_schedule_and_label_smoothing_run(tmp_path, tiny):
     run = train(cfg(epochs=2, augment_flip=True, augment_crop=True, schedule="warmup-cosine",
                     label_smoothing=0.1, optimizer="nesterov", learning_rate=0.05),
