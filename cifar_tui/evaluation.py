@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,12 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> Evaluation:
+        """From a run's metrics.json, which also says which weights were evaluated
+        (``weights``, ``weights_epoch``). Raises TypeError if a field is missing."""
+        return cls(**{f.name: metrics[f.name] for f in fields(cls) if f.name in metrics})
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -338,7 +338,9 @@ def _evaluation(run: Run) -> Evaluation | None:
     from .evaluation import Evaluation
 
     try:
-        return Evaluation(**run.metrics)
+        # metrics.json also names the weights evaluated: Evaluation(**metrics) refused those
+        # keys, and a followed run ended without its test accuracy (issue 34 item 10)
+        return Evaluation.from_metrics(run.metrics)
     except TypeError:  # no metrics.json (evaluation skipped) or an older layout
         return None
 

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_arrays, write_batches
 
@@ -158,6 +159,27 @@ def test_two_followers_see_epochs_as_they_land_then_the_end(tmp_path):
     end_a, end_b = a.poll(), b.poll()
     assert isinstance(end_a[-1], Finished) and end_a[-1].status == "stopped"
     assert isinstance(end_b[-1], Finished) and a.done and b.done
+
+
+def test_a_followed_run_ends_with_its_test_accuracy(tmp_path):
+    """Issue 34 item 10: a followed run ended "finished after 10 epochs (24 s)" without the
+    test accuracy that Runs, Results and the CLI showed: metrics.json also names the weights
+    evaluated, and the follower's Evaluation(**metrics) refused those keys."""
+    from cifar_tui.evaluation import evaluate_probs
+
+    run = _fake_live_run(tmp_path)
+    follower = Follower(run)
+    labels = np.arange(20) % 10
+    probs = np.eye(10, dtype=np.float32)[labels]
+    probs[:4] = np.roll(probs[:4], 1, axis=1)  # 16 of 20 right
+    run.write_history([{"epoch": 1, "accuracy": 0.5, "loss": 1.0, "val_accuracy": 0.5,
+                        "val_loss": 1.0, "seconds": 1.0}])
+    run.write_metrics({**evaluate_probs(probs, labels).to_dict(), "weights_epoch": 1,
+                       "weights": "best val", "epochs_done": 1})
+    run.update_state(status="finished", epochs_done=1)
+    end = follower.poll()[-1]
+    assert isinstance(end, Finished) and end.evaluation is not None
+    assert end.evaluation.accuracy == 0.8 and end.evaluation.n == 20
 
 
 def test_a_spawned_trainer_is_starting_until_it_dies_then_its_death_and_log_are_said(tmp_path):
