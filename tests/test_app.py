@@ -337,6 +337,23 @@ async def test_the_runs_pane_shows_a_finished_queues_runs(tmp_path, tiny):
         assert table.cursor_row == 1
 
 
+async def test_the_train_pane_points_to_a_live_run_rather_than_training_it_again(tmp_path,
+                                                                                 tiny):
+    """Issue 34 item 11: on reopening, "Last run ...: running, 5 epochs. Press s to train the
+    model set up in the Model pane" invited a second training of a run being trained."""
+    from test_live import _fake_live_run
+
+    run = _fake_live_run(tmp_path)  # trained by a live process (this one stands in for it)
+    run.update_state(epochs_done=2)
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        status = text_of(app, "#train-status")
+        assert f"Run {run.id} is running" in status and "Runs (6) with enter" in status
+        assert "Press s" not in status
+
+
 async def test_the_title_names_the_queued_run_that_is_training_not_the_one_before(tmp_path,
                                                                                   tiny):
     """Issue 12: while queued runs trained, the title bar named the previous (finished) run.

@@ -82,9 +82,15 @@ class TrainPane(Pane):
         self.run_id, self.history = run.id, run.history()
         self.images = run.image_counts
         status, done = run.status, run.epochs_done  # each reads state.json: read once
-        self.query_one("#train-status", Static).update(
-            f"Last run {run.id}: {status}, {done} epochs. "
-            "Press s to train the model set up in the Model pane (2).")
+        from ..live import LIVE_STATUSES
+
+        if status in LIVE_STATUSES:  # trained by another process: follow it, not train again
+            text = (f"Run {run.id} is {status} in another process ({done} epochs done): "
+                    "to follow it here, open it in Runs (6) with enter.")
+        else:
+            text = (f"Last run {run.id}: {status}, {done} epochs. "
+                    "Press s to train the model set up in the Model pane (2).")
+        self.query_one("#train-status", Static).update(text)
         if status in ENDED:  # as this session's run would end: not an empty "--%" bar
             self._ended_bar(status, done, run.epochs_planned)
         self.plot()
