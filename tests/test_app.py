@@ -299,6 +299,8 @@ async def test_a_queued_run_starting_never_moves_the_pane_or_the_focus(tmp_path,
             await wait_for(pilot, lambda n=n: len(trainer.calls) == n and (
                 app.train_status == "starting" if n < 3 else not app.training))
             await pilot.pause()
+            if n < 3:  # item 13: the title names the run starting, not the one that ended
+                assert app.sub_title.startswith(f"starting cnn (batch {(64, 128)[n - 1]},")
             await pilot.press("4")
             assert app.query_one(TabbedContent).active == "model" and app.focused is field
         assert field.value.endswith("444")

@@ -146,3 +146,30 @@ async def test_confused_pair_opens_its_images_worst_first(tmp_path, tiny):
         await pilot.press("a")
         assert "test image" in text_of(app, "#pred-header")
         assert np.all(labels[worst] == t)
+
+
+async def test_a_new_run_opens_without_the_last_runs_pair_or_scroll(tmp_path, tiny):
+    """Issue 34 item 13: Predict opened a new run with the previous run's pair filter ("deer ->
+    horse: 1/96, worst first") and Results kept its scroll, the new matrix's header off-screen."""
+    from textual.containers import VerticalScroll
+
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _train(app, pilot)
+        await pilot.press("4", "n", "enter")
+        await wait_for(pilot, lambda: app.query_one("TabbedContent").active == "predict")
+        assert "worst first" in text_of(app, "#pred-header")
+        await pilot.press("4", "pagedown", "pagedown")
+        scroll = app.query_one("ResultsPane").query_one(VerticalScroll)
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        await pilot.press("s")  # a new run becomes the current one
+        await wait_for(pilot, lambda: len(app.store.list()) == 2 and not app.training
+                       and app.current_run.metrics)
+        await pilot.press("4")
+        await pilot.pause()
+        assert scroll.scroll_y == 0
+        await pilot.press("5")
+        await pilot.pause()
+        header = text_of(app, "#pred-header")
+        assert "worst first" not in header and "test image" in header, header

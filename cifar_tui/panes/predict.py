@@ -39,6 +39,7 @@ class PredictPane(Pane):
         self.pair: tuple[int, int] | None = None
         self.pair_images: np.ndarray | None = None
         self.pair_pos = 0
+        self._shown_run: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("No predictions yet: train or evaluate a run first.", id="pred-header")
@@ -88,6 +89,8 @@ class PredictPane(Pane):
         self.query_one("#pred-bars", Static).update("")
         if run is None:
             return
+        if run.id != self._shown_run:  # another run: the last one's pair filter and image go
+            self._shown_run, self.pair, self.index = run.id, None, 0
         preds = run.predictions()
         if preds is None:
             header.update(f"Run {run.id} has no test predictions: evaluate it (4, then e).")

@@ -64,8 +64,9 @@ class ResultsPane(Pane):
         if run is None:
             return
         metrics = run.metrics
-        if run.id != self._shown_run:  # another run: its pairs are others
+        if run.id != self._shown_run:  # another run: its pairs are others, its matrix on top
             self._shown_run, self.pair_index = run.id, None
+            self.query_one(VerticalScroll).scroll_home(animate=False, immediate=True)
         if not metrics:
             self.pairs = []
             header.update(f"Run {run.id} ({run.status}) has no test evaluation yet: press e.")
