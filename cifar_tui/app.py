@@ -602,6 +602,9 @@ class CifarApp(InOrderKeysApp):
             return
         from .quit_dialog import QuitDialog
 
+        # Toasts are drawn over every screen: "Report written" hid the Background button.
+        # The dialog is at the top, and the toasts there were are put away.
+        self.clear_notifications()
         self.push_screen(QuitDialog(self.train_run_id), self._quit_chosen)
 
     def _quit_chosen(self, choice: str | None) -> None:

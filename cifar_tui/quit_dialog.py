@@ -13,12 +13,13 @@ class QuitDialog(ModalScreen[str | None]):
     """Dismissed with "stop", "background", or None (stay)."""
 
     DEFAULT_CSS = """
-    QuitDialog { align: center middle; }
+    QuitDialog { align: center top; }
     QuitDialog > Vertical {
-        width: 64; height: auto; padding: 1 2;
+        width: 64; height: auto; padding: 0 2; margin-top: 1;
         border: thick $warning; background: $surface;
     }
     QuitDialog Horizontal { height: auto; margin-top: 1; }
+    /* at the top, clear of the toasts, which stack up from the bottom right */
     QuitDialog Button { margin-right: 1; }
     """
     BINDINGS = [

@@ -433,6 +433,29 @@ async def test_quit_during_training_stops_cleanly(tmp_path, tiny):
     assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
 
 
+async def test_no_toast_covers_the_quit_dialog_at_80x24(tmp_path, tiny):
+    """Issue 34 item 14: "Report written ..." hid the quit dialog's Background button."""
+    trainer = FakeTrainer(tiny, epochs=3, block=True)
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await start_slow_training(app, pilot, trainer)
+        for _ in range(3):
+            app.notify("/a/long/path/runs/reports/20260101-000000-cnn/report.html\n"
+                       "/a/long/path/runs/reports/20260101-000000-cnn/report.md",
+                       title="Report written", timeout=20)
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        dialog = app.screen
+        assert type(dialog).__name__ == "QuitDialog"
+        toasts = [t.region for t in app.screen.query("Toast")]
+        assert all(t.region for t in app.screen_stack[0].query("Toast"))  # they were shown
+        for button in dialog.query("Button"):
+            assert button.region.bottom <= 23
+            assert not any(button.region.overlaps(t) for t in toasts), button.id
+        await pilot.press("escape")
+
+
 async def test_quit_stop_now_says_it_is_stopping_until_the_training_has_stopped(tmp_path,
                                                                                  tiny):
     """Issue 12: after q -> Stop now the screen went blank for seconds with nothing said. The
