@@ -623,12 +623,18 @@ class CifarApp(InOrderKeysApp):
                 await self.train_worker.wait()
             except (WorkerCancelled, WorkerFailed):
                 pass  # the run's own state file already says what happened
-        if not background or not self.train_run_id:
+        if not self.train_run_id:
             self.exit()
             return
+        from .events import epochs
         from .live import start_detached
 
         run = self.store.get(self.train_run_id)
+        if not background:  # what happened to it, as Background says where it goes on
+            self.exit(message=f"run {run.id} {run.status} after {epochs(run.epochs_done)}"
+                      + (f"; resume it: cifar-tui train --resume {run.id}, or R in the Runs "
+                         "pane" if run.status == "stopped" else ""))
+            return
         if run.status in ("finished", "early-stopped", "failed"):
             self.exit(message=f"run {run.id} {run.status}")
             return

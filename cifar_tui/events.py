@@ -74,6 +74,11 @@ class Failed:
 Listener = Callable[[object], None]
 
 
+def epochs(n: int) -> str:
+    """'1 epoch', '3 epochs' ("stopped after 1 epochs" read wrong)."""
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def describe(event: object) -> str | None:
     """The one-line text for an event, as the CLI prints it and the Train pane logs it.
 
@@ -102,7 +107,7 @@ def describe(event: object) -> str | None:
         best = event.best_val_accuracy
         wall = (f" (wall {event.wall_seconds:.1f} s with data loading and evaluation)"
                 if event.wall_seconds is not None else "")
-        text = (f"{event.status} after {event.epochs_done} epochs in {event.seconds:.1f} s "
+        text = (f"{event.status} after {epochs(event.epochs_done)} in {event.seconds:.1f} s "
                 f"of training{wall}" + (f"; best val acc {best:.4f}" if best is not None else ""))
         if event.evaluation is not None:
             ev = event.evaluation

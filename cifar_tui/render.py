@@ -107,7 +107,9 @@ def probability_bars(probs: Sequence[float], true_label: int | None = None,
         filled = probs[i] * width
         full = int(filled)
         bar = "\u2588" * full + (_PARTIAL[int((filled - full) * 8)] if full < width else "")
-        colour = "green" if i == true_label else ("red" if i == pred else "blue")
+        # red: the predicted class is wrong; with no true class (a user's photo) it is not known
+        colour = ("green" if i == true_label else
+                  ("cyan" if true_label is None else "red") if i == pred else "blue")
         label = Text(name + (" \u2713" if i == true_label else "  "),
                      style="bold" if i == pred else "")
         table.add_row(label, Text(bar.ljust(width), style=colour), f"{probs[i]:6.1%}")

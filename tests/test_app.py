@@ -471,6 +471,10 @@ async def test_quit_stop_now_says_it_is_stopping_until_the_training_has_stopped(
         return run
 
     app = make_app(tmp_path, tiny, slow_to_stop)
+    said: list[str] = []
+    exit_app = app.exit
+    app.exit = lambda *args, message=None, **kwargs: (said.append(str(message)),
+                                                       exit_app(*args, message=message, **kwargs))
     try:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             await start_slow_training(app, pilot, trainer)
@@ -492,7 +496,11 @@ async def test_quit_stop_now_says_it_is_stopping_until_the_training_has_stopped(
             assert app._exit
     finally:
         release.set()
-    assert RunStore(tmp_path / "runs").list()[0].state["status"] == "stopped"
+    run = RunStore(tmp_path / "runs").list()[0]
+    assert run.state["status"] == "stopped"
+    # what happened is said on leaving, as Background says where the run goes on (item 15)
+    assert f"run {run.id} stopped after {run.epochs_done} epoch" in said[-1]
+    assert f"cifar-tui train --resume {run.id}" in said[-1]
 
 
 def test_after_the_screen_closes_the_terminal_says_the_training_is_stopping(tmp_path,
@@ -696,3 +704,29 @@ async def test_leaving_a_pane_leaves_its_full_screen_view(tmp_path, tiny):
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "results"
         assert app.screen.maximized is None
+
+
+def test_a_users_photo_is_not_drawn_as_known_right_or_wrong():
+    """Issue 34 item 15: a user photo's prediction was drawn green, as if known correct."""
+    from rich.console import Console
+
+    from cifar_tui.panes.predict import PredictPane
+    from cifar_tui.render import probability_bars
+
+    p = np.full(10, 0.02, dtype=np.float32)
+    p[3] = 0.82
+
+    def styles(renderable) -> str:
+        console = Console(record=True, width=80, color_system="truecolor", file=__import__("io")
+                          .StringIO())
+        console.print(renderable)
+        return console.export_html(inline_styles=True)
+
+    photo = PredictPane._caption(None, 3, p)
+    assert "true class unknown" in photo.plain
+    assert all("green" not in str(span.style) and "red" not in str(span.style)
+               for span in photo.spans)
+    assert "green" in str(PredictPane._caption(3, 3, p).spans[0].style)  # a test image: right
+    bars = styles(probability_bars(p))
+    assert "#800000" not in bars and "#008000" not in bars  # ANSI red and green: no verdict
+    assert "#800000" in styles(probability_bars(p, true_label=1))  # known and wrong: red

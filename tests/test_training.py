@@ -524,3 +524,13 @@ def test_bfloat16_on_a_cpu_that_has_it_trains_resumes_and_is_recorded(tmp_path, 
     run = train(cfg(epochs=1), data=tiny, store=store, evaluate=False, listener=events.append)
     started = [e for e in events if isinstance(e, Started)]
     assert "compute" not in run.state["hardware"] and "float16" not in started[-1].backend
+
+
+def test_one_epoch_is_said_in_the_singular():
+    """Issue 34 item 15: "stopped after 1 epochs"."""
+    from cifar_tui.events import describe
+
+    assert describe(Finished("r", "stopped", 1, None, None, 3.0)).startswith(
+        "stopped after 1 epoch in 3.0 s")
+    assert describe(Finished("r", "finished", 2, None, None, 3.0)).startswith(
+        "finished after 2 epochs in")

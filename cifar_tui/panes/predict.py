@@ -135,9 +135,11 @@ class PredictPane(Pane):
         text = Text()
         if label is not None:
             text.append(f"true {CLASSES[label]}\n")
-        ok = label is None or label == pred
-        text.append(f"predicted {CLASSES[pred]} ({p[pred]:.0%})",
-                    style="bold green" if ok else "bold red")
+        # green/red say right/wrong: a photo of the user's has no known class to be right about
+        style = "bold" if label is None else "bold green" if label == pred else "bold red"
+        text.append(f"predicted {CLASSES[pred]} ({p[pred]:.0%})", style=style)
+        if label is None:
+            text.append("\ntrue class unknown", style="dim")
         return text
 
     def action_step(self, delta: int) -> None:

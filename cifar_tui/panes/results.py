@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from .. import CLASSES
+from ..events import epochs
 from ..messages import RunChanged, ShowPair
 from ..render import confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import Pane, stat_line
@@ -79,7 +80,7 @@ class ResultsPane(Pane):
             ("run", run.id),
             ("test accuracy", f"{metrics['accuracy']:.2%} on {metrics['n']:,} images{weights}"),
             ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
-            ("trained", f"{run.epochs_done} epochs in {trained:.0f} s" if trained else "-")]))
+            ("trained", f"{epochs(run.epochs_done)} in {trained:.0f} s" if trained else "-")]))
         self.query_one("#heatmap", Static).update(
             confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
         self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))

@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, RichLog, Static
 
 from ..backend import requested as requested_backend
-from ..events import describe
+from ..events import describe, epochs
 from ..messages import (
     EpochEnded,
     TrainingAttached,
@@ -85,10 +85,10 @@ class TrainPane(Pane):
         from ..live import LIVE_STATUSES
 
         if status in LIVE_STATUSES:  # trained by another process: follow it, not train again
-            text = (f"Run {run.id} is {status} in another process ({done} epochs done): "
+            text = (f"Run {run.id} is {status} in another process ({epochs(done)} done): "
                     "to follow it here, open it in Runs (6) with enter.")
         else:
-            text = (f"Last run {run.id}: {status}, {done} epochs. "
+            text = (f"Last run {run.id}: {status}, {epochs(done)}. "
                     "Press s to train the model set up in the Model pane (2).")
         self.query_one("#train-status", Static).update(text)
         if status in ENDED:  # as this session's run would end: not an empty "--%" bar
@@ -198,7 +198,7 @@ class TrainPane(Pane):
     def _finished(self, event: Any) -> None:
         self.status = event.status
         self._ended_bar(event.status, event.epochs_done, self.epochs)
-        summary = f"{event.status} after {event.epochs_done} epochs ({event.seconds:.0f} s)"
+        summary = f"{event.status} after {epochs(event.epochs_done)} ({event.seconds:.0f} s)"
         if event.evaluation is not None:
             weights = f", {event.weights}" if event.weights else ""
             summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
