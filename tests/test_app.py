@@ -274,6 +274,23 @@ async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny
         assert all(f"cnn b{b}" in legend for b in (32, 64, 128))
 
 
+async def test_the_overlay_legend_tells_two_runs_of_one_setting_apart(tmp_path, tiny):
+    """Issue 34 item 15: the legend showed "cnn b32" twice for two different runs."""
+    import shutil
+
+    from test_snapshots import fixed_run
+
+    run = fixed_run(tmp_path / "runs", tiny)
+    shutil.copytree(run.path, run.path.with_name("20260102-000000-cnn-dropout"))
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "space", "down", "space")
+        legend = text_of(app, "#runs-legend")
+        assert "cnn-dropout b32 0102-000000" in legend, legend
+        assert "cnn-dropout b32 0101-000000" in legend, legend
+
+
 async def test_a_queued_run_starting_never_moves_the_pane_or_the_focus(tmp_path, tiny):
     """Issue 34 item 1: when the next queued run started the app moved to Train on its own, the
     field being typed in lost focus, and the next 4 opened Results. A queued run says it started

@@ -260,10 +260,12 @@ class RunsPane(Pane):
         ids = [i for i in self.runs if i in self.selected]
         if not ids and (run := self._cursor_run()) is not None:
             ids = [run.id]
-        series = []
-        for i in ids:
-            cfg = self.runs[i].config
-            series.append((f"{cfg.get('arch')} b{cfg.get('batch_size')}", self.runs[i].history()))
+        names = [f"{cfg.get('arch')} b{cfg.get('batch_size')}"
+                 for cfg in (self.runs[i].config for i in ids)]
+        # two runs of one setting ("cnn b32" twice) are told apart by their run's time
+        names = [f"{name} {short_id(i)}" if names.count(name) > 1 else name
+                 for name, i in zip(names, ids)]
+        series = [(name, self.runs[i].history()) for name, i in zip(names, ids)]
         legend = self.query_one(HistoryPlot).show(series, self.metric)
         self.query_one("#runs-legend", Static).update(legend)
 
