@@ -55,9 +55,9 @@ async def test_a_burst_on_the_data_train_results_and_predict_panes(tmp_path, tin
         await pilot.press("s")  # a finished run for Results and Predict
         await settle(pilot)
         burst = partial(read_in_one_go, pilot)
-        await burst("2" "1n++")
+        await burst("2" "1n-+-")
         data = app.query_one(DataPane)
-        assert app.normalize is False and data.zoom == 2
+        assert app.normalize is False and data.zoom == 0
         await burst("1" "3l")
         assert app.query_one(TrainPane).metric == "loss"
         await burst("3" "4c")

@@ -303,7 +303,10 @@ async def test_the_live_plot_takes_most_of_the_train_pane_with_each_epochs_figur
         assert "loss" in region_text(app, app.query_one("#train-epochs"))
 
 
-async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_path):
+async def test_full_screen_gallery_shows_recognisable_16_pixel_images_at_80x24(tmp_path):
+    """Issue 34 item 15: at the default size (8x8 thumbnails) the images could not be
+    recognised. The default is 16x16, four to a line full screen at 80 columns; - gives the
+    8x8 ones, all 8 of a class on one line."""
     from conftest import make_arrays
 
     from cifar_tui.app import CifarApp
@@ -317,8 +320,13 @@ async def test_full_screen_gallery_shows_eight_images_per_class_at_80x24(tmp_pat
         await pilot.pause()
         lines = static_text(app.query_one("#gallery", Static)).splitlines()
         row = lines[lines.index("airplane") + 1]
-        assert row.count("\u2580" * 8) == 8  # eight 8-pixel-wide images on one line
+        assert row.count("\u2580" * 16) == 4 and row.count("\u2580" * 17) == 0, row
         assert len(row.rstrip()) <= SIZE[0]
+        assert lines[lines.index("airplane") + 8].count("\u2580" * 16) == 4  # 8 rows high
+        await pilot.press("minus")
+        lines = static_text(app.query_one("#gallery", Static)).splitlines()
+        row = lines[lines.index("airplane") + 1]
+        assert row.count("\u2580" * 8) == 8  # eight 8-pixel-wide images on one line
 
 
 async def test_too_small_a_terminal_is_told_plainly_and_only_q_acts(tmp_path, tiny):

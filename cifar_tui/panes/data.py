@@ -35,7 +35,9 @@ class DataPane(Pane):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.zoom = 0  # 8x8 thumbnails: all 8 of a class side by side at 80 columns
+        # 16x16: the smallest a person can tell what the image shows (8x8 thumbnails, all 8 of
+        # a class side by side at 80 columns, could not be recognised); - gives those.
+        self.zoom = 1
 
     def compose(self) -> ComposeResult:
         with Horizontal():
