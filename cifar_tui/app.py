@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from textual import events, on
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import Reactive, var
 from textual.screen import Screen
@@ -36,6 +36,7 @@ from .messages import (
     Compare,
     ConfigChanged,
     DataLoaded,
+    DataProgress,
     ExportReport,
     OpenRun,
     RunChanged,
@@ -63,6 +64,18 @@ PANES = ("data", "model", "train", "results", "predict", "runs")
 # Every pane is laid out for 80x24 and still works at 80x22 (an 80x24 terminal inside tmux or
 # screen with a status line is 80x23); below that the app says so and only q acts.
 MIN_SIZE = (80, 22)
+
+
+class LoadWatch(threading.Event):
+    """The data load's stop event, which is also told how many files it has read (data._Stop)
+    and posts that to the app from the loading thread."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__()
+        self.app = app
+
+    def files_read(self, files: int) -> None:
+        self.app.post_message(DataProgress(files))
 
 
 def _default_trainer(**kwargs: object) -> Run:
@@ -111,6 +124,7 @@ class CifarApp(InOrderKeysApp):
     # set (twice a second while training, for train_event and system), though the panes redraw
     # what depends on it themselves.
     dataset: var[Cifar10 | None] = var(None, always_update=True, init=False)
+    data_files_read: var[int] = var(0, init=False)  # while a first load decodes the files
     data_error: var[str | None] = var(None, init=False)
     normalize: var[bool] = var(True, init=False)
     current_run: var[Run | None] = var(None, always_update=True, init=False)
@@ -138,8 +152,9 @@ class CifarApp(InOrderKeysApp):
         self.store = RunStore(runs_root)
         self.stop_event = threading.Event()
         # Set on leaving: a load in progress stops at its next file rather than keeping the
-        # process alive until all 60,000 images are decoded (loader(source, stop=...)).
-        self.load_stop = threading.Event()
+        # process alive until all 60,000 images are decoded (loader(source, stop=...)); it
+        # also tells the Data pane how far a first load has got.
+        self.load_stop = LoadWatch(self)
         self.train_worker: Worker | None = None
         self.queue: list[TrainConfig] = []
         # set whenever no trainer runs in this process; a Textual thread worker outlives the app
@@ -311,6 +326,11 @@ class CifarApp(InOrderKeysApp):
             self.post_message(DataLoaded(None, str(exc)))
         else:
             self.post_message(DataLoaded(ds))
+
+    @on(DataProgress)
+    def _data_progress(self, message: DataProgress) -> None:
+        if self.dataset is None:
+            self.data_files_read = message.files
 
     @on(DataLoaded)
     def _data_loaded(self, message: DataLoaded) -> None:

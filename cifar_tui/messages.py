@@ -89,6 +89,14 @@ class DataLoaded(Message):
         self.dataset, self.error = dataset, error
 
 
+class DataProgress(Message):
+    """The first load of a source has read ``files`` files (then it is cached)."""
+
+    def __init__(self, files: int) -> None:
+        super().__init__()
+        self.files = files
+
+
 class TrainingMessage(Message):
     """Base of the per-kind training messages; ``event`` is the core's event dataclass."""
 

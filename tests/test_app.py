@@ -147,6 +147,40 @@ async def test_data_load_error_is_shown(tmp_path):
         assert not app.training
 
 
+async def test_a_first_data_load_shows_how_many_images_are_decoded(tmp_path, arrays,
+                                                                    monkeypatch):
+    """Issue 34 item 16: 20-22 s of "Loading CIFAR-10..." with no progress. The real loader
+    decodes a generated image tree here and the Data pane counts the files as they are read."""
+    from conftest import image_members, write_tree
+
+    import cifar_tui.data as data_mod
+
+    monkeypatch.setattr(data_mod._Stop, "PROGRESS_EVERY", 10)
+    tree = write_tree(tmp_path / "imgs", image_members(arrays))
+    counts: list[int] = []
+    release = threading.Event()
+
+    def load(source, stop=None):
+        def files_read(n: int) -> None:  # the app's own, then hold the load at 40 files
+            counts.append(n)
+            seen(n)
+            if n >= 40:
+                release.wait(10)
+        seen = stop.files_read
+        stop.files_read = files_read
+        return data_mod.load_cifar10(source, stop=stop, use_cache=False)
+
+    app = CifarApp(data_source=str(tree), runs_root=tmp_path / "runs", loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: counts and counts[-1] >= 40)
+        await pilot.pause(0.2)
+        assert "40 of 60,000 images decoded" in text_of(app, "#data-summary")
+        release.set()
+        await settle(pilot)
+        assert app.dataset is not None and "(60, 32, 32, 3)" in text_of(app, "#data-summary")
+    assert counts == list(range(10, 10 * len(counts) + 1, 10))
+
+
 async def test_quit_during_the_first_data_load_stops_the_load(tmp_path):
     """q while CIFAR-10 is still decoding: the load stops at its next file, so the process
     can end at once (it waited for all 60,000 images before)."""

@@ -53,11 +53,19 @@ class DataPane(Pane):
 
     def on_mount(self) -> None:
         self.watch(self.app, "dataset", self.show_data, init=False)
+        self.watch(self.app, "data_files_read", self.show_load_progress, init=False)
         self.watch(self.app, "normalize", self.show_normalization, init=False)
 
     @property
     def dataset(self) -> Cifar10 | None:
         return self.app.dataset
+
+    def show_load_progress(self, files: int) -> None:
+        """A first load decodes every image (20 s for the JPEG archive): how far it has got."""
+        if self.app.dataset is None and files:
+            self.query_one("#data-summary", Static).update(
+                f"Loading CIFAR-10: {files:,} of 60,000 images decoded.\nThe first load of "
+                "a source decodes every image; later ones read the cache in under a second.")
 
     def show_data(self, ds: Cifar10 | None = None) -> None:
         summary = self.query_one("#data-summary", Static)

@@ -293,7 +293,11 @@ class ModelPane(Pane):
             return  # the model is unchanged (e.g. the learning rate was edited)
         self._model_key = key
         if self.view != "code":
-            table.update(f"Building {cfg.arch}...")
+            import sys
+
+            first = "keras" not in sys.modules  # the first build imports Keras: seconds
+            table.update(f"Building {cfg.arch}..." + (
+                "\nLoading Keras and TensorFlow first (a few seconds, once)." if first else ""))
         self.build_table(key)
 
     @staticmethod
