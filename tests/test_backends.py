@@ -58,3 +58,19 @@ def test_the_backend_is_named_while_another_thread_imports_keras(monkeypatch) ->
     monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))  # mid-import
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert backend.requested() == "jax"
+
+
+def test_a_seeded_run_on_a_cpu_makes_tensorflows_ops_deterministic():
+    """Issue 34 item 15: two runs with one config and seed 0 parted from epoch 3 on a CPU.
+    Seeding turns TensorFlow's op determinism on where there is no GPU (a fresh process: it is
+    process-wide)."""
+    code = ("from cifar_tui import backend\n"
+            "from tensorflow.python.framework import config\n"  # the public API has no getter
+            "before = config.is_op_determinism_enabled()\n"
+            "backend.set_seed(0)\n"
+            "print(before, config.is_op_determinism_enabled(), bool(backend.device_names()))\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["False", "True", "False"]
