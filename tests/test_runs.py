@@ -370,7 +370,7 @@ def test_a_bug_inside_training_is_an_unexpected_error_not_a_usage_error(tmp_path
     assert usage.value.code == EXIT_USAGE == 2
     assert main(["train", "custom", "--spec", SMALL, "--epochs", "0", *common]) == EXIT_ERROR
     err = capsys.readouterr().err
-    assert "epochs must be at least 1" in err and "unexpected" not in err
+    assert "epochs must be in 1..1000" in err and "unexpected" not in err
 
 
 def test_errors_are_classified_in_one_place():
