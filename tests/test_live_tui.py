@@ -218,7 +218,9 @@ async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
             other.send("6")
             await pilot.pause(1.0)
             other.send("\r")
-            await wait_for(pilot, lambda: other.screen_has("following run"), timeout=30)
+            await pilot.pause(1.0)
+            other.send("v")  # the log, behind the plot: the followed run's epochs land there
+            await wait_for(pilot, lambda: other.screen_has("val_acc"), timeout=30)
 
             def epochs_logged() -> int:
                 return sum(line.startswith("epoch ") for line in log_lines(app))
