@@ -281,7 +281,7 @@ def test_nan_loss_stops_the_training_at_once(tmp_path, tiny, monkeypatch):
     assert run.epochs_done == 0 and run.history() == []
 
 
-def test_stop_during_the_first_data_load_is_a_stop(tmp_path, arrays):
+def test_stop_during_the_first_data_load_is_a_stop_and_leaves_no_run(tmp_path, arrays):
     from conftest import image_members, write_tree
 
     from cifar_tui.data import LoadCancelled
@@ -294,10 +294,10 @@ def test_stop_during_the_first_data_load_is_a_stop(tmp_path, arrays):
     with pytest.raises(LoadCancelled):
         train(cfg(data=str(tree)), store=RunStore(tmp_path / "runs"), stop=stop,
               listener=events.append)
-    run = RunStore(tmp_path / "runs").list()[0]
-    assert run.status == "stopped" and "error" not in run.state or not run.state["error"]
-    assert isinstance(events[-1], Finished) and events[-1].status == "stopped"
-    assert not any(isinstance(e, Failed) for e in events)
+    # Nothing is created before the data loads (issue 35): a stop then leaves no run behind,
+    # and is no failure.
+    assert RunStore(tmp_path / "runs").list() == []
+    assert not any(isinstance(e, Failed | Finished) for e in events)
 
 
 @pytest.mark.parametrize("flag, value, message", [
@@ -499,5 +499,5 @@ def test_cli_runs_lists_newest_first_as_the_runs_pane(tmp_path, capsys):
     assert [ln.split()[0] for ln in lines] == ["20260103-000000-fast", "20260102-000000-dense",
                                               "20260101-000000-cnn"]
     assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
-    assert [r["id"][:8] for r in json.loads(capsys.readouterr().out)] == ["20260103", "20260102",
-                                                                          "20260101"]
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["run"][:8] for r in runs] == ["20260103", "20260102", "20260101"]
