@@ -60,7 +60,10 @@ def test_tensorboard_event_files_without_tensorflow(tmp_path):
         import sys
         sys.modules["tensorflow"] = None  # as if not installed: importing it fails
     """))
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}"}
+    # A machine without TensorFlow names no TensorFlow backend (another test of this worker
+    # may have set KERAS_BACKEND=tensorflow in this process's environment).
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{ROOT}"
     out = tmp_path / "tb"
     res = subprocess.run([sys.executable, "-m", "cifar_tui", "export", "--runs",
                           str(store.root), "--tensorboard", str(out)], env=env,
