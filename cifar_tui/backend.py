@@ -80,6 +80,9 @@ def import_keras():  # noqa: ANN201 - the keras module
         import keras
     if name != "tensorflow":
         _keep_tensorflow_out()
+    from .compilation import enable_cache
+
+    enable_cache(name)  # a second run of the same step loads it instead of compiling (JAX)
     # Keras and its backend leave hundreds of thousands of objects that live as long as the
     # process; every full garbage collection would walk them all again, a pause of the thread
     # that happens to allocate (in the TUI, the one that draws). Set them aside, once loaded.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .backend import import_keras
+from .compilation import CompileClock
 from .evaluation import detect_overfitting
 from .events import BatchProgress, EpochEnd, Listener
 from .layers import FreezableBias
@@ -186,11 +187,13 @@ class RunCallback(keras.callbacks.Callback):
                  steps: int, train_size: int, batch_size: int,
                  early: ResumableEarlyStopping | None, has_val: bool,
                  throttle_s: float = 0.5,
-                 train_seconds: Callable[[], float] | None = None) -> None:
+                 train_seconds: Callable[[], float] | None = None,
+                 compile_clock: CompileClock | None = None) -> None:
         """``train_seconds``: the run's training time so far (all sessions), committed with
-        each epoch so a killed session's finished epochs keep theirs."""
+        each epoch so a killed session's finished epochs keep theirs. ``compile_clock``: how
+        much of each epoch went to compiling (history's ``compile_seconds``)."""
         super().__init__()
-        self.train_seconds = train_seconds
+        self.train_seconds, self.compile_clock = train_seconds, compile_clock
         self.run, self.emit, self.stop = run, emit, stop
         self.epochs, self.steps, self.train_size = epochs, steps, train_size
         self.batch_size = batch_size
@@ -204,8 +207,12 @@ class RunCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         self._t0 = self._last_emit = time.perf_counter()
+        if self.compile_clock is not None:
+            self.compile_clock.start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.compile_clock is not None:
+            self.compile_clock.call_ended()
         if self.stop is not None and self.stop.is_set():
             raise StopRequested
         now = time.perf_counter()
@@ -235,6 +242,9 @@ class RunCallback(keras.callbacks.Callback):
                "learning_rate": current_lr(self.model)}
         row.update({k: float(v) for k, v in logs.items()
                     if k in ("accuracy", "loss", "val_accuracy", "val_loss")})
+        compiling = self.compile_clock.epoch_seconds() if self.compile_clock else None
+        if compiling is not None:
+            row["compile_seconds"] = round(compiling, 3)
         self.history = [h for h in self.history if h["epoch"] < epoch + 1] + [row]
         score = row.get("val_accuracy") if self.has_val else None
         improved = score is None or self.best is None or score > self.best

@@ -468,14 +468,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     # accuracy/images: on how many images each accuracy is
     print(f"{'id':<34}{'arch':<14}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>11}"
-          f"{'test acc':>12}")
+          f"{'test acc':>12}{'compile':>9}")
     for r in rows:
         va = best_val_text(r, ".4f")
         te = (accuracy_text(r["test_accuracy"], r.get("test_images"), ".4f")
               if r["test_accuracy"] is not None else "-")
+        comp = f"{r['compile_seconds']:.1f} s" if r["compile_seconds"] is not None else "-"
         print(f"{r['id']:<34}{(r['arch'] or '?')[:13]:<14}{r['status']:<15}{r['epochs']:>7}"
               f"{r['batch_size'] or '-':>6}"
-              f"  {va:>11}{te:>12}")
+              f"  {va:>11}{te:>12}{comp:>9}")
         if r["live"]:
             print(f"  {r['description']} (pid {r['pid']})")
         if r.get("damage"):

@@ -20,7 +20,8 @@ NOT_HPARAMS = ("data", "devices")
 
 def timings(run: Run) -> dict:
     """Seconds per epoch (mean; and without the first, which includes graph compilation),
-    median training images/s, training and wall seconds, and where it ran."""
+    median training images/s, training and wall seconds, how many of the training seconds went
+    to compiling, and where it ran."""
     hist = run.history()
     secs = [h["seconds"] for h in hist if "seconds" in h]
     rates = [h["images_per_sec"] for h in hist if h.get("images_per_sec")]
@@ -32,7 +33,7 @@ def timings(run: Run) -> dict:
         "images_per_sec": statistics.median(rates) if rates else None,
         "train_s": run.train_seconds,  # in model.fit; every session's, a resume's included
         "wall_s": run.wall_seconds,  # data loading and evaluation included
-        "compile_s": None,  # the first epoch's compile time: not measured yet
+        "compile_s": run.compile_seconds,  # of train_s (None: not measured)
         "hardware": st.get("hardware") or (f"host {st['host']}" if st.get("host") else None),
     }
 

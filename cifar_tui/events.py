@@ -26,6 +26,7 @@ class Started:
     params: int
     replicas: int = 1
     backend: str = ""  # e.g. "jax on 1 GPU (NVIDIA H100) in float16"
+    compiles: bool = False  # the first step compiles (a graph backend) before it runs
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class Finished:
     seconds: float = 0.0  # the run's training time (model.fit), every session's
     weights: str | None = None  # which weights the evaluation used: Run.weights_note()
     wall_seconds: float | None = None  # the whole command's, data loading and evaluation in
-    compile_seconds: float | None = None  # the first epoch's compile: not measured yet
+    compile_seconds: float | None = None  # how much of ``seconds`` went to compiling
+    cache: tuple[int, int] | None = None  # programs loaded from the compile cache, compiled
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,18 @@ Listener = Callable[[object], None]
 def epochs(n: int) -> str:
     """'1 epoch', '3 epochs' ("stopped after 1 epochs" read wrong)."""
     return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def compile_text(seconds: float | None, before: str = "", after: str = "",
+                 cache: tuple[int, int] | None = None) -> str:
+    """``8.1 s`` of compiling, with ``before``/``after`` around it, and what the persistent
+    cache gave (``cache``: programs loaded, compiled); empty when not measured or under 0.05 s
+    and nothing was loaded (a cold cache's programs are compiled, a warm one's loaded)."""
+    loaded, compiled = cache or (0, 0)
+    if seconds is None or seconds < 0.05 and not loaded:
+        return ""
+    where = f" (cache: {loaded} of {loaded + compiled} loaded)" if loaded or compiled else ""
+    return f"{before}{seconds:.1f} s{after}{where}"
 
 
 def describe(event: object) -> str | None:
@@ -101,14 +115,17 @@ def describe(event: object) -> str | None:
         val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"
                if "val_accuracy" in m else "")
         return (f"epoch {event.epoch}/{event.epochs}  loss {m['loss']:.4f}  "
-                f"acc {m['accuracy']:.4f}{val}  {m['seconds']:.1f} s  "
+                f"acc {m['accuracy']:.4f}{val}  {m['seconds']:.1f} s"
+                f"{compile_text(m.get('compile_seconds'), ' (', ' compiling)')}  "
                 f"{m['images_per_sec']:.0f} img/s" + ("  *best" if event.best else ""))
     if isinstance(event, Finished):
         best = event.best_val_accuracy
         wall = (f" (wall {event.wall_seconds:.1f} s with data loading and evaluation)"
                 if event.wall_seconds is not None else "")
         text = (f"{event.status} after {epochs(event.epochs_done)} in {event.seconds:.1f} s "
-                f"of training{wall}" + (f"; best val acc {best:.4f}" if best is not None else ""))
+                f"of training"
+                + compile_text(event.compile_seconds, ", ", " of it compiling", event.cache)
+                + wall + (f"; best val acc {best:.4f}" if best is not None else ""))
         if event.evaluation is not None:
             ev = event.evaluation
             text += (f"\ntest accuracy {ev.accuracy:.4f} on {ev.n:,} images  "

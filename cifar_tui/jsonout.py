@@ -192,7 +192,7 @@ def event_payload(event: object) -> tuple[str, dict] | None:
                             "best_val_accuracy": event.best_val_accuracy,
                             "train_seconds": event.seconds,
                             "wall_seconds": getattr(event, "wall_seconds", None),
-                            "compile_seconds": getattr(event, "compile_seconds", None),
+                            "compile_seconds": event.compile_seconds,
                             "test_accuracy": ev.accuracy if ev else None,
                             "test_loss": ev.loss if ev else None,
                             "test_images": ev.n if ev else None}

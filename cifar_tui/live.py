@@ -86,7 +86,7 @@ class Publisher:
             self._static = {"pid": os.getpid(), "epochs": event.epochs, "steps": event.steps,
                             "train_size": event.train_size, "val_size": event.val_size,
                             "params": event.params, "initial_epoch": event.initial_epoch,
-                            "started": time.time()}
+                            "compiles": event.compiles, "started": time.time()}
             self._history = self.run.history()
             self._write({"epoch": event.initial_epoch + 1, "step": 0}, force=True)
         elif isinstance(event, BatchProgress):
@@ -298,7 +298,8 @@ class Follower:
                                   int(p.get("steps", 0)),
                                   int(p.get("train_size", count(st.get("train_images")))),
                                   int(p.get("val_size", count(st.get("val_images")))),
-                                  int(p.get("params", 0))))
+                                  int(p.get("params", 0)),
+                                  compiles=p.get("compiles") is True and not p.get("step")))
             self._started = True
         for i in range(self._epochs_seen, len(history)):
             so_far = history[:i + 1]
@@ -330,8 +331,19 @@ class Follower:
                 events.append(Finished(
                     run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
                     evaluation, run.train_seconds or 0.0,
-                    run.weights_note() if evaluation else None))
+                    run.weights_note() if evaluation else None,
+                    compile_seconds=run.compile_seconds, cache=_cache_counts(run)))
         return events
+
+
+def _cache_counts(run: Run) -> tuple[int, int] | None:
+    """state.json's ``compile_cache`` as (loaded, compiled), or None if absent or malformed."""
+    cache = run.state.get("compile_cache")
+    if not isinstance(cache, dict):
+        return None
+    counts = cache.get("loaded"), cache.get("compiled")
+    ok = all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+    return counts if ok else None  # type: ignore[return-value]
 
 
 def _evaluation(run: Run) -> Evaluation | None:

@@ -194,14 +194,17 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     t = timings(run)
     sec.blocks.append(Para("**Timings**"))
     sec.blocks.append(Table(("epochs", "s/epoch", "s/epoch after the first", "images/s",
-                             "training s", "wall s", "hardware"),
+                             "training s", "of it compiling", "wall s", "hardware"),
                             [(t["epochs"], _fmt(t["s_per_epoch"], 2),
                               _fmt(t["s_per_epoch_after_first"], 2),
                               _fmt(t["images_per_sec"], 0), _fmt(t["train_s"], 1),
+                              _fmt(t["compile_s"], 1) if t["compile_s"] is not None
+                              else "not measured",
                               _fmt(t["wall_s"], 1), t["hardware"] or "not recorded")]))
-    sec.blocks.append(Para("Training s: the time in model.fit, validation included; wall s: "
-                           "the whole command's, data loading, model building and the test "
-                           "evaluation included."))
+    sec.blocks.append(Para("Training s: the time in model.fit, validation included; of it "
+                           "compiling: its first steps' compile (or load from the compile "
+                           "cache); wall s: the whole command's, data loading, model building "
+                           "and the test evaluation included."))
     if run.state.get("versions"):
         sec.blocks.append(Para(f"Software: {run.state['versions']}."))
     sec.blocks.append(Para("**Layers and parameters**"))

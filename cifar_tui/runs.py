@@ -6,8 +6,11 @@
                               train_seconds: the time in model.fit of every training
                               session so far (a resume adds its own; committed with each
                               epoch), wall_seconds: their wall time, data loading and
-                              evaluation included
-    runs/<id>/history.csv     one row per finished epoch
+                              evaluation included, and compile_cache: the last session's
+                              programs loaded from the persistent compilation cache and
+                              compiled (JAX)
+    runs/<id>/history.csv     one row per finished epoch (its seconds, and compile_seconds:
+                              how many of them went to compiling)
     runs/<id>/checkpoint-NNNN.keras  model + optimizer after epoch NNNN (for --resume)
     runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
     runs/<id>/metrics.json    test-set evaluation, with the epoch of the weights it used
@@ -47,7 +50,7 @@ from .procs import boot_id, pid_alive, process_start
 
 ENV_RUNS = "CIFAR_TUI_RUNS"
 HISTORY_FIELDS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate",
-                  "seconds", "images_per_sec")
+                  "seconds", "images_per_sec", "compile_seconds")
 
 
 class StorageError(OSError):
@@ -414,6 +417,14 @@ class Run:
         return float(total) if ok and math.isfinite(total) else None
 
     @property
+    def compile_seconds(self) -> float | None:
+        """Seconds of its training time spent compiling (every session's), or None where no
+        epoch measured it (older runs; an estimate that could not be made)."""
+        secs = [h["compile_seconds"] for h in self.history()
+                if math.isfinite(h.get("compile_seconds", math.nan))]
+        return float(sum(secs)) if secs else None
+
+    @property
     def predictions_path(self) -> Path:
         return self.path / "predictions.npz"
 
@@ -737,6 +748,7 @@ class Run:
             "test_accuracy": typed(met.get("accuracy"), int, float),
             "test_images": typed(met.get("n"), int),
             "created": typed(st.get("created"), str),
+            "compile_seconds": self.compile_seconds,  # of its training time; None: not measured
         }
 
 

@@ -24,6 +24,7 @@ from .callbacks import (
     StopOnNaN,
     StopRequested,
 )
+from .compilation import CompileClock
 from .config import TrainConfig
 from .data import Cifar10, LoadCancelled, balanced_sample, load_cifar10, stratified_split, subset
 from .errors import error_message
@@ -241,15 +242,18 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                     wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
                     monitor="val_accuracy", mode="max", patience=config.patience)
             lookahead = Lookahead(config.epochs, steps) if config.lookahead else None
+            clock = CompileClock(keras.backend.backend(), bool(model.jit_compile))
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
-                                   has_val=bool(len(va)), train_seconds=train_seconds)
+                                   has_val=bool(len(va)), train_seconds=train_seconds,
+                                   compile_clock=clock)
             # the hardware for reports' timings; the image counts for every accuracy shown
             half = half_precision(model)
             run.update_state(hardware=describe_hardware(half), train_images=len(tr),
                              val_images=len(va), versions=backend.versions())
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                          len(va), model.count_params(), replicas,
-                         f"{where} in {half}" if half else where))
+                         f"{where} in {half}" if half else where,
+                         compiles=clock.compiles and initial_epoch < config.epochs))
             status = "finished"
             if initial_epoch < config.epochs:
                 fit_span.append(time.perf_counter())
@@ -270,9 +274,13 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
         if evaluate and status != "stopped" and run.model_path.exists():
             evaluation = evaluate_run(run, data)
         total, wall = train_seconds(), wall_seconds()
-        run.update_state(status=status, train_seconds=total, wall_seconds=wall)
+        cache = clock.cache_counts()
+        run.update_state(status=status, train_seconds=total, wall_seconds=wall,
+                         **({"compile_cache": {"loaded": cache[0], "compiled": cache[1]}}
+                            if cache else {}))
         emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                      evaluation, total, run.weights_note() if evaluation else None, wall))
+                      evaluation, total, run.weights_note() if evaluation else None, wall,
+                      compile_seconds=run.compile_seconds, cache=cache))
         return run
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure

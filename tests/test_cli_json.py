@@ -47,7 +47,9 @@ def test_train_json_lines_follow_the_schema_and_time_training_apart(trained):
     end = lines[-1]
     # training (model.fit) and wall (data, build, evaluation too) are told apart
     assert 0 < end["train_seconds"] < end["wall_seconds"]
-    assert end["compile_seconds"] is None  # a place for it; not measured yet
+    # the first steps' compile, part of the training time (TensorFlow: estimated; None when
+    # the first epoch has a single call)
+    assert end["compile_seconds"] is None or 0 <= end["compile_seconds"] < end["train_seconds"]
     assert end["test_images"] == 20
 
 

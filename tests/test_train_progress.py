@@ -3,8 +3,10 @@ the run, coloured by how), not the step of the last progress message it happened
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from test_app import make_app, settle
+from test_app import make_app, region_text, settle, text_of, wait_for
 from textual.widgets import ProgressBar
 
 from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
@@ -113,3 +115,36 @@ async def test_the_last_run_shown_at_start_has_the_bar_of_how_it_ended(
         assert [c for c in ("-finished", "-stopped", "-failed") if bar.has_class(c)] == [
             f"-{colour}"]
         assert str(bar.query_one("#percentage").render()) == f"{percentage:.0%}"
+
+
+async def test_the_status_says_compiling_until_the_first_step_and_the_end_says_how_long(
+        tmp_path, tiny):
+    """A first epoch of a graph backend starts with seconds to minutes of compiling: the pane
+    says so while it happens, then how much of the run's time it took."""
+    first_step = threading.Event()
+
+    def trainer(*, data, store, listener, stop, config=None, run=None):  # noqa: ANN001, ANN202
+        run = run or store.create(config.to_dict())
+        run.update_state(status="running")
+        listener(Started(run.id, run.config, 0, 1, STEPS, 40, 10, 1234, compiles=True))
+        first_step.wait(30)
+        listener(BatchProgress(run.id, 1, 1, 1, STEPS, 1.0, 0.5, 900.0, 1.0))
+        row = {"epoch": 1, "accuracy": 0.5, "loss": 1.0, "seconds": 12.0,
+               "images_per_sec": 900.0, "compile_seconds": 7.3}
+        run.write_history([row])
+        run.update_state(epochs_done=1, status="finished")
+        listener(EpochEnd(run.id, 1, 1, row, [row], None, True))
+        listener(Finished(run.id, "finished", 1, None, None, 12.0, compile_seconds=7.3))
+        return run
+
+    app = make_app(tmp_path, tiny, trainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "compiling..." in text_of(app, "#train-status"))
+        assert f"step 0/{STEPS} compiling..." in region_text(app, app.query_one("#train-status"))
+        first_step.set()
+        await settle(pilot)
+        assert "compiling..." not in text_of(app, "#train-status")
+        assert text_of(app, "#train-status").startswith(
+            "finished after 1 epochs (12 s, 7.3 s compiling)")

@@ -89,6 +89,17 @@ def test_run_files_history_and_events(finished):
     assert (run.state["train_images"], run.state["val_images"]) == (320, 80)
     assert run.image_counts == (320, 80)
     assert run.summary()["val_images"] == 80 and run.summary()["test_images"] == 50
+    # compile time apart from training time: every epoch's in history.csv (JAX: exact, from its
+    # compile events; TensorFlow: estimated from the first calls; PyTorch: eager, none)
+    eager = keras.backend.backend() == "torch"
+    assert started.compiles is not eager
+    assert all(h["compile_seconds"] >= 0 for h in hist)
+    if keras.backend.backend() == "jax":
+        assert hist[0]["compile_seconds"] > 0
+    if eager:
+        assert run.compile_seconds == 0.0
+    assert events[-1].compile_seconds == run.compile_seconds
+    assert run.compile_seconds == pytest.approx(sum(h["compile_seconds"] for h in hist))
 
 
 @READS_FINISHED

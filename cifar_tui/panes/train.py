@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, RichLog, Static
 
 from ..backend import requested as requested_backend
-from ..events import describe, epochs
+from ..events import compile_text, describe, epochs
 from ..messages import (
     EpochEnded,
     TrainingAttached,
@@ -157,10 +157,11 @@ class TrainPane(Pane):
         self.images = (event.train_size, event.val_size)
         self.history = Run(self.app.store.root / event.run_id).history()
         self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
-        # no longer "starting"/"loading Keras": say so before the first batch's figures
+        # no longer "starting"/"loading Keras": say so before the first batch's figures, and
+        # that the first step compiles (seconds to minutes), so a slow first epoch is explained
         self.query_one("#train-status", Static).update(stat_line([
             ("epoch", f"{event.initial_epoch + 1}/{event.epochs}"),
-            ("step", f"0/{event.steps}")]))
+            ("step", f"0/{event.steps}" + (" compiling..." if event.compiles else ""))]))
         self._bar(event.steps or None, 0)
         self.plot()
 
@@ -198,7 +199,8 @@ class TrainPane(Pane):
     def _finished(self, event: Any) -> None:
         self.status = event.status
         self._ended_bar(event.status, event.epochs_done, self.epochs)
-        summary = f"{event.status} after {epochs(event.epochs_done)} ({event.seconds:.0f} s)"
+        summary = (f"{event.status} after {epochs(event.epochs_done)} ({event.seconds:.0f} s"
+                   f"{compile_text(event.compile_seconds, ', ', ' compiling')})")
         if event.evaluation is not None:
             weights = f", {event.weights}" if event.weights else ""
             summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
