@@ -115,6 +115,24 @@ def test_progress_on_a_full_disk_never_stops_the_training(tmp_path, monkeypatch)
     assert describe(run) == "running, starting (epoch 1/4)"
 
 
+def test_a_viewer_in_another_process_sees_the_first_step_compiling(tmp_path):
+    run = _fake_live_run(tmp_path)
+    pub = Publisher(run, lambda event: None, None, every_s=0.0)
+    pub(Started(run.id, run.config, 0, 4, 10, 40, 10, 1234, compiles=True))
+    (started,) = Follower(run).poll()
+    assert started.compiles  # the Train pane following it says "compiling..."
+    pub(BatchProgress(run.id, 1, 4, 1, 10, 2.0, 0.1, 800.0, 3.0))
+    started, _ = Follower(run).poll()
+    assert not started.compiles  # a viewer arriving after the first step: compiled already
+    row = {"epoch": 1, "loss": 2.0, "accuracy": 0.1, "seconds": 9.0, "images_per_sec": 90.0,
+           "compile_seconds": 6.5}
+    run.write_history([row])
+    run.update_state(epochs_done=1, status="finished", train_seconds=9.0,
+                     compile_cache={"loaded": 3, "compiled": 1})
+    end = Follower(run).poll()[-1]
+    assert (end.compile_seconds, end.cache) == (6.5, (3, 1))
+
+
 def test_stop_request_on_a_read_only_store_says_so(tmp_path, monkeypatch):
     run = _fake_live_run(tmp_path)
 

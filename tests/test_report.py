@@ -84,6 +84,11 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
         assert text in md, text
     assert len(re.findall(r"^\| [12] \| \d\.\d{4} \|", md, re.M)) == 2  # one row an epoch
     assert "CPU only" in md or "x " in md  # the hardware the run trained on
+    # the compile apart from the training time: the timings row has both
+    timing_row = md[md.index("| of it compiling |"):].splitlines()[2]
+    compiling = run.compile_seconds
+    assert f"| {compiling:.1f} |" in timing_row if compiling is not None \
+        else "| not measured |" in timing_row
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == len(report.figures)
     assert "<img src=\"figures" not in page  # self-contained: nothing to fetch
