@@ -58,7 +58,7 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 say "data: decode the archive once (untimed), so no run below pays for it"
 $PY -m cifar_tui data --data "$DATA" | tail -2
 
-say "1. fast on JAX, --val-split 0: seed 0 on a cold compile cache, then warm (0, 1, 2)"
+say "1. fast on JAX, --val-split 0: the first seed on a cold compile cache, the rest warm"
 timeout "$BOX_FAST" $PY "$HERE/bench/compile_cache.py" --data "$DATA" --archs fast \
     --cache /tmp/cifar-tui-compiled --out "$OUT/fast.jsonl" "${FAST[@]}" -- --val-split 0 \
     || echo "fast: stopped or failed (exit $?)"
