@@ -147,4 +147,4 @@ async def test_the_status_says_compiling_until_the_first_step_and_the_end_says_h
         await settle(pilot)
         assert "compiling..." not in text_of(app, "#train-status")
         assert text_of(app, "#train-status").startswith(
-            "finished after 1 epochs (12 s, 7.3 s compiling)")
+            "finished after 1 epoch (12 s, 7.3 s compiling)")
