@@ -24,6 +24,35 @@ class StopRequested(Exception):
     """Raised inside fit by the stop callback; fit unwinds between batches."""
 
 
+class Pruned(Exception):
+    """Raised inside fit when a sweep's pruner gives up on the trial, after the epoch is
+    committed; the run ends with status ``pruned``."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"pruned at epoch {epoch}")
+        self.epoch = epoch
+
+
+class ReportEpochs(keras.callbacks.Callback):
+    """A sweep's per-epoch hook: ``report(val_accuracy, epoch)`` after each epoch, then
+    ``should_prune()`` decides whether the run goes on (Optuna's ``trial.report`` and
+    ``trial.should_prune``). It must come after the run's recorder, so that the epoch a pruned
+    run ends on is on disk."""
+
+    def __init__(self, report: Callable[[float, int], None],
+                 should_prune: Callable[[], bool]) -> None:
+        super().__init__()
+        self.report, self.should_prune = report, should_prune
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get("val_accuracy")
+        if value is None or not math.isfinite(float(value)):
+            return
+        self.report(float(value), epoch + 1)
+        if self.should_prune():
+            raise Pruned(epoch + 1)
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping, starting from a resumed run's best value and wait count."""
 

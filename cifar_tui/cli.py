@@ -167,6 +167,41 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs(p)
     _add_backend(p)
 
+    p = sub.add_parser(
+        "sweep", help="search hyperparameters with Optuna: every trial a run, in detached "
+        "workers; --join adds workers, --status shows a study",
+        description="Examples: cifar-tui sweep cnn --trials 20;  cifar-tui sweep cnn --param "
+        "lr=1e-4..1e-1:log --param batch_size=32,64,128 --param dropout=0..0.5;  cifar-tui "
+        "sweep --join NAME [--storage URL];  cifar-tui sweep --status NAME [--json]")
+    p.add_argument("arch", nargs="?", choices=list(PRESETS), help="a new study of this preset")
+    p.add_argument("--param", action="append", default=[], metavar="SPEC",
+                   help="a TrainConfig field to search: NAME=LOW..HIGH[:log] or NAME=A,B,C "
+                        "(repeatable; none: the preset's own space)")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="finished trials wanted across all workers (default 20; a grid: all "
+                        "its points)")
+    p.add_argument("--sampler", default="auto", choices=("auto", "grid", "tpe", "random"),
+                   help="auto: grid when every --param is a list, else tpe")
+    p.add_argument("--pruner", default="median", choices=("median", "none"),
+                   help="median: stop a trial whose val accuracy is below the median of the "
+                        "others at the same epoch")
+    p.add_argument("--name", metavar="NAME", help="the study's name (default ARCH-TIME)")
+    p.add_argument("--storage", metavar="URL",
+                   help="an Optuna RDB URL (postgresql://user:pass@host/db) for workers on "
+                        "several machines (default: a journal file under RUNS/studies/NAME)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="detached worker processes to start (default: one per GPU, one on a "
+                        "CPU)")
+    p.add_argument("--join", metavar="NAME", help="add workers to study NAME")
+    p.add_argument("--status", metavar="NAME", help="show study NAME: trials, best, importances")
+    p.add_argument("--json", action="store_true", help="with --status: as JSON")
+    p.add_argument("--foreground", action="store_true",
+                   help="be one worker in this process instead of starting detached ones")
+    add_config_flags(p)  # the base config of every trial, as for train
+    _add_data(p)
+    _add_runs(p)
+    _add_backend(p)
+
     p = sub.add_parser("code", help="print a standalone Keras script of a run or an "
                        "architecture + flags (cifar-tui code RUN > train.py)")
     p.add_argument("target", metavar="RUN|ARCH", help=f"a run id, or one of {', '.join(PRESETS)}")
@@ -198,7 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs(p)
 
     p = sub.add_parser("report", help="write DIR/report.md and report.html with PNG figures")
-    p.add_argument("run_refs", nargs="+", metavar="RUN", help="run ids (several: overlaid)")
+    p.add_argument("run_refs", nargs="*", metavar="RUN", help="run ids (several: overlaid)")
+    p.add_argument("--study", metavar="NAME", help="a study's report: its best trial's run, the "
+                   "trials table and the parameter importances")
+    p.add_argument("--storage", metavar="URL", help="with --study: where the study lives")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write to")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_data(p)
@@ -302,7 +340,7 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     from .config import TrainConfig
 
     overrides = config_flags(args)
-    if args.gpus:
+    if getattr(args, "gpus", None):
         overrides["devices"] = [f"/gpu:{i}" for i in range(args.gpus)]
     return TrainConfig.for_arch(args.arch, **{**overrides, "data": args.data})
 
@@ -518,8 +556,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .runs import RunStore
 
     store = RunStore(args.runs)
+    data = load_cifar10(args.data) if args.data else None
+    if args.study:
+        from .study_report import write_study_report
+
+        if args.run_refs:
+            raise ValueError("report: give runs or --study NAME, not both")
+        report = write_study_report(store.root, args.study, args.out, args.storage, data)
+        print(f"wrote {report.markdown}, {report.html} and {len(report.figures)} figures")
+        return 0
+    if not args.run_refs:
+        raise ValueError("report: give run ids, or --study NAME")
     runs = [store.get(ref) for ref in args.run_refs]
-    report = write_report(runs, args.out, load_cifar10(args.data) if args.data else None)
+    report = write_report(runs, args.out, data)
     if args.json:
         print(dumps("report", {"runs": [r.id for r in runs], "markdown": str(report.markdown),
                                "html": str(report.html),
@@ -577,9 +626,74 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+    from .runs import default_root
+
+    root = Path(args.runs) if args.runs else default_root()
+    given = [flag for flag, on in (("ARCH", args.arch), ("--join", args.join),
+                                   ("--status", args.status)) if on]
+    if len(given) != 1:
+        print("sweep: give one of ARCH (a new study), --join NAME or --status NAME",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.status:
+        s = sweep.status(root, args.status, args.storage)
+        print(dumps("sweep", s) if args.json else sweep.status_text(s))
+        return 0
+    name = args.join
+    if args.arch:
+        base = _config_from_args(args)
+        if base.data and Path(base.data).exists():  # workers may start elsewhere
+            base.data = str(Path(base.data).resolve())
+        base.validate()  # before the seconds of importing Optuna
+        name, setup = sweep.create(root, base, args.param, name=args.name,
+                                   sampler=args.sampler, pruner=args.pruner,
+                                   trials=args.trials, storage=args.storage)
+        print(f"study {name}: {setup.trials} trials of {base.arch}, {setup.sampler} sampler, "
+              f"{'median pruning' if setup.pruner == 'median' else 'no pruning'}")
+        print(f"space: {'  '.join(setup.space)}")
+    else:
+        sweep.load(root, name, args.storage)  # a study that is not there: said here
+        if args.storage:
+            sweep.record(root, name, args.storage)  # so --status NAME finds it from now on
+    if args.foreground:
+        return _sweep_foreground(root, name, args.storage)
+    started = sweep.start_workers(root, name, args.storage, args.workers)
+    for pid, log in started:
+        print(f"worker pid {pid}, log {log}")
+    print(f"follow it: cifar-tui sweep --status {name}   or the Study view (7) of the TUI; "
+          f"more workers: cifar-tui sweep --join {name}"
+          + (" --storage URL" if args.storage else ""))
+    return 0
+
+
+def _sweep_foreground(root: Path, name: str, storage: str | None) -> int:
+    """One worker in this process: Ctrl-C and SIGTERM stop it after the batch, and its trial
+    goes back to the study for the next worker to resume."""
+    from . import sweep
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping after this batch", file=sys.stderr,
+              flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a worker outlives its terminal
+    ran = sweep.work(root, name, storage, stop=stop,
+                     say=lambda text: print(text, flush=True))
+    print(f"worker done: {ran} trials here; cifar-tui sweep --status {name}")
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "params": cmd_params, "train": cmd_train, "runs": cmd_runs,
             "watch": cmd_watch, "eval": cmd_eval, "predict": cmd_predict,
-            "report": cmd_report, "code": cmd_code, "export": cmd_export}
+            "report": cmd_report, "code": cmd_code, "export": cmd_export, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,7 +146,7 @@ def _param(default: Any, help: str, label: str | None = None,
            choices: tuple[str, ...] | None = None, limits: Limits | None = None,
            unset: str | None = None, noun: str | None = None, form: bool = True,
            flags: tuple[str, ...] | None = None, metavar: str | None = None, cli: bool = True,
-           trained: bool = True) -> Any:
+           trained: bool = True, sweep: str | None = None) -> Any:
     """A TrainConfig field described once: the Model form (form.py), the ``train``/``code``
     flags and their --help (cli.py), and the checks of ``TrainConfig.problems`` are generated
     from this.
@@ -157,12 +157,14 @@ def _param(default: Any, help: str, label: str | None = None,
     (default: the field name with spaces); ``form=False``: a setting that is not a
     hyperparameter of the Model form; ``flags``: the CLI option strings (default
     ``--field-name``); ``cli=False``: no flag of its own; ``trained=False``: says where or how a
-    run goes, not what is trained (``cifar-tui code`` leaves it out).
+    run goes, not what is trained (``cifar-tui code`` leaves it out); ``sweep``: its range in a
+    sweep that names no ``--param`` (space.py's syntax: ``1e-4..1e-1:log``, ``32,64,128``).
+    Every trained field can be swept with ``--param``; ``sweep`` only puts it in the default.
     """
     return field(default=default, metadata={
         "help": help, "label": label, "choices": choices, "limits": limits, "unset": unset,
         "noun": noun, "form": form, "flags": flags, "metavar": metavar, "cli": cli,
-        "trained": trained})
+        "trained": trained, "sweep": sweep})
 
 
 def field_kind(f: Any) -> str:
@@ -252,20 +254,24 @@ class TrainConfig:
     weights: str | None = _param(None, "transfer: imagenet, a weights file, or none",
                                  unset="imagenet")
     dropout: float | None = _param(None, "dropout rate", limits=Limits(0, 1, high_open=True),
-                                   unset="the preset's own")
-    batch_norm: bool | None = _param(None, "batch norm after each hidden layer")
+                                   unset="the preset's own", sweep="0..0.5")
+    batch_norm: bool | None = _param(None, "batch norm after each hidden layer",
+                                     sweep="true,false")
     optimizer: str = _param("sgd", "optimizer", choices=OPTIMIZERS)
     learning_rate: float = _param(
         0.01, "initial learning rate", flags=("--lr", "--learning-rate"),
         limits=Limits(0, MAX_LEARNING_RATE, low_open=True,
                       too_high="learning rate {value:g} would diverge: use at most {high:g} "
-                               "(typical: 0.001 adam, 0.01-0.1 sgd)"))
+                               "(typical: 0.001 adam, 0.01-0.1 sgd)"),
+        sweep="1e-4..1e-1:log")
     schedule: str = _param("constant", "learning-rate schedule", label="lr schedule",
                            choices=SCHEDULES)
     momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)",
                              limits=Limits(0, 1, high_open=True))
-    weight_decay: float = _param(0.0, "decoupled weight decay", limits=Limits(0))
-    batch_size: int = _param(32, "images per training step", limits=Limits(1, MAX_BATCH_SIZE))
+    weight_decay: float = _param(0.0, "decoupled weight decay", limits=Limits(0),
+                                 sweep="1e-5..1e-2:log")
+    batch_size: int = _param(32, "images per training step", limits=Limits(1, MAX_BATCH_SIZE),
+                             sweep="32,64,128")
     epochs: int = _param(10, "passes over the training images", limits=Limits(1, MAX_EPOCHS))
     patience: int = _param(2, "early stopping on val accuracy: epochs without a new best",
                            label="patience (0 off)", limits=Limits(0, MAX_EPOCHS, zero="off"))

@@ -443,27 +443,37 @@ def start_detached(run: Run, *, evaluate: bool = True,
     fresh run is the start.
     """
     log = run.path / LOG
+    args = ["--runs", str(run.path.parent), "train", "--resume", str(run.path.resolve())]
+    if not evaluate:
+        args.append("--no-eval")
+    pid = spawn_detached(args, log, python=python)
+    # Until the child takes the run (seconds: it imports Keras first) this record is how
+    # viewers know it is on its way, and, if it dies first, that it did and where its log is.
+    try:
+        run.record_spawn(pid, log)
+    except StorageError:
+        pass  # not fatal: the child itself writes the run's state; viewers fall back on that
+    return pid, log
+
+
+def spawn_detached(args: list[str], log: Path, env: dict[str, str] | None = None,
+                   python: str = sys.executable) -> int:
+    """Start ``cifar-tui ARGS`` in a new background process that outlives this terminal; its
+    pid. Its own session (setsid): no controlling terminal, so a closed terminal or SSH
+    connection sends it no SIGHUP; stdin is /dev/null, stdout and stderr append to ``log``.
+    ``env``: changes to this process's environment."""
     try:
         out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
     except OSError as exc:
         raise StorageError(exc.errno, f"cannot write the log {log}: {exc.strerror}. Choose "
                            "another --runs folder.") from exc
-    cmd = [python, "-m", "cifar_tui", "--runs", str(run.path.parent), "train",
-           "--resume", str(run.path.resolve())]
-    if not evaluate:
-        cmd.append("--no-eval")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with out:
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+            proc = subprocess.Popen([python, "-m", "cifar_tui", *args],
+                                    stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    close_fds=True, env=env)
+                                    close_fds=True,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         except OSError as exc:
             raise StorageError(exc.errno, f"could not start {python}: {exc.strerror}") from exc
-    # Until the child takes the run (seconds: it imports Keras first) this record is how
-    # viewers know it is on its way, and, if it dies first, that it did and where its log is.
-    try:
-        run.record_spawn(proc.pid, log)
-    except StorageError:
-        pass  # not fatal: the child itself writes the run's state; viewers fall back on that
-    return proc.pid, log
+    return proc.pid

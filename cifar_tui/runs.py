@@ -8,7 +8,8 @@
                               epoch), wall_seconds: their wall time, data loading and
                               evaluation included, and compile_cache: the last session's
                               programs loaded from the persistent compilation cache and
-                              compiled (JAX)
+                              compiled (JAX); a sweep's trial also has ``study`` and
+                              ``trial`` (its number there)
     runs/<id>/history.csv     one row per finished epoch (its seconds, and compile_seconds:
                               how many of them went to compiling)
     runs/<id>/checkpoint-NNNN.keras  model + optimizer after epoch NNNN (for --resume)
@@ -683,8 +684,9 @@ class Run:
     # -- derived ---------------------------------------------------------------------------
     @property
     def status(self) -> str:
-        """starting (a trainer is on its way), running, finished, early-stopped, stopped,
-        failed (also: a trainer that died before it began, see ``start_error``), interrupted
+        """starting (a trainer is on its way), running, finished, early-stopped, pruned (a
+        sweep's pruner ended it after ``epochs_done`` epochs), stopped, failed (also: a trainer
+        that died before it began, see ``start_error``), interrupted
         (its trainer died), or created (made, never trained)."""
         st = self.state
         status = st.get("status", "unknown")
@@ -749,6 +751,7 @@ class Run:
             "test_images": typed(met.get("n"), int),
             "created": typed(st.get("created"), str),
             "compile_seconds": self.compile_seconds,  # of its training time; None: not measured
+            "study": typed(st.get("study"), str), "trial": typed(st.get("trial"), int),
         }
 
 

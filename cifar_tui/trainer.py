@@ -13,12 +13,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from . import backend
 from .callbacks import (
     FreezeBiases,
     Lookahead,
+    Pruned,
     ResumableEarlyStopping,
     RunCallback,
     StopOnNaN,
@@ -151,8 +152,11 @@ def _noop(event: object) -> None:
 def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
           store: RunStore | None = None, listener: Listener | None = None,
           stop: threading.Event | None = None, run: Run | None = None,
-          evaluate: bool = True) -> Run:
+          evaluate: bool = True, callbacks: Sequence[keras.callbacks.Callback] = ()) -> Run:
     """Train a new run for ``config``, or resume ``run`` from its last finished epoch.
+
+    ``callbacks``: more Keras callbacks, called after the run's own (a sweep's pruning: one that
+    raises ``Pruned`` ends the run as ``pruned``, untested, at the epoch it committed).
 
     Returns the run; raises on failure after recording it (status ``failed``).
     """
@@ -262,16 +266,19 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                               initial_epoch=initial_epoch, verbose=0,
                               callbacks=[c for c in (StopOnNaN(config.learning_rate),
                                                      FreezeBiases(), lookahead,
-                                                     early, recorder) if c is not None])
+                                                     early, recorder, *callbacks)
+                                         if c is not None])
                     if early is not None and early.stopped_epoch > 0 \
                             and run.epochs_done < config.epochs:
                         status = "early-stopped"
                 except StopRequested:
                     status = "stopped"
+                except Pruned:
+                    status = "pruned"
                 finally:
                     fit_span.append(time.perf_counter())
         evaluation = None
-        if evaluate and status != "stopped" and run.model_path.exists():
+        if evaluate and status not in ("stopped", "pruned") and run.model_path.exists():
             evaluation = evaluate_run(run, data)
         total, wall = train_seconds(), wall_seconds()
         cache = clock.cache_counts()
