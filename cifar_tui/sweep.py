@@ -19,8 +19,8 @@ A worker that dies mid-trial (kill -9, a lost machine) leaves a RUNNING trial th
 finish. On one machine its owner record (pid, start time, boot) says at once that it is dead;
 across machines the RDB storage's heartbeat says so after its grace period. Either way the
 trial is marked failed and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues it again with
-the same parameters; the worker that takes the retry resumes the dead trial's run from its last finished
-epoch, so nothing trained is lost.
+the same parameters; the worker that takes the retry resumes the dead trial's run from its last
+finished epoch, so nothing trained is lost.
 """
 
 from __future__ import annotations
