@@ -33,7 +33,6 @@ from .data import Cifar10, LoadCancelled, load_cifar10
 from .form import config_from_form, preset_values
 from .keyorder import InOrderKeysApp
 from .messages import (
-    Compare,
     ConfigChanged,
     DataLoaded,
     DataProgress,
@@ -42,6 +41,7 @@ from .messages import (
     RunChanged,
     SetNormalize,
     ShowPair,
+    StartSweep,
     StartTraining,
     TrainingAttached,
     TrainingFailed,
@@ -56,11 +56,12 @@ from .panes.model import ModelPane
 from .panes.predict import PredictPane
 from .panes.results import ResultsPane
 from .panes.runs import RunsPane
+from .panes.study import StudyPane
 from .panes.train import TrainPane
 from .runs import Run, RunStore
 from .widgets import ESC_DIGIT_KEYS, AppFirstFooter, plain_error, typing_in_field
 
-PANES = ("data", "model", "train", "results", "predict", "runs")
+PANES = ("data", "model", "train", "results", "predict", "runs", "study")
 # Every pane is laid out for 80x24 and still works at 80x22 (an 80x24 terminal inside tmux or
 # screen with a status line is 80x23); below that the app says so and only q acts.
 MIN_SIZE = (80, 22)
@@ -82,6 +83,14 @@ def _default_trainer(**kwargs: object) -> Run:
     from .training import train  # imports TensorFlow: only ever called in a worker thread
 
     return train(**kwargs)
+
+
+def _default_sweeper(root: Path, name: str) -> str:
+    """Start a study's workers as detached processes (they outlive the app); what to say."""
+    from .sweep import start_workers
+
+    started = start_workers(root, name)
+    return f"{len(started)} worker(s), pid {', '.join(str(pid) for pid, _ in started)}"
 
 
 class AppScreen(Screen):
@@ -136,11 +145,13 @@ class CifarApp(InOrderKeysApp):
     system: var[object | None] = var(None, always_update=True, init=False)
     # (true, predicted) classes whose test images Predict shows, worst first; None: all images
     pair: var[tuple[int, int] | None] = var(None, always_update=True, init=False)
+    current_study: var[str | None] = var(None, always_update=True, init=False)  # Study view
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
                  loader: Callable[..., Cifar10] = load_cifar10,
-                 trainer: Callable[..., Run] = _default_trainer) -> None:
+                 trainer: Callable[..., Run] = _default_trainer,
+                 sweeper: Callable[[Path, str], str] = _default_sweeper) -> None:
         super().__init__()
         # No animations unless TEXTUAL_ANIMATIONS asks for them: over SSH every frame of one is
         # a redraw sent down the line, and the tab bar's underline slid for 0.3 s after each
@@ -148,7 +159,7 @@ class CifarApp(InOrderKeysApp):
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             self.animation_level = "none"
         self.data_source, self.subset = data_source, subset
-        self.loader, self.trainer = loader, trainer
+        self.loader, self.trainer, self.sweeper = loader, trainer, sweeper
         self.store = RunStore(runs_root)
         self.stop_event = threading.Event()
         # Set on leaving: a load in progress stops at its next file rather than keeping the
@@ -156,7 +167,6 @@ class CifarApp(InOrderKeysApp):
         # also tells the Data pane how far a first load has got.
         self.load_stop = LoadWatch(self)
         self.train_worker: Worker | None = None
-        self.queue: list[TrainConfig] = []
         # set whenever no trainer runs in this process; a Textual thread worker outlives the app
         self.training_done = threading.Event()
         self.training_done.set()
@@ -184,6 +194,7 @@ class CifarApp(InOrderKeysApp):
             yield ResultsPane("4 Results", id="results")
             yield PredictPane("5 Predict", id="predict")
             yield RunsPane("6 Runs", id="runs")
+            yield StudyPane("7 Study", id="study")
         yield Static(id="too-small")
         yield AppFirstFooter()
 
@@ -292,8 +303,8 @@ class CifarApp(InOrderKeysApp):
 
     def _focus_pane(self, pane: Widget) -> None:
         # Focus inside the pane so its key bindings (shown in the footer) work at once.
-        if pane.id == "runs":
-            pane.query_one("#runs-table").focus()
+        if pane.id in ("runs", "study"):
+            pane.query_one(f"#{pane.id}-{'table' if pane.id == 'runs' else 'trials'}").focus()
         elif pane.can_focus:
             pane.focus()
 
@@ -313,7 +324,8 @@ class CifarApp(InOrderKeysApp):
                             "folder's screenshots/ (F12)", self.action_save_svg)
         yield SystemCommand("Toggle [0,1] scaling", "Scale pixels to [0,1] or keep 0..255",
                             self.action_toggle_normalize)
-        for pane in (DataPane, ModelPane, TrainPane, ResultsPane, PredictPane, RunsPane):
+        for pane in (DataPane, ModelPane, TrainPane, ResultsPane, PredictPane, RunsPane,
+                     StudyPane):
             yield from self.query_one(pane).commands()
 
     # -- data ------------------------------------------------------------------------------
@@ -377,11 +389,9 @@ class CifarApp(InOrderKeysApp):
     def _start_message(self, message: StartTraining) -> None:
         self.start_training(message.config, message.run)
 
-    def start_training(self, config: TrainConfig | None = None, run: Run | None = None,
-                       show: bool = True) -> None:
-        """Train ``config`` (or resume ``run``) in a worker thread. ``show``: the user asked for
-        this run (s, R), so the Train pane shows it; a queued run starts where the user is (a
-        run starting by itself never takes the focus or the pane), and says so in a toast."""
+    def start_training(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
+        """Train ``config`` (or resume ``run``) in a worker thread; the user asked for it (s, R),
+        so the Train pane shows it. (A study's trials train in detached workers of their own.)"""
         if self.training:
             self.notify("A training is already running: stop it with x first", severity="warning")
             return
@@ -394,12 +404,7 @@ class CifarApp(InOrderKeysApp):
         self.train_event = TrainingQueued(config or TrainConfig.from_dict(run.config))
         described = self.train_event.event.headline()
         self.sub_title = f"starting {described}"  # not the previous run's name
-        if show:
-            self.action_tab("train")
-        else:
-            more = f"; {len(self.queue)} more queued" if self.queue else ""
-            self.notify(f"Started {described}{more}. Follow it in Train (3).",
-                        title="Queued run started")
+        self.action_tab("train")
         kwargs = {"data": self.dataset, "store": self.store, "stop": self.stop_event,
                   "listener": lambda event: self.post_message(training_message(event))}
         if run is not None:
@@ -423,7 +428,6 @@ class CifarApp(InOrderKeysApp):
             else:
                 self.notify("Nothing is training")
             return
-        self.queue.clear()
         self.stop_event.set()
         self.notify("Stopping after this batch; finished epochs are kept")
 
@@ -466,22 +470,39 @@ class CifarApp(InOrderKeysApp):
 
                 error = event.worker.error or RuntimeError("the training could not start")
                 self.post_message(TrainingFailed(Failed("", error_message(error, "tui"))))
-            if self.queue and not self.stop_event.is_set():
-                self.start_training(self.queue.pop(0), show=False)
 
-    @on(Compare)
-    def _compare(self, message: Compare) -> None:
-        """Queue one run per set of overrides of the current model settings."""
+    # -- sweeps ----------------------------------------------------------------------------
+    @on(StartSweep)
+    def _start_sweep(self, message: StartSweep) -> None:
+        """A grid study of the Model form's config, its trials trained by detached workers
+        (one per GPU, one on a CPU), so they run whether this app stays or not."""
         if (base := self._form_config()) is None:
             return
-        configs = [replace(base, **overrides) for overrides in message.overrides]
-        if self.training:
-            self.queue.extend(configs)
-        else:
-            self.queue = configs[1:]
-            self.start_training(configs[0], show=False)
-        self.notify(f"Comparing {message.what}: {len(configs)} runs queued. Select them in "
-                    "Runs (6) with space to overlay their curves.")
+        if base.data is not None and Path(base.data).exists():
+            base = replace(base, data=str(Path(base.data).resolve()))  # workers' cwd may differ
+        self.notify(f"Starting a grid study of {message.what}...")
+        self.run_worker(partial(self._create_study, base, message), thread=True, group="sweep",
+                        exit_on_error=False)
+
+    def _create_study(self, base: TrainConfig, message: StartSweep) -> None:
+        from .sweep import create  # Optuna: in this worker thread
+
+        try:
+            name, setup = create(self.store.root, base, message.params, sampler="grid")
+            started = self.sweeper(self.store.root, name)
+        except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
+            self.call_from_thread(self.notify, plain_error(str(exc)),
+                                  title="Could not start the study", severity="error",
+                                  timeout=15)
+            return
+        self.call_from_thread(self._sweep_started, name, f"{setup.trials} trials of "
+                              f"{message.what}: {started}. The Study view (7) follows them; "
+                              "Runs (6) lists each trial's run.")
+
+    def _sweep_started(self, name: str, text: str) -> None:
+        self.current_study = name
+        self.action_tab("study")
+        self.notify(text, title=f"Study {name}", timeout=10)
 
     # -- runs ------------------------------------------------------------------------------
     @on(OpenRun)
@@ -635,7 +656,6 @@ class CifarApp(InOrderKeysApp):
         """Stop after the batch (finished epochs are kept), then leave; with ``background``,
         hand the run to a detached process that resumes it from its last finished epoch (the
         shell needs its terminal back, so this process cannot stay)."""
-        self.queue.clear()
         self.stop_event.set()
         self.notify("Stopping after this batch; finished epochs are kept")
         if self.train_worker is not None:
@@ -690,11 +710,12 @@ def run_app(data: str | None = None, runs: str | None = None, subset: int | None
 
     A hangup (SSH drop, terminal closed, tmux killed) never stops a training: the screen closes,
     the terminal's descriptors are pointed at /dev/null, and this process carries on headless
-    until the training (and any queued comparison runs) end. Why this rather than handing the
-    run to a fresh background process that resumes from the last checkpoint: nothing is lost (the
-    epoch in progress goes on), TensorFlow, the data and the GPU memory are not loaded twice, and
-    the run keeps one owner pid throughout, so viewers never see it as interrupted. (``q`` ->
-    background, where the shell must get its terminal back, does hand over to a new process.)
+    until the training ends (a study's trials run in detached workers of their own). Why this
+    rather than handing the run to a fresh background process that resumes from the last
+    checkpoint: nothing is lost (the epoch in progress goes on), TensorFlow, the data and the GPU
+    memory are not loaded twice, and the run keeps one owner pid throughout, so viewers never
+    see it as interrupted. (``q`` -> background, where the shell must get its terminal back, does
+    hand over to a new process.)
     """
     from .quiet import detach_from_terminal, divert_stderr, log_path, quiet_tensorflow
 
@@ -726,16 +747,4 @@ def run_app(data: str | None = None, runs: str | None = None, subset: int | None
         print("cifar-tui: stopping the training after this batch (finished epochs are kept)...",
               flush=True)
     app.training_done.wait()
-    if app.hung_up:
-        _train_queue_headless(app)
     return app.return_code or 0
-
-
-def _train_queue_headless(app: CifarApp) -> None:
-    """Comparison runs queued before a hangup still run, one after another, without a screen."""
-    while app.queue and not app.stop_event.is_set():
-        try:
-            app.trainer(config=app.queue.pop(0), data=app.dataset, store=app.store,
-                        stop=app.stop_event, listener=lambda event: None)
-        except Exception:  # noqa: BLE001 - recorded in that run's state; go on with the next
-            continue

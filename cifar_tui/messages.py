@@ -34,12 +34,13 @@ class StartTraining(Message):
         self.config, self.run = config, run
 
 
-class Compare(Message):
-    """Queue one run per set of overrides of the Model form's config."""
+class StartSweep(Message):
+    """Start a grid study of the Model form's config over ``params`` (``--param`` specs, lists
+    only), one trial per grid point, in detached workers."""
 
-    def __init__(self, overrides: list[dict[str, Any]], what: str) -> None:
+    def __init__(self, params: list[str], what: str) -> None:
         super().__init__()
-        self.overrides, self.what = overrides, what
+        self.params, self.what = params, what
 
 
 class OpenRun(Message):

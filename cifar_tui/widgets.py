@@ -284,9 +284,9 @@ class RowTable(DataTable):
 
 # Esc then a digit can reach the app in one read (a slow SSH link, or the app busy for a moment).
 # ESC and a digit is also how a terminal sends Alt+digit, and Textual's parser reads it as the
-# character that Option+digit types on a Mac: these are the keys it gives for ESC 1 ... ESC 6.
+# character that Option+digit types on a Mac: these are the keys it gives for ESC 1 ... ESC 7.
 ESC_DIGIT_KEYS = ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign",
-                  "infinity", "section_sign")
+                  "infinity", "section_sign", "pilcrow_sign")
 
 
 class KeysFollowFocus:

@@ -9,8 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..compare import hparam_table, timings
-from ..config import MODEL_OPTIONS
-from ..messages import Compare, ExportReport, OpenRun, StartTraining
+from ..messages import ExportReport, OpenRun, StartSweep, StartTraining
 from ..runs import Run, accuracy_text, best_val_text
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
@@ -163,10 +162,11 @@ class RunsPane(Pane):
                             "(space)", self.action_toggle_select)
         yield SystemCommand("Runs: open highlighted run", "Show it in Results and Predict",
                             self.action_open)
-        yield SystemCommand("Compare batch sizes 32/64/128", "Queue three runs of the current "
-                            "model (b)", self.action_compare_batches)
-        yield SystemCommand("Compare dropout / batch norm", "Queue cnn, cnn-dropout and "
-                            "cnn-dropout-bn (g)", self.action_compare_regularization)
+        yield SystemCommand("Compare batch sizes 32/64/128", "A grid study: three runs of the "
+                            "current model, in detached workers (b)",
+                            self.action_compare_batches)
+        yield SystemCommand("Compare dropout / batch norm", "A grid study of cnn, cnn-dropout "
+                            "and cnn-dropout-bn (g)", self.action_compare_regularization)
 
     def refresh_runs(self, _: object = None) -> None:
         table = self.query_one(DataTable)
@@ -310,14 +310,13 @@ class RunsPane(Pane):
         self.post_message(StartTraining(run=run))
 
     def action_compare_batches(self) -> None:
-        self.post_message(Compare([{"batch_size": b} for b in BATCH_SIZES],
-                                  f"batch_size = {', '.join(map(str, BATCH_SIZES))}"))
+        self.post_message(StartSweep([f"batch_size={','.join(map(str, BATCH_SIZES))}"],
+                                     f"batch_size = {', '.join(map(str, BATCH_SIZES))}"))
 
     def action_compare_regularization(self) -> None:
-        # each architecture with its preset's model options, not the current ones
-        self.post_message(Compare([{"arch": a, **dict.fromkeys(MODEL_OPTIONS)}
-                                   for a in REGULARIZATION],
-                                  " vs ".join(REGULARIZATION)))
+        # each architecture with its preset's model options (space.apply), not the current ones
+        self.post_message(StartSweep([f"arch={','.join(REGULARIZATION)}"],
+                                     " vs ".join(REGULARIZATION)))
 
     def action_toggle_metric(self) -> None:
         self.metric = "loss" if self.metric == "accuracy" else "accuracy"

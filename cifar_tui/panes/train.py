@@ -29,7 +29,7 @@ from ..messages import (
 from ..widgets import EpochTable, HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
 
 # Run.status values that no trainer will change any more.
-ENDED = ("finished", "early-stopped", "stopped", "interrupted", "failed")
+ENDED = ("finished", "early-stopped", "pruned", "stopped", "interrupted", "failed")
 
 
 class TrainPane(Pane):
