@@ -488,7 +488,8 @@ class CifarApp(InOrderKeysApp):
         from .sweep import create  # Optuna: in this worker thread
 
         try:
-            name, setup = create(self.store.root, base, message.params, sampler="grid")
+            name, setup = create(self.store.root, base, message.params, sampler="grid",
+                                 pruner="none")  # the same runs as the queue: all in full
             started = self.sweeper(self.store.root, name)
         except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
             self.call_from_thread(self.notify, plain_error(str(exc)),

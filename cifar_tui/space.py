@@ -195,6 +195,6 @@ def apply(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
     """``base`` with the swept ``values``. A swept architecture takes its preset's model options
     (those not swept too), as a run of that preset would, and keeps the rest of ``base``."""
     values = dict(values)
-    if "arch" in values and values["arch"] != base.arch:
+    if "arch" in values:
         values = {**dict.fromkeys(MODEL_OPTIONS), **values}
     return replace(base, **values)

@@ -35,8 +35,8 @@ def study_sections(s: dict) -> list[Section]:
           _params(r["params"]), r["run"] or "-") for r in s["trials"]]))
     imp = Section("Parameter importances")
     if s["importances"]:
-        imp.blocks.append(Para("Optuna's fANOVA evaluator over the complete trials: the share "
-                               "of the value's variance each parameter explains."))
+        imp.blocks.append(Para("Optuna's default evaluator (PED-ANOVA) over the complete "
+                               "trials: how much each parameter's values matter to the value."))
         imp.blocks.append(Table(("parameter", "importance"),
                                 [(k, f"{v:.1%}") for k, v in s["importances"].items()]))
     else:

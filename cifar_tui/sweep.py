@@ -553,8 +553,9 @@ _IMPORTANCE_CACHE: dict[tuple, dict[str, float]] = {}
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA) over the complete trials; {} with fewer than
-    two, or when every one had the same values. Cached per set of complete trials."""
+    """Optuna's parameter importances (its default evaluator, PED-ANOVA) over the complete
+    trials; {} with fewer than two, or when every one had the same values. Cached per set of
+    complete trials."""
     import optuna
     from optuna.trial import TrialState
 
@@ -564,9 +565,13 @@ def importances(study: optuna.Study) -> dict[str, float]:
         return _IMPORTANCE_CACHE[key]
     result: dict[str, float] = {}
     if len(done) >= 2:
+        import warnings
+
         try:
-            result = {k: float(v) for k, v in
-                      optuna.importance.get_param_importances(study).items()}
+            with warnings.catch_warnings():  # "quantiles select the same set": few trials
+                warnings.simplefilter("ignore")
+                result = {k: float(v) for k, v in
+                          optuna.importance.get_param_importances(study).items()}
         except (ValueError, RuntimeError, ZeroDivisionError):
             result = {}  # one value per parameter so far: nothing to apportion
     _IMPORTANCE_CACHE[key] = result
@@ -639,7 +644,7 @@ def status_text(s: dict) -> str:
                      f"{(r['run'] or '-'):<28}{_describe(r['params'])}")
     if s["importances"]:
         lines.append("")
-        lines.append("parameter importance (fANOVA, complete trials)")
+        lines.append("parameter importance (Optuna's PED-ANOVA, complete trials)")
         lines.extend(f"  {k:<20}{v:6.1%}" for k, v in s["importances"].items())
     return "\n".join(lines)
 

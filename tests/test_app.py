@@ -104,9 +104,27 @@ class FakeTrainer:
         return run
 
 
+def inline_sweeper(trainer, tiny):
+    """A study's worker in the test's process (the app's own starts detached processes): the
+    real sweep engine and storage, each trial trained by ``trainer``."""
+
+    def sweeper(root, name):
+        from cifar_tui.sweep import work
+
+        def train(**kwargs):
+            kwargs.pop("callbacks")  # no pruning in a grid study
+            return trainer(data=tiny, **kwargs)
+
+        work(root, name, trainer=train, say=lambda text: None)
+        return "one worker in this process"
+
+    return sweeper
+
+
 def make_app(tmp_path, tiny, trainer=None) -> CifarApp:
+    trainer = trainer or FakeTrainer(tiny)
     return CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: tiny,
-                    trainer=trainer or FakeTrainer(tiny))
+                    trainer=trainer, sweeper=inline_sweeper(trainer, tiny))
 
 
 async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
@@ -286,18 +304,28 @@ async def test_train_results_predict_runs_with_fake_trainer(tmp_path, tiny):
         assert "finished" in str(table.get_row_at(0))
 
 
-async def test_compare_batch_sizes_queues_three_runs_and_overlays(tmp_path, tiny):
+async def test_b_is_a_grid_study_of_the_same_three_configs_the_queue_trained(tmp_path, tiny):
+    """Issue 32: b was a home-made queue of three runs (the Model form's config with batch
+    32, 64, 128); it is a grid study now, whose three trials are runs of those configs."""
+    from dataclasses import replace
+
     trainer = FakeTrainer(tiny, epochs=2)
     app = make_app(tmp_path, tiny, trainer)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        base = app._form_config()
+        queue = [replace(base, batch_size=b).to_dict() for b in (32, 64, 128)]  # the old queue
         await pilot.press("6")
         await pilot.press("b")
-        await settle(pilot)  # the three queued runs, one after another
-        assert [c["config"].batch_size for c in trainer.calls] == [32, 64, 128]
+        await settle(pilot)  # the study's three trials
+        configs = sorted((r.config for r in app.store.list()), key=lambda c: c["batch_size"])
+        assert configs == queue
+        assert all(r.state["study"] == app.current_study for r in app.store.list())
+        assert app.query_one(TabbedContent).active == "study"
+        await wait_for(pilot, lambda: "3/3 done" in text_of(app, "#study-head"))
         await pilot.press("6")
         runs = app.query_one("RunsPane")
-        table = app.query_one(DataTable)
+        table = app.query_one("#runs-table", DataTable)
         assert table.row_count == 3
         table.focus()
         for _ in range(3):
@@ -325,43 +353,8 @@ async def test_the_overlay_legend_tells_two_runs_of_one_setting_apart(tmp_path, 
         assert "cnn-dropout b32 0101-000000" in legend, legend
 
 
-async def test_a_queued_run_starting_never_moves_the_pane_or_the_focus(tmp_path, tiny):
-    """Issue 34 item 1: when the next queued run started the app moved to Train on its own, the
-    field being typed in lost focus, and the next 4 opened Results. A queued run says it started
-    in a toast; the pane and the focus stay where the user is."""
-    trainer = FakeTrainer(tiny, epochs=1)
-    go = threading.Semaphore(0)  # each queued run waits for the test to let it start
-
-    def gated(**kwargs):
-        go.acquire(timeout=30)
-        return trainer(**kwargs)
-
-    app = make_app(tmp_path, tiny, gated)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("6", "b")
-        assert app.query_one(TabbedContent).active == "runs"
-        await pilot.press("2", *["tab"] * 10)  # the epochs field, as the issue's user
-        field = app.focused
-        assert field.id == "f-epochs"
-        for n in (1, 2, 3):  # each queued run starts while the user types
-            go.release()
-            # run n has ended and the next has started (it waits for go), or all have ended
-            await wait_for(pilot, lambda n=n: len(trainer.calls) == n and (
-                app.train_status == "starting" if n < 3 else not app.training))
-            await pilot.pause()
-            if n < 3:  # item 13: the title names the run starting, not the one that ended
-                assert app.sub_title.startswith(f"starting cnn (batch {(64, 128)[n - 1]},")
-            await pilot.press("4")
-            assert app.query_one(TabbedContent).active == "model" and app.focused is field
-        assert field.value.endswith("444")
-        toasts = [n.message for n in app._notifications]
-        assert any(t.startswith("Started cnn (batch 128") for t in toasts)
-        assert app.sub_title.startswith("run ")
-
-
-async def test_the_runs_pane_shows_a_finished_queues_runs(tmp_path, tiny):
-    """Issue 34 item 7: after a queue ended the cursor stayed on an old row, the new runs above
+async def test_the_runs_pane_shows_a_finished_studys_runs(tmp_path, tiny):
+    """Issue 34 item 7: after a queue (now a grid study) ended the cursor stayed on an old row, the new runs above
     the visible area. New runs come first and the cursor goes to the newest."""
     import shutil
 
@@ -378,11 +371,14 @@ async def test_the_runs_pane_shows_a_finished_queues_runs(tmp_path, tiny):
         assert table.cursor_row == 24 and table.scroll_y > 0
         await pilot.press("b")
         await settle(pilot)
+        await pilot.press("6")
+        await wait_for(pilot, lambda: table.row_count == 28)
         await pilot.pause()
         newest = app.store.newest_first()[:3]
         keys = [row.key.value for row in table.ordered_rows]
         assert keys[:3] == [r.id for r in newest]
-        assert [r.config["batch_size"] for r in newest] == [128, 64, 32]
+        # a grid study's trials: any order
+        assert sorted(r.config["batch_size"] for r in newest) == [32, 64, 128]
         assert table.cursor_row == 0 and table.scroll_y == 0  # the newest, in view
         await pilot.press("down")  # and from there the cursor goes where it is moved
         app.runs_version += 1
@@ -407,10 +403,27 @@ async def test_the_train_pane_points_to_a_live_run_rather_than_training_it_again
         assert "Press s" not in status
 
 
-async def test_the_title_names_the_queued_run_that_is_training_not_the_one_before(tmp_path,
-                                                                                  tiny):
-    """Issue 12: while queued runs trained, the title bar named the previous (finished) run.
-    The second of the queued runs is held just after it has started: the title names it."""
+async def test_g_is_a_grid_study_of_the_three_presets_with_their_own_model_options(tmp_path,
+                                                                                   tiny):
+    from dataclasses import replace
+
+    from cifar_tui.config import MODEL_OPTIONS
+
+    app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=1))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        base = app._form_config()
+        queue = sorted((replace(base, arch=a, **dict.fromkeys(MODEL_OPTIONS)).to_dict()
+                        for a in ("cnn", "cnn-dropout", "cnn-dropout-bn")),
+                       key=lambda c: c["arch"])
+        await pilot.press("6", "g")
+        await settle(pilot)
+        assert sorted((r.config for r in app.store.list()), key=lambda c: c["arch"]) == queue
+
+
+async def test_the_title_names_the_run_that_is_training_not_the_one_before(tmp_path, tiny):
+    """Issue 12: while a second run trained, the title bar named the previous (finished) run.
+    The second run is held just after it has started: the title names it."""
     trainer = FakeTrainer(tiny, epochs=1)
     started: list[str] = []
     second_started, release = threading.Event(), threading.Event()
@@ -429,17 +442,20 @@ async def test_the_title_names_the_queued_run_that_is_training_not_the_one_befor
     try:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await pilot.press("6", "b")  # three batch sizes, one after another
+            await pilot.press("s")
+            await settle(pilot)
+            first = started[0]
+            assert app.sub_title == f"run {first}"
+            await pilot.press("s")
             await wait_for(pilot, second_started.is_set)
             await pilot.pause()
-            first, second = started
+            second = started[1]
             assert first != second and app.training
             assert app.sub_title == f"training {second}"
             header = region_text(app, app.query_one("Header"))
             assert f"training {second}" in header and f"run {first}" not in header
             release.set()
             await settle(pilot)
-            assert len(started) == 3
     finally:
         release.set()
 

@@ -100,8 +100,8 @@ async def test_hparams_table_sorted_from_the_keyboard(tmp_path, tiny):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.dataset is not None)
         await pilot.press("6", "b")  # three runs: batch 32, 64, 128
-        await wait_for(pilot, lambda: len(app.store.list()) == 3 and not app.training
-                       and not app.queue)
+        await wait_for(pilot, lambda: len(app.store.list()) == 3 and all(
+            r.status == "finished" for r in app.store.list()))
         await pilot.press("6")
         table = app.query_one(DataTable)
         table.focus()

@@ -178,7 +178,7 @@ class StudyPane(Pane):
         if not s["importances"]:
             box.update("[b]importance[/b]\n[dim]after two complete trials that differ[/dim]")
             return
-        lines = ["[b]importance[/b] (fANOVA)"]
+        lines = ["[b]importance[/b] (PED-ANOVA)"]
         for name, value in s["importances"].items():
             bar = "\u2588" * round(value * 8)
             lines.append(f"{_short(name):<7}{value:>5.0%} {bar}")
