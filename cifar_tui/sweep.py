@@ -370,16 +370,18 @@ def _describe(values: dict) -> str:
 
 def work(root: Path, name: str, storage: str | None = None, *,
          trainer: Callable[..., Run] | None = None, stop: threading.Event | None = None,
-         say: Callable[[str], None] = print) -> int:
+         say: Callable[[str], None] = print,
+         pruner: optuna.pruners.BasePruner | None = None) -> int:
     """Run trials of study ``name`` until it has its number of finished trials (this worker's
     and every other's) or ``stop`` is set; the number of trials this worker trained.
 
     ``trainer``: ``trainer.train`` or a stand-in with its keywords (``run``, ``store``,
-    ``stop``, ``listener``, ``callbacks``)."""
+    ``stop``, ``listener``, ``callbacks``); ``pruner``: another Optuna pruner than the
+    study's (a test's or a benchmark's)."""
     import optuna
 
     study, setup, _ = load(root, name, storage)
-    study.sampler, study.pruner = _sampler(setup), _pruner(setup)
+    study.sampler, study.pruner = _sampler(setup), pruner or _pruner(setup)
     params, base = setup.params(), setup.config()
     store = RunStore(root)
     stop = stop or threading.Event()
