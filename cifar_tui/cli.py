@@ -653,6 +653,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"study {name}: {setup.trials} trials of {base.arch}, {setup.sampler} sampler, "
               f"{'median pruning' if setup.pruner == 'median' else 'no pruning'}")
         print(f"space: {'  '.join(setup.space)}")
+        print(f"storage: {sweep.hide_password(sweep.storage_of(root, name))}")
     else:
         sweep.load(root, name, args.storage)  # a study that is not there: said here
         if args.storage:
