@@ -588,13 +588,14 @@ def _trial_row(t: Any, store: RunStore) -> dict:  # noqa: ANN401 - FrozenTrial
     run = Run(store.root / run_id) if isinstance(run_id, str) and run_id else None
     if run is not None and not (run.path / "config.json").exists():
         run = None
+    # the epoch its run is at (running: the one in progress), else the last one reported
     epoch = max(t.intermediate_values, default=None)
     epochs = run.epochs_planned if run is not None else None
-    if t.state.name == "RUNNING" and run is not None:
-        progress = read_progress(run)
+    if run is not None:
+        progress = read_progress(run) if t.state.name == "RUNNING" else None
         epoch = int(progress.get("epoch", 0)) if progress else run.epochs_done
-    value = t.value if t.state.name == "COMPLETE" else (
-        t.intermediate_values.get(epoch) if epoch is not None else None)
+    reported = [v for step, v in sorted(t.intermediate_values.items())]
+    value = t.value if t.state.name == "COMPLETE" else (reported[-1] if reported else None)
     retried_from = t.system_attrs.get("failed_trial")
     return {"number": t.number, "state": state, "epoch": epoch, "epochs": epochs or None,
             "params": dict(t.params), "value": value, "run": run.id if run else None,

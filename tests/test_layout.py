@@ -62,6 +62,7 @@ PANE_HINTS = {
     "4": ["c Counts/row %", "e Evaluate", "n Pair"],
     "5": ["\u2192 Next", "\u2190 Prev", "m Mistake", "o Open file"],
     "6": ["space Select", "R Resume", "b Batches"],
+    "7": ["] Next study"],
 }
 APP_HINTS = ["s Start", "x Stop", "q Quit", "? Keys"]
 

@@ -1,0 +1,41 @@
+"""The Study view at 80x24: a grid study started with b, its trials, chart and importances,
+and enter on a trial opening its run."""
+
+from __future__ import annotations
+
+from test_app import FakeTrainer, make_app, region_text, settle, wait_for
+from textual.widgets import DataTable
+
+SIZE = (80, 24)
+
+
+async def test_the_study_view_shows_trials_values_importances_and_opens_a_run(tmp_path, tiny):
+    app = make_app(tmp_path, tiny, FakeTrainer(tiny, epochs=2))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "b")
+        await settle(pilot)
+        assert app.query_one("TabbedContent").active == "study"
+        head = app.query_one("#study-head")
+        await wait_for(pilot, lambda: "3/3 done" in region_text(app, head))
+        await settle(pilot)
+        await pilot.pause()
+        screen = region_text(app, app.screen)
+        name = app.current_study
+        assert f"{name} grid: 3/3 done, 0 running, 0 pruned, 0 failed; best 50.0%" in screen
+        table = app.query_one("#study-trials", DataTable)
+        assert table.row_count == 3
+        trials = region_text(app, table)
+        assert "# state epoch value best batch" in trials
+        for batch in ("32", "64", "128"):
+            assert f"done 2/10 50.0% 50.0% {batch}" in trials  # the fake trains 2 of 10
+        assert "value per trial" in region_text(app, app.query_one("#study-chart"))
+        # Optuna's evaluator: with one parameter, all of the importance is its
+        assert "importance (PED-ANOVA) batch 100%" in region_text(
+            app, app.query_one("#study-importance"))
+        assert table.region.right <= 80 and app.query_one("#study-importance").region.bottom <= 23
+        table.focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        run_id = app.query_one("StudyPane").rows[1]["run"]
+        assert app.current_run is not None and app.current_run.id == run_id
