@@ -146,8 +146,21 @@ def list_studies(root: Path) -> list[str]:
                                    reverse=True)]
 
 
+_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
+_STORAGES_LOCK = threading.Lock()
+
+
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
-    """Optuna's storage for a URL (RDB, with heartbeat and retries) or a journal file path."""
+    """Optuna's storage for a URL (RDB, with heartbeat and retries) or a journal file path; one
+    per URL in a process (the Study view reads its study every few seconds: one database
+    connection pool, one journal read incrementally, not one more each time)."""
+    with _STORAGES_LOCK:
+        if storage not in _STORAGES:
+            _STORAGES[storage] = _open_storage(storage)
+        return _STORAGES[storage]
+
+
+def _open_storage(storage: str) -> optuna.storages.BaseStorage:
     import optuna
 
     _quiet_optuna()
