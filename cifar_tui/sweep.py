@@ -170,7 +170,7 @@ def _open_storage(storage: str) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(JournalFileBackend(storage))
     try:
         return optuna.storages.RDBStorage(
-            storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            _driver(storage), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                 MAX_RETRY))
     except ImportError as exc:
@@ -180,6 +180,18 @@ def _open_storage(storage: str) -> optuna.storages.BaseStorage:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ValueError(f"cannot open the study storage {hide_password(storage)}: {first}") \
             from None
+
+
+def _driver(url: str) -> str:
+    """A plain ``postgresql://`` URL with the driver installed: SQLAlchemy 2.1 reads it as
+    psycopg 3, the ``postgres`` extra installs psycopg2 (its binary wheel)."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
 
 
 def _quiet_optuna() -> None:

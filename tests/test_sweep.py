@@ -263,7 +263,7 @@ def postgres():
     run(pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60", "-o",
         f"-h 127.0.0.1 -p {port} -k {folder} -F", "start")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"  # as the README writes it
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True, timeout=120)
