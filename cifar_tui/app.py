@@ -501,6 +501,7 @@ class CifarApp(InOrderKeysApp):
                               "Runs (6) lists each trial's run.")
 
     def _sweep_started(self, name: str, text: str) -> None:
+        self.runs_version += 1  # its first trials' runs may be there already
         self.current_study = name
         self.action_tab("study")
         self.notify(text, title=f"Study {name}", timeout=10)

@@ -326,7 +326,8 @@ async def test_b_is_a_grid_study_of_the_same_three_configs_the_queue_trained(tmp
         await pilot.press("6")
         runs = app.query_one("RunsPane")
         table = app.query_one("#runs-table", DataTable)
-        assert table.row_count == 3
+        # the workers are not this app's trainings: the pane finds their runs in the store
+        await wait_for(pilot, lambda: table.row_count == 3)
         table.focus()
         for _ in range(3):
             await pilot.press("space")

@@ -25,10 +25,9 @@ async def test_the_study_view_shows_trials_values_importances_and_opens_a_run(tm
         assert f"{name} grid: 3/3 done, 0 running, 0 pruned, 0 failed; best 50.0%" in screen
         table = app.query_one("#study-trials", DataTable)
         assert table.row_count == 3
-        trials = region_text(app, table)
-        assert "# state epoch value best batch" in trials
-        for batch in ("32", "64", "128"):
-            assert f"done 2/10 50.0% 50.0% {batch}" in trials  # the fake trains 2 of 10
+        rows = [f"done 2/10 50.0% 50.0% {b}" for b in ("32", "64", "128")]  # 2 of 10 epochs
+        await wait_for(pilot, lambda: all(r in region_text(app, table) for r in rows))
+        assert "# state epoch value best batch" in region_text(app, table)
         assert "value per trial" in region_text(app, app.query_one("#study-chart"))
         # Optuna's evaluator: with one parameter, all of the importance is its
         assert "importance (PED-ANOVA) batch 100%" in region_text(

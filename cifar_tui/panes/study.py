@@ -138,8 +138,11 @@ class StudyPane(Pane):
         table = self.query_one("#study-trials", DataTable)
         params = list(dict.fromkeys(p.split("=")[0] for p in s["space"]))
         cursor = table.cursor_row
-        table.clear(columns=True)
-        table.add_columns("#", "state", "epoch", "value", "best", *map(_short, params))
+        columns = ["#", "state", "epoch", "value", "best", *map(_short, params)]
+        if [str(c.label) for c in table.columns.values()] != columns:  # another study
+            table.clear(columns=True)
+            table.add_columns(*columns)
+        table.clear()
         self.rows = list(reversed(s["trials"]))  # newest first: the running ones
         for r in self.rows:
             state = STATE_CELLS.get(r["state"], r["state"])
