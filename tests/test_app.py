@@ -355,8 +355,8 @@ async def test_the_overlay_legend_tells_two_runs_of_one_setting_apart(tmp_path, 
 
 
 async def test_the_runs_pane_shows_a_finished_studys_runs(tmp_path, tiny):
-    """Issue 34 item 7: after a queue (now a grid study) ended the cursor stayed on an old row, the new runs above
-    the visible area. New runs come first and the cursor goes to the newest."""
+    """Issue 34 item 7: after a queue (now a grid study) ended the cursor stayed on an old row,
+    the new runs above the visible area. New runs come first and the cursor goes to the newest."""
     import shutil
 
     from test_snapshots import fixed_run
