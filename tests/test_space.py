@@ -36,7 +36,7 @@ def test_ranges_lists_and_flag_names():
 
 @pytest.mark.parametrize(("spec", "says"), [
     ("dropout=0..1.5", "--param dropout=0..1.5: dropout must be in [0, 1)"),
-    ("batch_size=0,32", "batch size must be at least 1"),
+    ("batch_size=0,32", "--param batch_size=0,32: batch size must be in 1..8192"),
     ("lr=0..1:log", "a log scale needs a low end above 0 (learning_rate takes in (0, 10])"),
     ("lr=1e-4..20", "learning rate 20 would diverge: use at most 10"),
     ("lr=0.1..0.01", "the low end must be below the high end (learning_rate takes in (0, 10])"),
