@@ -29,7 +29,7 @@ from textual.widgets._tabs import Underline
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from .config import DEFAULT_ARCH, TrainConfig
-from .data import Cifar10, LoadCancelled, load_cifar10
+from .data import Dataset, LoadCancelled, load_data
 from .form import config_from_form, preset_values
 from .keyorder import InOrderKeysApp
 from .messages import (
@@ -132,7 +132,7 @@ class CifarApp(InOrderKeysApp):
     # ``var``, not ``reactive``: a reactive of the app repaints the whole screen each time it is
     # set (twice a second while training, for train_event and system), though the panes redraw
     # what depends on it themselves.
-    dataset: var[Cifar10 | None] = var(None, always_update=True, init=False)
+    dataset: var[Dataset | None] = var(None, always_update=True, init=False)
     data_files_read: var[int] = var(0, init=False)  # while a first load decodes the files
     data_error: var[str | None] = var(None, init=False)
     normalize: var[bool] = var(True, init=False)
@@ -149,9 +149,10 @@ class CifarApp(InOrderKeysApp):
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
-                 loader: Callable[..., Cifar10] = load_cifar10,
+                 loader: Callable[..., Dataset] = load_data,
                  trainer: Callable[..., Run] = _default_trainer,
-                 sweeper: Callable[[Path, str], str] = _default_sweeper) -> None:
+                 sweeper: Callable[[Path, str], str] = _default_sweeper,
+                 data_options: dict | None = None) -> None:
         super().__init__()
         # No animations unless TEXTUAL_ANIMATIONS asks for them: over SSH every frame of one is
         # a redraw sent down the line, and the tab bar's underline slid for 0.3 s after each
@@ -159,6 +160,8 @@ class CifarApp(InOrderKeysApp):
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             self.animation_level = "none"
         self.data_source, self.subset = data_source, subset
+        # --image-size, --labels, --test-fraction: how the loader reads the data source
+        self.data_options = dict(data_options or {})
         self.loader, self.trainer, self.sweeper = loader, trainer, sweeper
         self.store = RunStore(runs_root)
         self.stop_event = threading.Event()
@@ -331,7 +334,7 @@ class CifarApp(InOrderKeysApp):
     # -- data ------------------------------------------------------------------------------
     def _load_data(self) -> None:
         try:
-            ds = self.loader(self.data_source, stop=self.load_stop)
+            ds = self.loader(self.data_source, stop=self.load_stop, **self.data_options)
         except LoadCancelled:
             return  # the app is closing
         except Exception as exc:  # shown in the Data pane; the app stays usable
@@ -349,7 +352,7 @@ class CifarApp(InOrderKeysApp):
         self.data_error = message.error
         self.dataset = message.dataset
         if message.error:
-            self.notify(message.error, title="Could not load CIFAR-10", severity="error",
+            self.notify(message.error, title="Could not load the data", severity="error",
                         timeout=15)
 
     def action_toggle_normalize(self) -> None:
@@ -373,7 +376,8 @@ class CifarApp(InOrderKeysApp):
             self.notify(self.config_error or "the Model form is incomplete",
                         title="Check the Model pane (2)", severity="error")
             return None
-        return replace(self.config, normalize=self.normalize, data=self.data_source)
+        return replace(self.config, normalize=self.normalize, data=self.data_source,
+                       **self.data_options)
 
     # -- training --------------------------------------------------------------------------
     @property
@@ -396,7 +400,7 @@ class CifarApp(InOrderKeysApp):
             self.notify("A training is already running: stop it with x first", severity="warning")
             return
         if self.dataset is None:
-            self.notify("CIFAR-10 is not loaded yet (see the Data pane)", severity="warning")
+            self.notify("The data is not loaded yet (see the Data pane)", severity="warning")
             return
         self.follower = None  # the Train view shows this training now
         self.stop_event = threading.Event()
@@ -707,7 +711,8 @@ def colour_system(environ: Mapping[str, str]) -> str | None:
     return "256" if environ.get("TERM") in ("xterm", "screen", "tmux") else None
 
 
-def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None) -> int:
+def run_app(data: str | None = None, runs: str | None = None, subset: int | None = None,
+            data_options: dict | None = None) -> int:
     """Start the TUI with fd 2 diverted to a log so TensorFlow cannot draw over it.
 
     A hangup (SSH drop, terminal closed, tmux killed) never stops a training: the screen closes,
@@ -728,7 +733,7 @@ def run_app(data: str | None = None, runs: str | None = None, subset: int | None
         constants.COLOR_SYSTEM = system  # read when the app's console is made
     log = log_path()
     terminal = divert_stderr(log)
-    app = CifarApp(data_source=data, runs_root=runs, subset=subset)
+    app = CifarApp(data_source=data, runs_root=runs, subset=subset, data_options=data_options)
 
     def on_hangup(signum: int, frame: object) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal is gone for good

@@ -25,9 +25,14 @@ from .jsonout import dumps
 # Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
 # and `cifar-tui data --data X` both work without the subparser overwriting X with None.
 def _add_data(p: argparse.ArgumentParser, top: bool = False) -> None:
+    from .config import DATA_OPTIONS
+
     p.add_argument("--data", metavar="PATH", default=None if top else argparse.SUPPRESS,
-                   help="cifar-10-python.tar.gz, cifar-10-batches-py/, or an image-folder tree "
-                        "or archive (default: $CIFAR_TUI_DATA, else Keras's download)")
+                   help="cifar-10-python.tar.gz, cifar-100-python.tar.gz, their extracted "
+                        "folders, an image-folder tree or archive (train/<class>/ and "
+                        "test/<class>/, or <class>/ folders alone), or cifar100 for Keras's "
+                        "CIFAR-100 download (default: $CIFAR_TUI_DATA, else Keras's CIFAR-10)")
+    add_config_flags(p, DATA_OPTIONS, cli_only=False)
 
 
 def _add_backend(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -45,20 +50,23 @@ def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = False) -> list:
+def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = False,
+                  cli_only: bool = True) -> list:
     """TrainConfig's fields that are flags (all, or ``names``; ``trained_only``: those that
-    change what is trained, for ``cifar-tui code``)."""
+    change what is trained, for ``cifar-tui code``; ``cli_only=False``: ``names`` even when
+    they are not flags of their own, as the data options are added with --data)."""
     from dataclasses import fields
 
     from .config import TrainConfig
 
     return [f for f in fields(TrainConfig)
-            if f.metadata.get("cli", False) and (names is None or f.name in names)
+            if (f.metadata.get("cli", False) or not cli_only)
+            and (names is None or f.name in names)
             and (f.metadata.get("trained", True) or not trained_only)]
 
 
 def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None,
-                     trained_only: bool = False) -> None:
+                     trained_only: bool = False, cli_only: bool = True) -> None:
     """One flag per TrainConfig field, generated from its ``_param`` description: the option
     strings, the help with the range (``Limits``), the type (a bool: ``--x/--no-x``; a list:
     comma-separated) and the choices. A flag left out is absent from the namespace (SUPPRESS),
@@ -66,7 +74,7 @@ def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None =
     stands."""
     from .config import field_help, field_kind
 
-    for f in config_fields(names, trained_only):
+    for f in config_fields(names, trained_only, cli_only):
         meta = f.metadata
         kind = field_kind(f)
         opts = meta.get("flags") or ("--" + f.name.replace("_", "-"),)
@@ -81,6 +89,22 @@ def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None =
         if meta.get("metavar"):
             kw["metavar"] = meta["metavar"]
         p.add_argument(*opts, **kw)
+
+
+def data_flags(args: argparse.Namespace) -> dict:
+    """The data options given (--image-size, --labels, --test-fraction)."""
+    from .config import DATA_OPTIONS
+
+    return {k: v for k in DATA_OPTIONS if (v := getattr(args, k, None)) is not None}
+
+
+def _given_data(args: argparse.Namespace):  # noqa: ANN202 - a data.Dataset, or None
+    """The data set the flags name, or None when they name none (a run's own is used)."""
+    from .data import load_data
+
+    if not (args.data or data_flags(args)):
+        return None
+    return load_data(args.data, **data_flags(args))
 
 
 def config_flags(args: argparse.Namespace, trained_only: bool = False) -> dict:
@@ -138,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                          "test images)")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("data", help="load CIFAR-10 and show shapes, class counts, pixel range")
+    p = sub.add_parser("data", help="load the data set and show its classes, shapes, class "
+                                    "counts, pixel range")
     _add_data(p)
     p.add_argument("--raw", action="store_true", help="describe unscaled uint8 pixels")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -147,6 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("arch", choices=list(PRESETS), metavar="ARCH",
                    help=f"one of {', '.join(PRESETS)}")
     add_config_flags(p, MODEL_OPTIONS)
+    p.add_argument("--classes", type=int, default=10, metavar="K",
+                   help="number of classes of the data set (default 10, CIFAR-10's)")
+    add_config_flags(p, ("image_size",), cli_only=False)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _add_backend(p)
 
@@ -268,24 +296,30 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_data(args: argparse.Namespace) -> int:
     import time
 
-    from .data import load_cifar10
+    from .data import load_data
 
     t = time.perf_counter()
-    ds = load_cifar10(args.data)
+    ds = load_data(args.data, **data_flags(args))
     info = ds.summary(normalized=not args.raw)
     info["load_seconds"] = round(time.perf_counter() - t, 3)
     if args.json:
         print(dumps("data", info))
         return 0
+    print(f"data set   {info['name']}: {len(info['classes'])} classes, "
+          f"{info['image_size']}x{info['image_size']} images")
     print(f"source     {info['source']}")
     print(f"cache      {info['cache']}")
     print(f"loaded in  {info['load_seconds']} s")
     for key in ("x_train", "y_train", "x_test", "y_test"):
         print(f"{key:<10} {tuple(info[key])}")
     print(f"pixels     {info['dtype']} in [{info['pixel_range'][0]}, {info['pixel_range'][1]}]")
-    print(f"{'class':<12}{'train':>7}{'test':>7}")
+    if info["skipped"]:
+        print(f"skipped    {info['skipped']} unreadable files, e.g. "
+              f"{', '.join(info['skipped_files'][:3])}")
+    width = max(12, *(len(n) + 2 for n in info["classes"]))
+    print(f"{'class':<{width}}{'train':>7}{'test':>7}")
     for name in info["classes"]:
-        print(f"{name:<12}{info['train_counts'][name]:>7}{info['test_counts'][name]:>7}")
+        print(f"{name:<{width}}{info['train_counts'][name]:>7}{info['test_counts'][name]:>7}")
     return 0
 
 
@@ -294,10 +328,13 @@ def cmd_params(args: argparse.Namespace) -> int:
     from .models import build_model
     from .params import param_table
 
-    config = TrainConfig.for_arch(args.arch, **config_flags(args))
+    config = TrainConfig.for_arch(args.arch, **config_flags(args), **data_flags(args))
     config.validate()
     # counts do not depend on the weights: no download for them
-    model = build_model(config.arch, **config.model_options(download=False))
+    if not 2 <= args.classes <= 1000:
+        raise ValueError(f"--classes {args.classes}: a data set has 2 to 1,000 classes")
+    model = build_model(config.arch, num_classes=args.classes, image_size=config.image_size,
+                        **config.model_options(download=False))
     table = param_table(model)
     if args.json:
         print(dumps("params", table.to_dict()))
@@ -342,7 +379,8 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     overrides = config_flags(args)
     if getattr(args, "gpus", None):
         overrides["devices"] = [f"/gpu:{i}" for i in range(args.gpus)]
-    return TrainConfig.for_arch(args.arch, **{**overrides, "data": args.data})
+    return TrainConfig.for_arch(args.arch, **{**overrides, **data_flags(args),
+                                              "data": args.data})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -525,12 +563,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import load_cifar10
     from .runs import RunStore
     from .training import evaluate_run
 
     run = RunStore(args.runs).get(args.run)
-    ev = evaluate_run(run, load_cifar10(args.data) if args.data else None)
+    ev = evaluate_run(run, _given_data(args))
     if args.json:
         _, weights = run.evaluation_weights()
         print(dumps("eval", {"run": run.id, "weights_epoch": weights["weights_epoch"],
@@ -541,9 +578,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     print(f"run {run.id}: test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  "
           f"ECE {ev.ece:.4f}  ({ev.n} images)")
-    print(f"{'class':<12}{'precision':>10}{'recall':>8}{'f1':>7}")
+    width = max(12, *(len(c["class"]) + 2 for c in ev.per_class))
+    print(f"{'class':<{width}}{'precision':>10}{'recall':>8}{'f1':>7}")
     for c in ev.per_class:
-        print(f"{c['class']:<12}{c['precision']:>10.3f}{c['recall']:>8.3f}{c['f1']:>7.3f}")
+        print(f"{c['class']:<{width}}{c['precision']:>10.3f}{c['recall']:>8.3f}"
+              f"{c['f1']:>7.3f}")
     print("most confused (true -> predicted):")
     for p in ev.confused_pairs:
         print(f"  {p['true']} -> {p['predicted']}: {p['count']} ({p['rate']:.1%})")
@@ -551,12 +590,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .data import load_cifar10
     from .report import write_report
     from .runs import RunStore
 
     store = RunStore(args.runs)
-    data = load_cifar10(args.data) if args.data else None
+    data = _given_data(args)
     if args.study:
         from .study_report import write_study_report
 
@@ -581,24 +619,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import CLASSES
     from .evaluation import load_image, predict_probs
     from .runs import RunStore
     from .training import load_run_model
 
     run = RunStore(args.runs).get(args.run)
-    images = np.stack([load_image(p) for p in args.images])  # fail before loading the model
+    classes = run.class_names
+    images = np.stack([load_image(p, run.image_size) for p in args.images])  # before the model
     model = load_run_model(run)
     probs = predict_probs(model, images, normalize=run.config.get("normalize", True),
                           tta=run.config.get("tta", False))
     out = []
     for path, p in zip(args.images, probs):
         order = np.argsort(p)[::-1]
-        out.append({"image": str(path), "class": CLASSES[order[0]],
-                    "probabilities": {CLASSES[i]: float(p[i]) for i in range(len(CLASSES))}})
+        out.append({"image": str(path), "class": classes[order[0]],
+                    "probabilities": {classes[i]: float(p[i]) for i in range(len(classes))}})
         if not args.json:
-            top = ", ".join(f"{CLASSES[i]} {p[i]:.1%}" for i in order[:3])
-            print(f"{path}: {CLASSES[order[0]]}  ({top})")
+            top = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in order[:3])
+            print(f"{path}: {classes[order[0]]}  ({top})")
     if args.json:
         print(dumps("predict", {"run": run.id, "predictions": out}))
     return 0
@@ -711,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         from .app import run_app
 
         return run_command("tui", lambda: run_app(data=args.data, runs=args.runs,
-                                                  subset=args.subset))
+                                                  subset=args.subset,
+                                                  data_options=data_flags(args)))
     return run_command(args.command, lambda: COMMANDS[args.command](args),
                        json_errors=getattr(args, "json", False))
 

@@ -18,7 +18,8 @@ SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear", "warmup-linear")
 SPEC_HELP = (
     "Tokens joined by '-': C32 conv 3x3 same, C32v valid, C32k5 5x5 kernel, P max-pool 2, "
     "AP avg-pool 2, GAP global average pool, D.25 dropout, B batch norm, F flatten, "
-    "FC256 dense ReLU. A softmax-10 layer is added at the end. e.g. C32-C32-P-D.25-C64-P-F-FC256"
+    "FC256 dense ReLU. A softmax layer, one unit per class, is added at the end. "
+    "e.g. C32-C32-P-D.25-C64-P-F-FC256"
 )
 
 
@@ -39,13 +40,14 @@ class ArchInfo:
 # The TrainConfig fields that shape the model rather than its training: the form shows one
 # only for the architectures whose ArchInfo.fields name it, and the preset sets it.
 MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
+DATA_OPTIONS = ("image_size", "labels", "test_fraction")  # how the data set is read
 MAX_LEARNING_RATE = 10.0  # above this every optimizer here diverges at once
 _SGD = {"optimizer": "sgd", "learning_rate": 0.01}
 _PLAIN = frozenset({"batch_norm", "dropout"})
 ARCHS: dict[str, ArchInfo] = {
     a.name: a
     for a in [
-        ArchInfo("dense", "Flatten, Dense 2048-1024-512-256 ReLU, softmax 10 (SGD)",
+        ArchInfo("dense", "Flatten, Dense 2048-1024-512-256 ReLU, softmax (SGD)",
                  "build_dense", _PLAIN, {"batch_norm": False}, _SGD),
         ArchInfo("dense-bn", "The dense baseline with batch norm after each hidden layer",
                  "build_dense", _PLAIN, {"batch_norm": True}, _SGD),
@@ -304,6 +306,17 @@ class TrainConfig:
                                      limits=Limits(1, MAX_TEST_PER_CLASS, unit="per class"),
                                      label="test images/class", metavar="N", trained=False)
     data: str | None = _param(None, "dataset path", form=False, cli=False, trained=False)
+    # How the data set is read (the CLI's data flags, next to --data): cli=False here, as the
+    # data flags are added to every command that loads data (cli._add_data).
+    image_size: int = _param(32, "side in pixels the images are resized to (the models' input)",
+                             limits=Limits(16, 256), form=False, cli=False, trained=False,
+                             metavar="PIXELS")
+    labels: str = _param("fine", "CIFAR-100's classes: fine (100) or coarse (20)",
+                         choices=("fine", "coarse"), form=False, cli=False, trained=False)
+    test_fraction: float = _param(0.2, "share of each class held out as the test set, for "
+                                  "class folders without train/ and test/",
+                                  limits=Limits(0, 1, low_open=True, high_open=True), form=False,
+                                  cli=False, trained=False)
     devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
                                        "MirroredStrategy (tensorflow) or DataParallel (jax)",
                                        form=False, metavar="DEV,DEV", trained=False)

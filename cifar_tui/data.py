@@ -1,25 +1,30 @@
-"""Loading, validating, caching and preparing CIFAR-10. No UI code.
+"""Loading, validating, caching and preparing a data set (a ``Dataset`` value). No UI code.
 
-Sources, in order of precedence: an explicit path, ``$CIFAR_TUI_DATA``, Keras's own download.
-A path may be the official ``cifar-10-python.tar.gz``, its extracted ``cifar-10-batches-py``
-folder, or an image-folder tree / ``.tar.gz`` / ``.zip`` holding ``train/<class>/*.jpg|png`` and
-``test/<class>/...``. Decoded arrays are cached as ``.npy`` files in a folder keyed by the
-source, so the second load is four plain reads.
+Sources, in order of precedence: an explicit path, ``$CIFAR_TUI_DATA``, Keras's own download
+(CIFAR-10, or CIFAR-100 when the source is the name ``cifar100``). A path may be the official
+``cifar-10-python.tar.gz`` or ``cifar-100-python.tar.gz``, their extracted folders, or an
+image-folder tree / ``.tar.gz`` / ``.zip`` holding ``train/<class>/*.jpg|png`` and
+``test/<class>/...``, or only ``<class>/*.jpg|png`` (a share of each class is held out for
+testing). Class names come from the folders; images of any size and mode are resized to the
+chosen square size. Decoded arrays are cached as ``.npy`` files in a folder keyed by the source
+and those options, so the second load is four plain reads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import stat
 import tarfile
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +35,16 @@ from .procs import pid_alive
 ENV_DATA = "CIFAR_TUI_DATA"
 ENV_CACHE = "CIFAR_TUI_CACHE"
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CACHE_VERSION = 1
+KERAS_ORIGIN_100 = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+CACHE_VERSION = 2
+LABELS = ("fine", "coarse")  # CIFAR-100's two label sets: 100 classes, or 20 superclasses
+MIN_CLASSES, MAX_CLASSES = 2, 1000
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256  # the models' pooling needs 16; 256 bounds memory
+# Decoded images are held in memory: a source that would decode to more is refused before it
+# does (CIFAR-10 at 32x32 is 184 MB; at 256x256, 11.8 GB).
+MAX_DECODED_BYTES = 6 << 30
+# Larger pictures are skipped rather than decoded (a 1 MB PNG may declare a gigapixel image).
+MAX_SOURCE_PIXELS = 50_000_000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 # Size caps, so that no source can make the loader read or allocate without bound: a CIFAR-10
 # image file is a few KB and a pickled batch 31 MB.
@@ -38,8 +52,9 @@ MAX_IMAGE_BYTES = 1 << 20
 MAX_BATCH_BYTES = 256 << 20
 OFFLINE_HINT = (
     f"Pass a local copy with --data PATH or set {ENV_DATA}=PATH "
-    "(cifar-10-python.tar.gz, its extracted cifar-10-batches-py folder, or an image-folder "
-    "tree/archive with train/<class>/ and test/<class>/)."
+    "(cifar-10-python.tar.gz or cifar-100-python.tar.gz, their extracted folders, or an "
+    "image-folder tree/archive with train/<class>/ and test/<class>/, or <class>/ folders "
+    "alone)."
 )
 
 
@@ -75,8 +90,9 @@ class _Stop:
 
 
 @dataclass(frozen=True)
-class Cifar10:
-    """Raw CIFAR-10: uint8 images (N, 32, 32, 3) and integer labels (N,)."""
+class Dataset:
+    """A data set: uint8 images (N, S, S, 3), integer labels (N,) indexing ``class_names``,
+    where they came from, and the files that could not be read (skipped, by name)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -85,24 +101,65 @@ class Cifar10:
     source: str
     cache_path: Path | None = None
     class_names: tuple[str, ...] = CLASSES
+    name: str = "CIFAR-10"
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def spec(self) -> dict:
+        """What a run records of its data (config.json's "dataset"), to refuse other data."""
+        return {"name": self.name, "classes": list(self.class_names),
+                "image_size": self.image_size}
 
     def summary(self, normalized: bool = True) -> dict:
         """Shapes, class counts and pixel range as the model will see them."""
         x = self.x_train
         lo, hi = int(x.min()), int(x.max())
+        k = len(self.class_names)
         return {
+            "name": self.name,
             "source": self.source,
             "cache": str(self.cache_path) if self.cache_path else None,
             "classes": list(self.class_names),
+            "image_size": self.image_size,
             "x_train": [*x.shape],
-            "y_train": [len(self.y_train), len(self.class_names)],
+            "y_train": [len(self.y_train), k],
             "x_test": [*self.x_test.shape],
-            "y_test": [len(self.y_test), len(self.class_names)],
+            "y_test": [len(self.y_test), k],
             "dtype": "float32" if normalized else "uint8",
             "pixel_range": [lo / 255, hi / 255] if normalized else [lo, hi],
-            "train_counts": class_counts(self.y_train),
-            "test_counts": class_counts(self.y_test),
+            "train_counts": class_counts(self.y_train, self.class_names),
+            "test_counts": class_counts(self.y_test, self.class_names),
+            "skipped": len(self.skipped),
+            "skipped_files": list(self.skipped[:20]),
         }
+
+
+Cifar10 = Dataset  # its name from when CIFAR-10 was the only data set
+
+
+def check_matches(spec: dict | None, ds: Dataset, what: str) -> None:
+    """Raise DataError when ``ds`` is not the data set ``spec`` (a run's recorded "dataset")
+    describes: other classes, in another order, or another image size. A run recorded before
+    data sets were recorded was trained on CIFAR-10 at 32x32."""
+    want = spec if isinstance(spec, dict) else {"name": "CIFAR-10", "classes": list(CLASSES),
+                                                 "image_size": 32}
+    classes, size = list(want.get("classes") or []), want.get("image_size")
+    if classes != list(ds.class_names):
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        raise DataError(
+            f"{what} was trained on {want.get('name', '?')} ({len(classes)} classes: {shown}); "
+            f"the data loaded ({ds.name}, {ds.source}) has {ds.num_classes} other classes. "
+            "Load the run's own data (--data PATH, as it was trained).")
+    if size != ds.image_size:
+        raise DataError(f"{what} takes {size}x{size} images, the data loaded is "
+                        f"{ds.image_size}x{ds.image_size}: load it with --image-size {size}.")
 
 
 # -- safe unpickling -------------------------------------------------------------------------
@@ -157,12 +214,31 @@ def safe_unpickle(data: bytes, name: str) -> object:
         raise DataError(f"{name}: not a readable CIFAR-10 batch ({exc}). Re-download it.") from None
 
 
-def _parse_batch(obj: object, name: str) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Decoded:
+    """What a source decodes to, before it is validated and cached."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    name: str
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.x_train, self.y_train, self.x_test, self.y_test
+
+
+def _parse_batch(obj: object, name: str, label_key: str = "labels",
+                 num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(obj, dict):
         raise DataError(f"{name}: expected a dict batch, found {type(obj).__name__}")
     d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
-    if "data" not in d or "labels" not in d:
-        raise DataError(f"{name}: batch lacks 'data' or 'labels' (keys: {sorted(map(str, d))})")
+    if "data" not in d or label_key not in d:
+        raise DataError(f"{name}: batch lacks 'data' or '{label_key}' "
+                        f"(keys: {sorted(map(str, d))})")
     data = d["data"]
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
             or data.dtype != np.uint8:
@@ -170,9 +246,10 @@ def _parse_batch(obj: object, name: str) -> tuple[np.ndarray, np.ndarray]:
                 else type(data).__name__)
         raise DataError(f"{name}: data is {what}, expected an (N, 3072) uint8 array")
     try:
-        labels = np.asarray(d["labels"], dtype=np.int64)
+        labels = np.asarray(d[label_key], dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{name}: labels are not a list of class numbers 0..9") from None
+        raise DataError(f"{name}: {label_key} are not a list of class numbers "
+                        f"0..{num_classes - 1}") from None
     if labels.ndim != 1 or len(labels) != len(data):
         raise DataError(f"{name}: {len(data)} images but {len(labels)} labels")
     # Rows are channel-planar (R..., G..., B...): to (N, 32, 32, 3).
@@ -182,9 +259,11 @@ def _parse_batch(obj: object, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCH = "test_batch"
+CIFAR100_FILES = ("train", "test", "meta")  # inside cifar-100-python/
+CIFAR100_DIR = "cifar-100-python"
 
 
-def _assemble_batches(read: dict[str, bytes], where: str) -> tuple[np.ndarray, ...]:
+def _assemble_batches(read: dict[str, bytes], where: str) -> _Decoded:
     missing = [n for n in [*TRAIN_BATCHES, TEST_BATCH] if n not in read]
     if missing:
         raise DataError(
@@ -197,7 +276,32 @@ def _assemble_batches(read: dict[str, bytes], where: str) -> tuple[np.ndarray, .
                                   f"{where}/{TEST_BATCH}")
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    return x_train, y_train, x_test, y_test
+    return _Decoded(x_train, y_train, x_test, y_test, CLASSES, "CIFAR-10")
+
+
+def _assemble_cifar100(read: dict[str, bytes], where: str, labels: str) -> _Decoded:
+    """The official cifar-100-python: ``train`` and ``test`` batches with fine and coarse
+    labels, ``meta`` with both name lists; ``labels`` picks one."""
+    missing = [n for n in CIFAR100_FILES if n not in read]
+    if missing:
+        raise DataError(f"{where}: missing {', '.join(missing)}; a complete cifar-100-python has "
+                        "train, test and meta. Re-download or re-extract the archive.")
+    if labels not in LABELS:
+        raise DataError(f"unknown CIFAR-100 labels {labels!r}; choose from {', '.join(LABELS)}")
+    key = f"{labels}_labels"
+    meta = safe_unpickle(read["meta"], f"{where}/meta")
+    meta = ({(k.decode() if isinstance(k, bytes) else k): v for k, v in meta.items()}
+            if isinstance(meta, dict) else {})
+    raw = meta.get(f"{labels}_label_names")
+    if not (isinstance(raw, list) and raw and all(isinstance(n, bytes | str) for n in raw)):
+        raise DataError(f"{where}/meta: no list of {labels}_label_names. Re-download it.")
+    names = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in raw)
+    x_tr, y_tr = _parse_batch(safe_unpickle(read["train"], f"{where}/train"),
+                              f"{where}/train", key, len(names))
+    x_te, y_te = _parse_batch(safe_unpickle(read["test"], f"{where}/test"),
+                              f"{where}/test", key, len(names))
+    name = "CIFAR-100" + (" (coarse)" if labels == "coarse" else "")
+    return _Decoded(x_tr, y_tr, x_te, y_te, names, name)
 
 
 def _member_cap(name: str) -> int | None:
@@ -207,10 +311,12 @@ def _member_cap(name: str) -> int | None:
     base = parts[-1]
     if base in TRAIN_BATCHES or base == TEST_BATCH:
         return MAX_BATCH_BYTES
+    if base in CIFAR100_FILES and len(parts) >= 2 and parts[-2] == CIFAR100_DIR:
+        return MAX_BATCH_BYTES
     if base.startswith(".") or Path(base).suffix.lower() not in IMAGE_SUFFIXES:
         return None
-    if len(parts) < 3 or parts[-3] not in ("train", "test"):
-        return None
+    if len(parts) < 2 or any(p.startswith(".") or p == "__MACOSX" for p in parts[:-1]):
+        return None  # an image outside any class folder, or in hidden / macOS metadata
     return MAX_IMAGE_BYTES
 
 
@@ -239,29 +345,36 @@ def _read_file(path: Path, where: str, name: str, cap: int) -> bytes:
     with open(path, "rb") as f:
         return _read_capped(f, where, name, cap)
 
-
-def _load_batches_dir(path: Path, stop: _Stop) -> tuple[np.ndarray, ...]:
+def _load_batches_dir(path: Path, stop: _Stop, labels: str) -> _Decoded:
     read = {}
+    cifar100 = path.name == CIFAR100_DIR or (path / "meta").is_file()
+    wanted = CIFAR100_FILES if cifar100 else (*TRAIN_BATCHES, TEST_BATCH)
     for p in path.iterdir():
-        if p.name in TRAIN_BATCHES or p.name == TEST_BATCH:
+        if p.name in wanted:
             stop.check(str(path))
             read[p.name] = _read_file(p, str(path), p.name, MAX_BATCH_BYTES)
+    if cifar100:
+        return _assemble_cifar100(read, str(path), labels)
     return _assemble_batches(read, str(path))
 
 
 # -- archives and image folders --------------------------------------------------------------
 
 
-def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
+def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes | None]]:
     """Yield (member path, bytes) for the regular files of a tar/zip archive that the loader
-    wants (by name), each read up to its size cap."""
+    wants (by name), each read up to its size cap, and (folder path, None) for its folders
+    (an empty class folder is an error the user should hear about)."""
     where = str(path)
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     stop.check(where)
-                    cap = None if info.is_dir() else _member_cap(info.filename)
+                    if info.is_dir():
+                        yield info.filename.rstrip("/"), None
+                        continue
+                    cap = _member_cap(info.filename)
                     if cap is None:
                         continue
                     if info.file_size > cap:
@@ -272,6 +385,9 @@ def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
                 stop.check(where)
+                if member.isdir():
+                    yield member.name.rstrip("/"), None
+                    continue
                 cap = _member_cap(member.name) if member.isfile() else None
                 if cap is None:
                     continue
@@ -288,77 +404,198 @@ def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
         ) from None
 
 
-def _iter_tree(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes]]:
+def _iter_tree(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes | None]]:
     for p in sorted(path.rglob("*")):
         name = p.relative_to(path).as_posix()
+        if p.is_dir():
+            yield name, None
+            continue
         cap = _member_cap(name)
-        if cap is None or p.is_dir():
+        if cap is None:
             continue
         stop.check(str(path))
         yield name, _read_file(p, str(path), name, cap)
 
 
-def _decode_image(data: bytes, name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def image_to_array(im: object, size: int) -> np.ndarray:
+    """A PIL image of any size and mode -> (size, size, 3) uint8: upright (EXIF), CMYK /
+    palette / greyscale / 16-bit to RGB (alpha dropped), the centre square resized.
+
+    The one conversion for training images and photos to classify, so both look alike."""
+    from PIL import Image, ImageOps
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(a * 255.0 / top, 0, 255).astype(np.uint8), "L")
+    if im.mode in ("1", "P", "PA"):  # reduce() needs these converted
+        im = im.convert("RGBA" if "transparency" in im.info or "A" in im.mode else "RGB")
+    factor = min(im.size) // (2 * size)
+    if factor > 1:  # shrink before the copies below (rotate, convert, crop)
+        im = im.reduce(factor) if im.mode in ("RGB", "RGBA", "L", "LA", "CMYK") else im
+    im = ImageOps.exif_transpose(im).convert("RGB")
+    side = min(im.size)
+    if im.size[0] != im.size[1]:
+        im = ImageOps.fit(im, (side, side))
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def _decode_image(data: bytes, size: int) -> np.ndarray | None:
+    """The image in ``data`` as (size, size, 3) uint8, or None when it cannot be read (a
+    corrupt or truncated file, an unknown format, more than MAX_SOURCE_PIXELS)."""
+    from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.size != (32, 32):
-                raise DataError(
-                    f"{name}: image is {im.size[0]}x{im.size[1]}, CIFAR-10 images are 32x32. "
-                    "Remove it or resize it to 32x32."
-                )
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except Image.DecompressionBombError:
-        raise DataError(f"{name}: declares a gigantic image (a decompression bomb?); CIFAR-10 "
-                        "images are 32x32. Remove it.") from None
-    except UnidentifiedImageError:  # its message names a BytesIO object, not the file
-        raise DataError(f"{name}: not a readable image (unknown format). Remove or replace "
-                        "it.") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{name}: not a readable image ({exc}). Remove or replace it.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            with im:
+                im.draft("RGB", (2 * size, 2 * size))  # JPEG: decode at a reduced scale
+                w, h = im.size
+                if w * h > MAX_SOURCE_PIXELS:
+                    return None
+                im.load()
+                return image_to_array(im, size)
+    except Exception:  # noqa: BLE001 - PIL raises many kinds for damaged files: all skipped
+        return None
 
 
-def _images_from_members(members: Iterator[tuple[str, bytes]],
-                         where: str) -> tuple[np.ndarray, ...]:
-    """Collect ``<split>/<class>/<file>`` members (at any depth) into arrays."""
-    found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
+def _split_classes(items: list[tuple[str, str, np.ndarray]], fraction: float,
+                   where: str) -> tuple[list, list]:
+    """One folder per class: hold out ``fraction`` of each class (at least one image) for
+    testing, the same images on every load (drawn from a fixed seed, by sorted name)."""
+    if not 0 < fraction < 1:
+        raise DataError(f"test fraction must be in (0, 1), got {fraction:g}")
+    by_class: dict[str, list] = {}
+    for item in sorted(items, key=lambda t: t[1]):
+        by_class.setdefault(item[0], []).append(item)
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for cls, members in by_class.items():
+        if len(members) < 2:
+            raise DataError(f"{where}: {cls}/ has only {len(members)} readable image; holding "
+                            "out test images needs 2 per class at least. Add images, or give "
+                            "train/<class>/ and test/<class>/ folders.")
+        n_test = min(len(members) - 1, max(1, round(fraction * len(members))))
+        order = rng.permutation(len(members))
+        test += [members[i] for i in order[:n_test]]
+        train += [members[i] for i in order[n_test:]]
+    return train, test
+
+
+def _images_from_members(members: Iterator[tuple[str, bytes | None]], where: str,
+                         image_size: int = 32, labels: str = "fine",
+                         test_fraction: float = 0.2) -> _Decoded:
+    """Collect ``<split>/<class>/<file>`` members (at any depth) into arrays, or, without
+    train/ and test/ folders, ``<class>/<file>`` members with a held-out test share."""
+    # (class, member name, image) by split; "" holds images outside train/ and test/
+    found: dict[str, list[tuple[str, str, np.ndarray]]] = {"train": [], "test": [], "": []}
+    folders: dict[str, set[str]] = {"train": set(), "test": set(), "": set()}
+    unreadable: dict[str, list[str]] = {}  # class folder -> its unreadable files
     batches: dict[str, bytes] = {}
+    per_image = image_size * image_size * 3
     for name, data in members:
         parts = name.split("/")
+        if data is None:  # a folder: train/<class> or test/<class> is a class folder
+            if len(parts) >= 2 and parts[-2] in ("train", "test"):
+                folders[parts[-2]].add(parts[-1])
+            continue
         base = parts[-1]
-        if base in TRAIN_BATCHES or base == TEST_BATCH:
+        if (base in TRAIN_BATCHES or base == TEST_BATCH
+                or base in CIFAR100_FILES and len(parts) >= 2 and parts[-2] == CIFAR100_DIR):
             batches[base] = data
             continue
-        if Path(base).suffix.lower() not in IMAGE_SUFFIXES or base.startswith("."):
+        if _member_cap(name) != MAX_IMAGE_BYTES:
             continue
-        if len(parts) < 3 or parts[-3] not in found:
-            continue
-        split, cls = parts[-3], parts[-2]
-        if cls not in CLASSES:
+        split = parts[-3] if len(parts) >= 3 and parts[-3] in ("train", "test") else ""
+        cls = parts[-2]
+        folders[split].add(cls)
+        if sum(len(v) for v in found.values()) * per_image > MAX_DECODED_BYTES:
             raise DataError(
-                f"{where}: unknown class folder {split}/{cls}/ (in {name}). "
-                f"CIFAR-10 classes are: {', '.join(CLASSES)}. Rename or remove that folder."
-            )
-        found[split].append((CLASSES.index(cls), name, _decode_image(data, f"{where}:{name}")))
-    if batches and not (found["train"] or found["test"]):
+                f"{where}: more images than fit in memory at {image_size}x{image_size} "
+                f"({MAX_DECODED_BYTES / 2**30:.0f} GB decoded). Use a smaller --image-size "
+                "or fewer images.")
+        img = _decode_image(data, image_size)
+        if img is None:
+            unreadable.setdefault(f"{split}/{cls}" if split else cls, []).append(name)
+        else:
+            found[split].append((cls, name, img))
+    if batches and not any(found.values()):
+        if set(batches) & set(CIFAR100_FILES):
+            return _assemble_cifar100(batches, where, labels)
         return _assemble_batches(batches, where)
-    out = []
+    skipped = tuple(n for names in unreadable.values() for n in names)
+    if found["train"] or found["test"] or folders["train"] or folders["test"]:
+        return _from_split_folders(found, folders, unreadable, where, skipped)
+    if not found[""]:
+        if unreadable:
+            raise DataError(f"{where}: none of its {len(skipped)} image files could be read "
+                            f"(e.g. {skipped[0]}). Check that they are JPEG, PNG, BMP, GIF or "
+                            "WebP files.")
+        raise DataError(
+            f"{where}: no images found. An image-folder source holds train/<class>/*.jpg|png "
+            "and test/<class>/*.jpg|png, or one <class>/ folder of images per class "
+            "(or use cifar-10-python.tar.gz / cifar-100-python.tar.gz).")
+    empty = sorted(folders[""] - {c for c, _, _ in found[""]})
+    if empty:
+        raise DataError(f"{where}: {empty[0]}/ has no readable images "
+                        f"({len(unreadable.get(empty[0], []))} unreadable files). Add images or "
+                        "remove the folder.")
+    classes = tuple(sorted(folders[""]))
+    _check_class_count(classes, where)
+    train, test = _split_classes(found[""], test_fraction, where)
+    return _stack(train, test, classes, Path(where).name, skipped)
+
+
+def _check_class_count(classes: tuple[str, ...], where: str) -> None:
+    if not MIN_CLASSES <= len(classes) <= MAX_CLASSES:
+        raise DataError(
+            f"{where}: found {len(classes)} class folder{'s' if len(classes) != 1 else ''} "
+            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}); a classifier "
+            f"needs {MIN_CLASSES} to {MAX_CLASSES:,} classes, one folder of images each.")
+
+
+def _from_split_folders(found: dict, folders: dict, unreadable: dict, where: str,
+                        skipped: tuple[str, ...]) -> _Decoded:
+    train_classes = folders["train"]
+    if not train_classes:
+        raise DataError(f"{where}: no train/<class>/ folders found. An image-folder source "
+                        "needs train/<class>/*.jpg|png and test/<class>/*.jpg|png.")
+    if not folders["test"]:
+        raise DataError(f"{where}: no test/<class>/ folders found. Add test/<class>/ images, "
+                        "or put the class folders at the top (no train/) to hold out a "
+                        "test share (--test-fraction).")
+    extra = sorted(folders["test"] - train_classes)
+    if extra:
+        raise DataError(f"{where}: test/{extra[0]}/ has no train/{extra[0]}/: a class must be "
+                        "trained to be tested. Add train images for it or remove "
+                        f"test/{extra[0]}/.")
     for split in ("train", "test"):
-        items = found[split]
-        if not items:
-            raise DataError(
-                f"{where}: no {split}/<class>/ images found. An image-folder source needs both "
-                "train/<class>/*.jpg|png and test/<class>/*.jpg|png "
-                "(or use cifar-10-python.tar.gz)."
-            )
-        missing = sorted(set(CLASSES) - {CLASSES[c] for c, _, _ in items})
-        if missing:
-            raise DataError(f"{where}: {split}/ has no images for {', '.join(missing)}.")
-        items.sort(key=lambda t: (t[0], t[1]))
+        have = {c for c, _, _ in found[split]}
+        for cls in sorted(train_classes):
+            if cls not in have:
+                bad = len(unreadable.get(f"{split}/{cls}", []))
+                why = f" ({bad} unreadable files)" if bad else ""
+                raise DataError(f"{where}: {split}/{cls}/ has no readable images{why}. Add "
+                                f"some, or remove {cls} from train/ and test/.")
+    classes = tuple(sorted(train_classes))
+    _check_class_count(classes, where)
+    return _stack(found["train"], found["test"], classes, Path(where).name, skipped)
+
+
+def _stack(train: list, test: list, classes: tuple[str, ...], name: str,
+           skipped: tuple[str, ...]) -> _Decoded:
+    index = {c: i for i, c in enumerate(classes)}
+    out = []
+    for items in (train, test):
+        items = sorted(items, key=lambda t: (index[t[0]], t[1]))
         out.append(np.stack([img for _, _, img in items]))
-        out.append(np.array([c for c, _, _ in items], dtype=np.int64))
-    return tuple(out)
+        out.append(np.array([index[c] for c, _, _ in items], dtype=np.int64))
+    if set(classes) == set(CLASSES):
+        name = "CIFAR-10"  # the class names say what it is better than a folder name
+    return _Decoded(*out, classes, name or "images", skipped)
 
 
 # -- cache -----------------------------------------------------------------------------------
@@ -370,8 +607,8 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "cifar-tui"
 
 
-def _source_key(path: Path) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{path.resolve()}".encode())
+def _source_key(path: Path, options: str = "") -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{path.resolve()}|{options}".encode())
     if path.is_dir():
         for p in sorted(path.rglob("*")):
             if p.is_file():
@@ -384,13 +621,17 @@ def _source_key(path: Path) -> str:
 
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
+META = "meta.json"  # class names, data set name, skipped files
 
 
-def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
+def _read_cache(path: Path) -> _Decoded | None:
     # Plain .npy files: one read() each, which releases the GIL (an .npz is read in small
     # zipfile chunks and crawls while the UI thread runs).
     try:
-        return tuple(np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAY_NAMES)
+        arrays = tuple(np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAY_NAMES)
+        meta = json.loads((path / META).read_text())
+        return _Decoded(*arrays, tuple(str(c) for c in meta["classes"]), str(meta["name"]),
+                        tuple(str(n) for n in meta.get("skipped", [])))
     except Exception:  # a damaged cache is rebuilt, never trusted
         return None
 
@@ -411,7 +652,7 @@ def _sweep_cache_temps(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
+def _write_cache(path: Path, decoded: _Decoded) -> bool:
     """Write into a temp folder, then rename it into place; on a full disk skip caching."""
     import shutil
 
@@ -420,8 +661,11 @@ def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         _sweep_cache_temps(path.parent)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-"))
-        for name, array in zip(ARRAY_NAMES, arrays):
+        for name, array in zip(ARRAY_NAMES, decoded.arrays):
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+        (tmp / META).write_text(json.dumps({"classes": list(decoded.class_names),
+                                            "name": decoded.name,
+                                            "skipped": list(decoded.skipped)}))
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -437,52 +681,94 @@ def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> bool:
 
 
 def validate(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-             where: str) -> None:
-    """Raise DataError unless the arrays are well-formed CIFAR-10."""
+             where: str, num_classes: int = len(CLASSES), image_size: int | None = None) -> None:
+    """Raise DataError unless the arrays are well-formed: (N, S, S, 3) uint8 images (S:
+    ``image_size``, any when None) and labels in 0..num_classes-1."""
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8:
+        s = image_size or (x.shape[1] if x.ndim == 4 else 0)
+        if x.ndim != 4 or x.shape[1:] != (s, s, 3) or x.dtype != np.uint8 or not s:
             raise DataError(f"{where}: {name} images are {x.shape} {x.dtype}, "
-                            "expected (N, 32, 32, 3) uint8")
+                            f"expected (N, {image_size or 'S'}, {image_size or 'S'}, 3) uint8")
         if y.ndim != 1 or len(y) != len(x):
             raise DataError(f"{where}: {name} has {len(x)} images but labels of shape {y.shape}")
-        if len(y) and (y.min() < 0 or y.max() >= len(CLASSES)):
-            raise DataError(f"{where}: {name} labels range {y.min()}..{y.max()}, expected 0..9")
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise DataError(f"{where}: {name} labels range {y.min()}..{y.max()}, expected "
+                            f"0..{num_classes - 1}")
 
 
-def _decode_source(path: Path, stop: _Stop) -> tuple[np.ndarray, ...]:
+def _resized(decoded: _Decoded, size: int, stop: _Stop, where: str) -> _Decoded:
+    """CIFAR's 32x32 arrays at another size (image folders are resized as they decode)."""
+    if decoded.x_train.shape[1] == size:
+        return decoded
+    from PIL import Image
+
+    n = len(decoded.x_train) + len(decoded.x_test)
+    if n * size * size * 3 > MAX_DECODED_BYTES:
+        raise DataError(f"{where}: {n:,} images at {size}x{size} would not fit in memory "
+                        f"({MAX_DECODED_BYTES / 2**30:.0f} GB). Use a smaller --image-size.")
+
+    def resize(x: np.ndarray) -> np.ndarray:
+        out = np.empty((len(x), size, size, 3), np.uint8)
+        for i, img in enumerate(x):
+            if i % 1000 == 0:
+                stop.check(where)
+            out[i] = np.asarray(Image.fromarray(img).resize((size, size),
+                                                            Image.Resampling.BICUBIC))
+        return out
+
+    return replace(decoded, x_train=resize(decoded.x_train), x_test=resize(decoded.x_test))
+
+
+def _decode_source(path: Path, stop: _Stop, image_size: int = 32, labels: str = "fine",
+                   test_fraction: float = 0.2) -> _Decoded:
     if path.is_dir():
-        if (path / "data_batch_1").exists() or (path / TEST_BATCH).exists():
-            return _load_batches_dir(path, stop)
-        if (path / "cifar-10-batches-py").is_dir():
-            return _load_batches_dir(path / "cifar-10-batches-py", stop)
-        return _images_from_members(_iter_tree(path, stop), str(path))
-    return _images_from_members(_iter_archive(path, stop), str(path))
+        for batches in (path, path / "cifar-10-batches-py", path / CIFAR100_DIR):
+            if (batches / "data_batch_1").exists() or (batches / TEST_BATCH).exists() or (
+                    (batches / "meta").is_file() and (batches / "train").is_file()):
+                return _resized(_load_batches_dir(batches, stop, labels), image_size, stop,
+                                str(path))
+        decoded = _images_from_members(_iter_tree(path, stop), str(path), image_size, labels,
+                                       test_fraction)
+    else:
+        decoded = _images_from_members(_iter_archive(path, stop), str(path), image_size,
+                                       labels, test_fraction)
+    return _resized(decoded, image_size, stop, str(path))
 
 
-def _keras_download() -> Path:
-    """Fetch (or reuse) Keras's CIFAR-10 download; its pickles are read with the safe reader."""
+KERAS_DOWNLOADS = {
+    # name: (the folder name and hash keras.datasets uses, so either one's download is reused)
+    "cifar10": ("cifar-10-batches-py-target", KERAS_ORIGIN,
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    "cifar100": ("cifar-100-python-target", KERAS_ORIGIN_100,
+                 "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
+}
+
+
+def _keras_download(which: str = "cifar10") -> Path:
+    """Fetch (or reuse) Keras's CIFAR-10 or CIFAR-100 download; its pickles are read with the
+    safe reader."""
     from .quiet import quiet_tensorflow
 
     quiet_tensorflow()
+    fname, origin, sha = KERAS_DOWNLOADS[which]
+    title = "CIFAR-100" if which == "cifar100" else "CIFAR-10"
     try:
         import keras
 
-        # Same name and hash as keras.datasets.cifar10, so either one's download is reused.
-        extracted = keras.utils.get_file(
-            fname="cifar-10-batches-py-target", origin=KERAS_ORIGIN, extract=True,
-            file_hash="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-        )
+        extracted = keras.utils.get_file(fname=fname, origin=origin, extract=True,
+                                         file_hash=sha)
     except Exception as exc:
-        raise DataError(f"Could not download CIFAR-10 ({exc}). {OFFLINE_HINT}") from None
+        raise DataError(f"Could not download {title} ({exc}). {OFFLINE_HINT}") from None
     p = Path(extracted)
-    for cand in (p, p / "cifar-10-batches-py"):
-        if (cand / "data_batch_1").exists():
+    for cand in (p, p / "cifar-10-batches-py", p / CIFAR100_DIR):
+        if (cand / "data_batch_1").exists() or (cand / "meta").is_file():
             return cand
-    raise DataError(f"Keras's download at {p} has no cifar-10-batches-py. {OFFLINE_HINT}")
+    raise DataError(f"Keras's download at {p} has no {title} batches. {OFFLINE_HINT}")
 
 
-def resolve_source(source: str | os.PathLike | None) -> Path | None:
-    """The path to load from, or None for Keras's download."""
+def resolve_source(source: str | os.PathLike | None) -> Path | str | None:
+    """The path to load from; None for Keras's CIFAR-10 download, "cifar10"/"cifar100" for
+    that named download (when no file or folder has that name)."""
     chosen = source if source not in (None, "") else os.environ.get(ENV_DATA) or None
     if chosen is None:
         return None
@@ -490,6 +776,9 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
+        named = str(chosen).lower().replace("-", "")
+        if named in KERAS_DOWNLOADS:
+            return named
         raise DataError(f"{path}: no such file or folder. {OFFLINE_HINT}") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror}). {OFFLINE_HINT}") from None
@@ -499,37 +788,62 @@ def resolve_source(source: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = True,
-                 stop: object | None = None) -> Cifar10:
-    """Load CIFAR-10 from ``source`` (see module doc), validated and cached.
+def load_data(source: str | os.PathLike | None = None, *, image_size: int = 32,
+              labels: str = "fine", test_fraction: float = 0.2, use_cache: bool = True,
+              stop: object | None = None) -> Dataset:
+    """Load a data set from ``source`` (see module doc), validated and cached.
 
-    ``stop``: an event (anything with ``is_set()``); once set, decoding stops between files
-    with LoadCancelled. If it has a ``files_read(n)`` method, that follows the decoding (see
-    ``_Stop``): the first load of the JPEG archive takes 20 s.
+    ``image_size``: the side images are resized to; ``labels``: CIFAR-100's fine or coarse
+    classes; ``test_fraction``: the share of each class held out for testing when the source
+    has no train/ and test/ folders. ``stop``: an event (anything with ``is_set()``); once set,
+    decoding stops between files with LoadCancelled. If it has a ``files_read(n)`` method, that
+    follows the decoding (see ``_Stop``): the first load of the JPEG archive takes 20 s.
     """
+    if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+        raise DataError(f"image size {image_size} is out of range: use {MIN_IMAGE_SIZE} to "
+                        f"{MAX_IMAGE_SIZE} (--image-size).")
+    if labels not in LABELS:
+        raise DataError(f"unknown labels {labels!r}; choose from {', '.join(LABELS)}")
     path = resolve_source(source)
-    if path is None:
-        path = _keras_download()
-    key = _source_key(path)
-    cpath = cache_dir() / f"cifar10-{key}"
-    arrays = _read_cache(cpath) if use_cache and cpath.exists() else None
-    if arrays is None:
-        arrays = _decode_source(path, _Stop(stop))
-        validate(*arrays, where=str(path))
-        if not (use_cache and _write_cache(cpath, arrays)):
+    if path is None or isinstance(path, str):
+        path = _keras_download(path or "cifar10")
+    options = f"size={image_size}|labels={labels}|test={test_fraction!r}"
+    key = _source_key(path, options)
+    cpath = cache_dir() / f"data-{key}"
+    decoded = _read_cache(cpath) if use_cache and cpath.exists() else None
+    where = str(path)
+    if decoded is None:
+        decoded = _decode_source(path, _Stop(stop), image_size, labels, test_fraction)
+        validate(*decoded.arrays, where=where, num_classes=len(decoded.class_names),
+                 image_size=image_size)
+        if not (use_cache and _write_cache(cpath, decoded)):
             cpath = None
     else:
-        validate(*arrays, where=str(cpath))
-    x_train, y_train, x_test, y_test = arrays
-    return Cifar10(x_train, y_train, x_test, y_test, source=str(path), cache_path=cpath)
+        validate(*decoded.arrays, where=str(cpath), num_classes=len(decoded.class_names),
+                 image_size=image_size)
+    return Dataset(*decoded.arrays, source=where, cache_path=cpath,
+                   class_names=decoded.class_names, name=decoded.name, skipped=decoded.skipped)
+
+
+def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = True,
+                 stop: object | None = None, **options: object) -> Dataset:
+    """``load_data`` under its older name (any source, not only CIFAR-10)."""
+    return load_data(source, use_cache=use_cache, stop=stop, **options)
+
+
+def data_options(config: object) -> dict:
+    """The ``load_data`` options a TrainConfig (or anything with these attributes) asks for."""
+    return {"image_size": getattr(config, "image_size", 32) or 32,
+            "labels": getattr(config, "labels", "fine") or "fine",
+            "test_fraction": getattr(config, "test_fraction", 0.2) or 0.2}
 
 
 # -- preparation -----------------------------------------------------------------------------
 
 
-def class_counts(y: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(y, minlength=len(CLASSES))
-    return {name: int(n) for name, n in zip(CLASSES, counts)}
+def class_counts(y: np.ndarray, class_names: tuple[str, ...] = CLASSES) -> dict[str, int]:
+    counts = np.bincount(y, minlength=len(class_names))
+    return {name: int(n) for name, n in zip(class_names, counts)}
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -580,12 +894,12 @@ def per_class_subset(y: np.ndarray, per_class: int) -> np.ndarray:
     """Indices of the first ``per_class`` examples of each class (for quick demos)."""
     if per_class < 1:
         raise ValueError("per-class subset size must be at least 1")
-    picks = [np.flatnonzero(y == c)[:per_class] for c in range(len(CLASSES))]
+    picks = [np.flatnonzero(y == c)[:per_class] for c in np.unique(y)]
     return np.sort(np.concatenate(picks))
 
 
-def subset(ds: Cifar10, per_class: int | None, test_per_class: int | None = None) -> Cifar10:
-    """A smaller Cifar10: ``per_class`` train images of each class, and the whole test set
+def subset(ds: Dataset, per_class: int | None, test_per_class: int | None = None) -> Dataset:
+    """A smaller Dataset: ``per_class`` train images of each class, and the whole test set
     unless ``test_per_class`` asks for fewer (a test accuracy on 800 images is no CIFAR-10 test
     accuracy)."""
     if not per_class and not test_per_class:
@@ -595,10 +909,13 @@ def subset(ds: Cifar10, per_class: int | None, test_per_class: int | None = None
           else np.arange(len(ds.y_test)))
     what = ", ".join(part for part in (per_class and f"{per_class}/class",
                                        test_per_class and f"test {test_per_class}/class") if part)
-    return Cifar10(ds.x_train[tr], ds.y_train[tr], ds.x_test[te], ds.y_test[te],
-                   source=f"{ds.source} (subset {what})", cache_path=ds.cache_path)
+    return replace(ds, x_train=ds.x_train[tr], y_train=ds.y_train[tr], x_test=ds.x_test[te],
+                   y_test=ds.y_test[te], source=f"{ds.source} (subset {what})")
 
 
-def first_per_class(y: np.ndarray, n: int = 8) -> dict[int, np.ndarray]:
-    """For the gallery: the indices of the first ``n`` images of each class."""
-    return {c: np.flatnonzero(y == c)[:n] for c in range(len(CLASSES))}
+def first_per_class(y: np.ndarray, n: int = 8, classes: range | None = None
+                    ) -> dict[int, np.ndarray]:
+    """For the gallery: the indices of the first ``n`` images of each class (of ``classes``:
+    a page of them; default: every class present)."""
+    chosen = classes if classes is not None else range(int(y.max()) + 1 if len(y) else 0)
+    return {c: np.flatnonzero(y == c)[:n] for c in chosen}

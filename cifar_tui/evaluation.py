@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sklearn.metrics import (
 )
 
 from . import CLASSES
+from .data import image_to_array
 from .recipe import FAST
 
 
@@ -51,7 +53,8 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
-def most_confused_pairs(cm: np.ndarray, k: int = 5) -> list[dict]:
+def most_confused_pairs(cm: np.ndarray, k: int = 5,
+                        classes: Sequence[str] = CLASSES) -> list[dict]:
     """The ``k`` largest off-diagonal cells: true class mistaken for predicted class."""
     off = cm.astype(np.int64).copy()
     np.fill_diagonal(off, 0)
@@ -62,7 +65,7 @@ def most_confused_pairs(cm: np.ndarray, k: int = 5) -> list[dict]:
         if off[t, p] == 0:
             break
         row = cm[t].sum()
-        pairs.append({"true": CLASSES[t], "predicted": CLASSES[p], "count": int(off[t, p]),
+        pairs.append({"true": classes[t], "predicted": classes[p], "count": int(off[t, p]),
                       "rate": float(off[t, p] / row) if row else 0.0})
     return pairs
 
@@ -75,16 +78,27 @@ def worst_of_pair(probs: np.ndarray, labels: np.ndarray, true: int, predicted: i
     return idx[np.argsort(-probs[idx, predicted], kind="stable")]
 
 
-def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """All test metrics from predicted probabilities (N, 10) and true labels (N,)."""
+# Confused pairs kept in metrics.json: the top 5 of CIFAR-10's, and at many classes enough to
+# read the confusions from when the full matrix is too big for a terminal.
+def pairs_kept(num_classes: int) -> int:
+    return 5 if num_classes <= 12 else 20
+
+
+def evaluate_probs(probs: np.ndarray, labels: np.ndarray,
+                   class_names: Sequence[str] = CLASSES) -> Evaluation:
+    """All test metrics from predicted probabilities (N, K) and true labels (N,), for the
+    K classes ``class_names``."""
     labels = np.asarray(labels)
     pred = probs.argmax(axis=1)
-    classes = list(range(len(CLASSES)))
+    if probs.shape[1] != len(class_names):
+        raise ValueError(f"the model predicts {probs.shape[1]} classes, the data set has "
+                         f"{len(class_names)}")
+    classes = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, pred, labels=classes, zero_division=0)
     cm = confusion_matrix(labels, pred, labels=classes)
     per_class = [
-        {"class": CLASSES[c], "precision": float(precision[c]), "recall": float(recall[c]),
+        {"class": class_names[c], "precision": float(precision[c]), "recall": float(recall[c]),
          "f1": float(f1[c]), "support": int(support[c])}
         for c in classes
     ]
@@ -96,7 +110,7 @@ def evaluate_probs(probs: np.ndarray, labels: np.ndarray) -> Evaluation:
         ece=expected_calibration_error(probs, labels),
         per_class=per_class,
         confusion=cm.tolist(),
-        confused_pairs=most_confused_pairs(cm),
+        confused_pairs=most_confused_pairs(cm, pairs_kept(len(classes)), class_names),
         n=int(len(labels)),
     )
 
@@ -156,8 +170,9 @@ def _takes_uint8(model) -> bool:  # noqa: ANN001
     return bool(inputs) and "uint8" in str(inputs[0].dtype)
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Any photo -> (32, 32, 3) uint8, centre-cropped to square then resized.
+def load_image(path: str | Path, size: int = 32) -> np.ndarray:
+    """Any photo -> (size, size, 3) uint8, centre-cropped to square then resized (the same
+    conversion as the data set's images: data.image_to_array).
 
     Refuses what is not a regular file (a FIFO would block forever) and images of more than
     MAX_PHOTO_PIXELS once decoded; large JPEGs are decoded at reduced size.
@@ -165,7 +180,7 @@ def load_image(path: str | Path) -> np.ndarray:
     import stat
     import warnings
 
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     try:
@@ -176,24 +191,15 @@ def load_image(path: str | Path) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(p)
         with im:
-            im.draft("RGB", (64, 64))  # JPEG: decode at the smallest scale >= 64 px
+            im.draft("RGB", (2 * size, 2 * size))  # JPEG: decode at a reduced scale
             w, h = im.size
             if w * h > MAX_PHOTO_PIXELS:
                 raise ValueError(
                     f"{p}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than this tool decodes "
-                    f"({MAX_PHOTO_PIXELS / 1e6:.0f} MP). Shrink it first (the model sees 32x32 "
-                    "anyway), or save it as JPEG, which decodes at reduced size.")
+                    f"({MAX_PHOTO_PIXELS / 1e6:.0f} MP). Shrink it first (the model sees "
+                    f"{size}x{size} anyway), or save it as JPEG, which decodes at reduced size.")
             im.load()
-            if im.mode in ("1", "P", "PA", "I;16", "I;16B", "I;16L"):  # reduce() needs these
-                im = im.convert("RGBA" if "transparency" in im.info or "A" in im.mode
-                                else "RGB")
-            factor = min(im.size) // 64
-            if factor > 1:  # shrink before the copies below (rotate, convert, crop)
-                im = im.reduce(factor)
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            side = min(im.size)
-            im = ImageOps.fit(im, (side, side)) if im.size[0] != im.size[1] else im
-            return np.asarray(im.resize((32, 32), Image.Resampling.BICUBIC), dtype=np.uint8)
+            return image_to_array(im, size)
     except FileNotFoundError:
         raise ValueError(f"{p}: no such file") from None
     except Image.DecompressionBombError as exc:

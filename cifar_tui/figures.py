@@ -14,6 +14,7 @@ import numpy as np
 
 from . import CLASSES
 from .evaluation import worst_of_pair
+from .render import top_classes
 
 DPI = 100
 # (width, height) in inches; pixels are these times DPI.
@@ -81,19 +82,27 @@ def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSE
     """Heatmap of the confusion matrix (rows true, columns predicted) with the counts printed."""
     plt = _plt()
     cm = np.asarray(cm)
-    fig, ax = plt.subplots(figsize=SIZES["confusion"])
+    k = len(classes)
+    # Past CIFAR-10's 10 classes the figure grows with them, and past 12 the counts are left
+    # out of the cells (they would not fit): the colour carries the matrix, every class named.
+    w, h = SIZES["confusion"]
+    grow = max(1.0, k / 12)
+    fig, ax = plt.subplots(figsize=(w * grow, h * grow))
+    small = 8 if k <= 30 else max(3, int(240 / k))
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)  # colour: row share
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for t in range(cm.shape[0]):
-        for p in range(cm.shape[1]):
-            ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
-                    color="white" if share[t, p] > 0.5 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    if k <= 12:
+        for t in range(cm.shape[0]):
+            for p in range(cm.shape[1]):
+                ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
+                        color="white" if share[t, p] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45 if k <= 30 else 90, ha="right", fontsize=small)
+    ax.set_yticks(range(k), classes, fontsize=small)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Confusion matrix (counts; colour = share of the true class)")
+    ax.set_title("Confusion matrix (counts; colour = share of the true class)" if k <= 12
+                 else f"Confusion matrix of {k} classes (colour = share of the true class)")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return _save(fig, path)
@@ -102,11 +111,13 @@ def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSE
 def per_class_figure(per_class: Sequence[dict], path: Path) -> Path:
     """Grouped bars of precision, recall and F1 for each class."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=SIZES["per_class"])
+    w, h = SIZES["per_class"]
+    fig, ax = plt.subplots(figsize=(w * max(1.0, len(per_class) / 20), h))
     x = np.arange(len(per_class))
     for i, key in enumerate(("precision", "recall", "f1")):
         ax.bar(x + (i - 1) * 0.27, [c[key] for c in per_class], 0.27, label=key)
-    ax.set_xticks(x, [c["class"] for c in per_class], rotation=30, ha="right")
+    ax.set_xticks(x, [c["class"] for c in per_class], rotation=30 if len(x) <= 20 else 90,
+                  ha="right", fontsize=None if len(x) <= 40 else 6)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score")
     ax.set_title("Per-class precision, recall and F1 (test set)")
@@ -117,7 +128,8 @@ def per_class_figure(per_class: Sequence[dict], path: Path) -> Path:
 
 
 def confused_pairs_figure(pairs: Sequence[dict], images: np.ndarray, probs: np.ndarray,
-                          labels: np.ndarray, path: Path, per_pair: int = 6) -> Path:
+                          labels: np.ndarray, path: Path, per_pair: int = 6,
+                          classes: Sequence[str] = CLASSES) -> Path:
     """One row per confused pair: its name and count, then its worst test images."""
     plt = _plt()
     rows = max(1, len(pairs))
@@ -126,7 +138,7 @@ def confused_pairs_figure(pairs: Sequence[dict], images: np.ndarray, probs: np.n
     for ax in axes.flat:
         ax.axis("off")
     for r, pair in enumerate(pairs):
-        t, p = CLASSES.index(pair["true"]), CLASSES.index(pair["predicted"])
+        t, p = list(classes).index(pair["true"]), list(classes).index(pair["predicted"])
         axes[r, 0].text(0.5, 0.5, f"{pair['true']}\n-> {pair['predicted']}\n{pair['count']} "
                         f"({pair['rate']:.0%})", ha="center", va="center", fontsize=11)
         for c, i in enumerate(worst_of_pair(probs, labels, t, p)[:per_pair], start=1):
@@ -154,9 +166,9 @@ def prediction_picks(probs: np.ndarray, labels: np.ndarray, n: int = 12) -> np.n
 
 
 def predictions_figure(images: np.ndarray, probs: np.ndarray, labels: np.ndarray,
-                       path: Path, per_row: int = 4) -> Path:
-    """The assignment's view: each test image beside a bar chart of its 10 probabilities
-    (true class green, a wrong top guess red)."""
+                       path: Path, per_row: int = 4, classes: Sequence[str] = CLASSES) -> Path:
+    """The assignment's view: each test image beside a bar chart of its class probabilities
+    (true class green, a wrong top guess red); past 10 classes, the top 5 and the true class."""
     plt = _plt()
     n = len(images)
     rows = max(1, -(-n // per_row))
@@ -171,16 +183,16 @@ def predictions_figure(images: np.ndarray, probs: np.ndarray, labels: np.ndarray
         p, true = probs[k], int(labels[k])
         guess = int(p.argmax())
         img_ax.imshow(images[k], interpolation="nearest")
-        title = CLASSES[true] if guess == true else f"{CLASSES[true]}\nguess: {CLASSES[guess]}"
+        title = (classes[true] if guess == true
+                 else f"{classes[true]}\nguess: {classes[guess]}")
         img_ax.set_title(title, fontsize=8, color="green" if guess == true else "red")
         bar_ax.axis("on")
-        colours = ["tab:gray"] * len(p)
-        if guess != true:
-            colours[guess] = "tab:red"
-        colours[true] = "tab:green"
-        bar_ax.barh(range(len(p)), p, color=colours)
+        shown = top_classes(p, true)
+        colours = ["tab:red" if c == guess != true else "tab:green" if c == true
+                   else "tab:gray" for c in shown]
+        bar_ax.barh(range(len(shown)), p[shown], color=colours)
         bar_ax.set_xlim(0, 1)
-        bar_ax.set_yticks(range(len(p)), CLASSES, fontsize=6)
+        bar_ax.set_yticks(range(len(shown)), [classes[c] for c in shown], fontsize=6)
         bar_ax.invert_yaxis()
         bar_ax.tick_params(axis="x", labelsize=6)
     fig.suptitle("Test predictions: image and class probabilities (green true, red wrong guess)")

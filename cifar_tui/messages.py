@@ -13,7 +13,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from .config import TrainConfig
-    from .data import Cifar10
+    from .data import Dataset
     from .runs import Run
 
 
@@ -85,7 +85,7 @@ class SetNormalize(Message):
 
 # -- worker threads -> app -------------------------------------------------------------------
 class DataLoaded(Message):
-    def __init__(self, dataset: Cifar10 | None, error: str | None = None) -> None:
+    def __init__(self, dataset: Dataset | None, error: str | None = None) -> None:
         super().__init__()
         self.dataset, self.error = dataset, error
 

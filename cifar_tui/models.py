@@ -39,12 +39,13 @@ class InputStage:
     flip: bool = False
     pixels: int = 0  # translation range; 0: none
     seed: int | None = None
+    size: int = INPUT_SHAPE[0]  # the images' side: the data set's, 32 for CIFAR
 
 
 def _inputs(stage: InputStage | None):  # noqa: ANN202
     """(keras.Input of uint8 images, the scaled and augmented tensor the layers start from)."""
     stage = stage or InputStage()
-    inputs = keras.Input(INPUT_SHAPE, dtype="uint8", name="image")
+    inputs = keras.Input((stage.size, stage.size, INPUT_SHAPE[-1]), dtype="uint8", name="image")
     x = layers.Rescaling(stage.scale, name="scale")(inputs)
     if stage.flip or stage.pixels:
         x = FlipTranslate(stage.flip, stage.pixels, stage.seed, name="augment")(x)
@@ -373,7 +374,7 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
     if not tokens:
         raise SpecError(spec, 0, 1, f"empty architecture. {SPEC_HELP}")
     inputs, x = _inputs(stage)
-    h = w = 32
+    h = w = (stage or InputStage()).size
     c = INPUT_SHAPE[-1]
     flat = False
     params = activations = 0
@@ -458,11 +459,15 @@ def build_custom(spec: str, num_classes: int = NUM_CLASSES,
 
 # -- presets ---------------------------------------------------------------------------------
 
-def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> keras.Model:
+def build_model(arch: str, stage: InputStage | None = None, *, num_classes: int = NUM_CLASSES,
+                image_size: int | None = None, **options: Any) -> keras.Model:
     """Build preset ``arch``; ``options`` override its defaults (None means keep the default).
 
     ``stage``: the input scaling and training-time augmentation (default: scale to [0, 1]).
+    ``num_classes`` and ``image_size`` come from the data set (CIFAR: 10 and 32).
     """
+    if image_size is not None:
+        stage = replace(stage or InputStage(), size=image_size)
     import inspect
 
     info = arch_info(arch)
@@ -471,7 +476,7 @@ def build_model(arch: str, stage: InputStage | None = None, **options: Any) -> k
     unknown = sorted(set(merged) - (set(inspect.signature(build).parameters) - {"stage"}))
     if unknown:
         raise ValueError(f"{arch} does not take {', '.join(unknown)}")
-    model = build(**merged, stage=stage)
+    model = build(**merged, num_classes=num_classes, stage=stage)
     model.name = arch  # the preset's name: model.summary() said "cnn" for cnn-dropout
     return model
 

@@ -32,11 +32,13 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False,
                  seed: int = 0, epoch: int = 0, drop_remainder: bool = False,
-                 alternate_flip: bool = False, **kwargs: object) -> None:
+                 alternate_flip: bool = False, num_classes: int = len(CLASSES),
+                 **kwargs: object) -> None:
         super().__init__(**kwargs)
         if len(x) != len(y):
             raise ValueError(f"{len(x)} images but {len(y)} labels")
         self.x, self.y = x, y.astype(np.int64)
+        self.num_classes = num_classes  # the one-hot width: the data set's class count
         self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
         self.epoch = epoch
         self.drop_remainder = drop_remainder
@@ -70,7 +72,7 @@ class ArrayBatches(keras.utils.PyDataset):
             mirror = self._flipped[idx] != (self.epoch % 2 == 1)
             x = x.copy() if isinstance(idx, slice) else x  # fancy indexing copied already
             x[mirror] = x[mirror][:, :, ::-1]
-        return x, one_hot(self.y[idx])
+        return x, one_hot(self.y[idx], self.num_classes)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

@@ -94,16 +94,33 @@ class HalfBlockImage:
         yield from self._segments
 
 
+def top_classes(probs: np.ndarray, true: int | None = None, n: int = 5,
+                most: int = 10) -> list[int]:
+    """The classes a probability chart shows: all of them up to ``most``; past that the ``n``
+    most probable, then the true class when it is not among them."""
+    if len(probs) <= most:
+        return list(range(len(probs)))
+    top = [int(c) for c in np.argsort(-probs, kind="stable")[:n]]
+    return top + ([true] if true is not None and true not in top else [])
+
+
 def probability_bars(probs: Sequence[float], true_label: int | None = None,
-                     width: int = 24) -> Table:
-    """The 10 class probabilities as bars, the predicted class bold, the true one marked."""
+                     width: int = 24, classes: Sequence[str] = CLASSES) -> Table:
+    """The class probabilities as bars, the predicted class bold, the true one marked; past
+    10 classes the 5 most probable (and the true class, when it is not among them)."""
     probs = np.asarray(probs, dtype=float)
     pred = int(probs.argmax())
+    shown = top_classes(probs, true_label)
     table = Table.grid(padding=(0, 1))
-    table.add_column(justify="right")
+    table.add_column(justify="right", max_width=18, no_wrap=True, overflow="ellipsis")
     table.add_column()
     table.add_column(justify="right")
-    for i, name in enumerate(CLASSES):
+    if len(shown) < len(probs):
+        table.title = f"top 5 of {len(probs)} classes"
+        table.title_justify = "left"
+        table.title_style = "dim"
+    for i in shown:
+        name = classes[i]
         filled = probs[i] * width
         full = int(filled)
         bar = "\u2588" * full + (_PARTIAL[int((filled - full) * 8)] if full < width else "")
@@ -132,23 +149,59 @@ def _text_on(colour: str) -> str:
     return "black" if luminance > 110 else "white"
 
 
-def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
-    """Rows: true class; columns: predicted. Diagonal in blue bins, errors in red bins."""
+# The most classes a terminal heatmap shows whole: past this (CIFAR-100's 100 are 600 columns)
+# it shows the block of the most confused classes, and the report has the full matrix.
+HEATMAP_MAX = 12
+ZOOM = 8  # classes in that block: 8 six-character columns fit 80 columns beside the names
+
+
+def most_confused_block(cm: np.ndarray, size: int = ZOOM) -> list[int]:
+    """The ``size`` classes most mixed up with each other: the classes of the largest
+    off-diagonal cells (both directions summed), in order, until there are ``size``."""
+    cm = np.asarray(cm, dtype=np.int64)
+    both = cm + cm.T
+    np.fill_diagonal(both, 0)
+    chosen: list[int] = []
+    for flat in np.argsort(-np.triu(both), axis=None, kind="stable"):
+        t, p = divmod(int(flat), cm.shape[1])
+        if both[t, p] == 0 or len(chosen) >= size:
+            break
+        chosen += [c for c in (t, p) if c not in chosen][:size - len(chosen)]
+    for c in range(cm.shape[0]):  # fewer confusions than classes: fill in order
+        if len(chosen) >= size:
+            break
+        if c not in chosen:
+            chosen.append(c)
+    return chosen
+
+
+def confusion_heatmap(cm: np.ndarray, normalized: bool = False,
+                      classes: Sequence[str] = CLASSES) -> Table:
+    """Rows: true class; columns: predicted. Diagonal in blue bins, errors in red bins.
+
+    Past HEATMAP_MAX classes, only the block of the ZOOM most confused classes (rates and
+    colours still of the whole rows)."""
     cm = np.asarray(cm)
     rows = cm.sum(axis=1, keepdims=True).clip(min=1)
     rates = cm / rows
     off = rates.copy()
     np.fill_diagonal(off, 0)
     off_max = off.max() or 1.0
-    table = Table(title="Confusion matrix (rows: true, columns: predicted"
-                  + (", row %)" if normalized else ", counts)"), box=None, padding=(0, 0),
-                  show_edge=False)
-    table.add_column("true \\ pred", justify="right", style="bold")
-    for name in CLASSES:
-        table.add_column(name[:5], justify="right", min_width=6)
-    for i, name in enumerate(CLASSES):
+    k = len(classes)
+    shown = list(range(k)) if k <= HEATMAP_MAX else most_confused_block(cm)
+    what = ", row %)" if normalized else ", counts)"
+    title = ("Confusion matrix (rows: true, columns: predicted" + what if k <= HEATMAP_MAX
+             else f"Most confused {len(shown)} of {k} classes (rows: true, columns: predicted"
+             + what + "; full matrix: report")
+    table = Table(title=title, box=None, padding=(0, 0), show_edge=False)
+    table.add_column("true \\ pred", justify="right", style="bold", no_wrap=True,
+                     max_width=14 if k > HEATMAP_MAX else None, overflow="ellipsis")
+    for j in shown:
+        table.add_column(classes[j][:5], justify="right", min_width=6)
+    for i in shown:
+        name = classes[i]
         cells = []
-        for j in range(len(CLASSES)):
+        for j in shown:
             if i == j:
                 colour = HEAT[min(len(HEAT) - 1, int(rates[i, j] * len(HEAT)))]
             else:
@@ -163,11 +216,24 @@ def confusion_heatmap(cm: np.ndarray, normalized: bool = False) -> Table:
     return table
 
 
-def per_class_table(per_class: list[dict]) -> Table:
-    table = Table(title="Per class", box=None)
+# The Results pane's sort orders of the per-class table: (name, key, largest first).
+PER_CLASS_SORTS = (("class", None, False), ("accuracy, worst first", "recall", False),
+                   ("accuracy, best first", "recall", True), ("f1, worst first", "f1", False),
+                   ("test images, fewest first", "support", False))
+
+
+def per_class_table(per_class: list[dict], sort: int = 0) -> Table:
+    """Precision, recall (accuracy) and F1 of each class, in PER_CLASS_SORTS[sort] order."""
+    name, key, reverse = PER_CLASS_SORTS[sort % len(PER_CLASS_SORTS)]
+    title = "Per class" + (f", by {name}" if key else "")
+    table = Table(title=title, box=None)
     for col in ("class", "accuracy", "precision", "f1", "n"):
-        table.add_column(col, justify="left" if col == "class" else "right")
-    for c in per_class:
+        table.add_column(col, justify="left" if col == "class" else "right",
+                         **({"max_width": 16, "overflow": "ellipsis", "no_wrap": True}
+                            if col == "class" else {}))
+    rows = per_class if key is None else sorted(per_class, key=lambda c: c[key],
+                                                reverse=reverse)
+    for c in rows:
         table.add_row(c["class"], f"{c['recall']:.1%}", f"{c['precision']:.1%}",
                       f"{c['f1']:.3f}", str(c["support"]))
     return table

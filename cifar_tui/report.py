@@ -20,7 +20,7 @@ import numpy as np
 
 from .compare import timings
 from .config import TrainConfig
-from .data import Cifar10, DataError, load_cifar10, subset
+from .data import DataError, Dataset, check_matches, data_options, load_data, subset
 from .evaluation import evaluate_probs
 from .runs import Run, atomic_write_text, best_val_text
 
@@ -92,11 +92,12 @@ class _RunFacts:
 
 
 def _test_images(run: Run, cfg: TrainConfig, labels: np.ndarray,
-                 data: Cifar10 | None) -> tuple[np.ndarray | None, str | None]:
+                 data: Dataset | None) -> tuple[np.ndarray | None, str | None]:
     """The run's test images in predictions.npz order, or (None, why not)."""
     try:
-        ds = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset,
-                    cfg.test_subset)
+        ds = data if data is not None else load_data(cfg.data, **data_options(cfg))
+        check_matches(run.config.get("dataset"), ds, f"run {run.id}")
+        ds = subset(ds, cfg.subset, cfg.test_subset)
     except (DataError, OSError) as exc:
         return None, (f"Test images not shown: could not load the run's data ({exc}). "
                       "Pass --data PATH.")
@@ -107,11 +108,12 @@ def _test_images(run: Run, cfg: TrainConfig, labels: np.ndarray,
     return ds.x_test, None
 
 
-def _facts(run: Run, data: Cifar10 | None) -> _RunFacts:
+def _facts(run: Run, data: Dataset | None) -> _RunFacts:
     cfg = TrainConfig.from_dict(run.config)
     preds = run.predictions()
     probs, labels = preds if preds is not None else (None, None)
-    metrics = run.metrics or (evaluate_probs(probs, labels).to_dict() if preds else None)
+    metrics = run.metrics or (evaluate_probs(probs, labels, run.class_names).to_dict()
+                              if preds else None)
     images, note = (None, None)
     if labels is not None:
         images, note = _test_images(run, cfg, labels, data)
@@ -121,12 +123,13 @@ def _facts(run: Run, data: Cifar10 | None) -> _RunFacts:
 # -- building the document -------------------------------------------------------------------
 
 
-def _layer_table(cfg: TrainConfig) -> list:
+def _layer_table(cfg: TrainConfig, run: Run) -> list:
     from .models import build_model  # TensorFlow: only when a report is written
     from .params import keras_summary, param_table
 
     try:  # counts do not depend on the weights: no download
-        model = build_model(cfg.arch, **cfg.model_options(download=False))
+        model = build_model(cfg.arch, num_classes=len(run.class_names),
+                            image_size=run.image_size, **cfg.model_options(download=False))
     except (ValueError, RuntimeError) as exc:
         return [Para(f"Could not rebuild the model for its layer table: {exc}")]
     table = param_table(model)
@@ -145,8 +148,11 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
 
     run, cfg = f.run, f.config
     sec = Section(f"Run {run.id}")
+    spec = run.dataset
     sec.blocks.append(Para(f"Architecture **{cfg.arch}**, status {run.status}, "
-                           f"{run.epochs_done}/{cfg.epochs} epochs."))
+                           f"{run.epochs_done}/{cfg.epochs} epochs, on {spec['name']}: "
+                           f"{len(spec['classes'])} classes, {spec['image_size']}x"
+                           f"{spec['image_size']} images."))
 
     def add(path: Path, caption: str) -> None:
         figures.append(path)
@@ -161,8 +167,11 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
                                f"{m['loss']:.4f}, expected calibration error {m['ece']:.4f} "
                                f"on {m['n']:,} test images"
                                + (f" ({note})." if (note := run.weights_note()) else ".")))
-        add(figs.confusion_figure(np.array(m["confusion"]), fig_dir / "confusion.png"),
-            "Confusion matrix")
+        classes = run.class_names
+        add(figs.confusion_figure(np.array(m["confusion"]), fig_dir / "confusion.png", classes),
+            "Confusion matrix" + ("" if len(classes) <= 12 else
+                                  f" of all {len(classes)} classes (the TUI shows the most "
+                                  "confused pairs and a zoom on its most confused block)"))
         sec.blocks.append(Table(("class", "precision", "recall", "F1", "support"),
                                 [(c["class"], _fmt(c["precision"], 3), _fmt(c["recall"], 3),
                                   _fmt(c["f1"], 3), c["support"]) for c in m["per_class"]]))
@@ -173,12 +182,12 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
                                 [(p["true"], p["predicted"], p["count"], _pct(p["rate"]))
                                  for p in pairs]))
         if f.images is not None:
-            add(figs.confused_pairs_figure(pairs, f.images, f.probs, f.labels,
-                                           fig_dir / "confused_pairs.png"),
+            add(figs.confused_pairs_figure(pairs[:8], f.images, f.probs, f.labels,
+                                           fig_dir / "confused_pairs.png", classes=classes),
                 "Most confused pairs with their most confident mistakes")
             picks = figs.prediction_picks(f.probs, f.labels)
             add(figs.predictions_figure(f.images[picks], f.probs[picks], f.labels[picks],
-                                        fig_dir / "predictions.png"),
+                                        fig_dir / "predictions.png", classes=classes),
                 "Test images with their predicted probabilities")
         elif f.image_note:
             sec.blocks.append(Para(f.image_note))
@@ -208,7 +217,7 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     if run.state.get("versions"):
         sec.blocks.append(Para(f"Software: {run.state['versions']}."))
     sec.blocks.append(Para("**Layers and parameters**"))
-    sec.blocks.extend(_layer_table(cfg))
+    sec.blocks.extend(_layer_table(cfg, run))
     sec.blocks.append(Para("**Configuration**"))
     sec.blocks.append(Table(("setting", "value"),
                             [(k, "unused" if k in cfg.unused() else "-" if v is None else v)
@@ -216,7 +225,7 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     return sec
 
 
-def build_report(runs: Sequence[Run], out: Path, data: Cifar10 | None = None,
+def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
                  ) -> tuple[list[Section], list[Path]]:
     """The document's sections, with its figures written under ``out/figures``."""
     from . import figures as figs
@@ -319,7 +328,7 @@ def to_html(sections: Sequence[Section], root: Path) -> str:
     return "\n".join(out)
 
 
-def write_report(runs: Sequence[Run], out: Path | str, data: Cifar10 | None = None) -> Report:
+def write_report(runs: Sequence[Run], out: Path | str, data: Dataset | None = None) -> Report:
     """Write ``out/report.md``, ``out/report.html`` and ``out/figures/``; returns their paths.
 
     ``data``: the dataset the runs were trained on (default: each run's own source); only the

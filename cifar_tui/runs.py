@@ -40,7 +40,7 @@ import socket
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,10 +328,11 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def metrics_problem(m: dict) -> str | None:
+def metrics_problem(m: dict, classes: Sequence[str] = CLASSES) -> str | None:
     """Why a metrics.json object is not a test evaluation as this app writes it (every field
-    the views read, of its type), or None. A hand-edited or foreign file must not crash a pane."""
-    k = len(CLASSES)
+    the views read, of its type, for the run's ``classes``), or None. A hand-edited or foreign
+    file must not crash a pane."""
+    k = len(classes)
     for key in ("accuracy", "loss", "ece"):
         if not _number(m.get(key)):
             return f"metrics.json: {key} is {m.get(key)!r}, not a number"
@@ -348,7 +349,7 @@ def metrics_problem(m: dict) -> str | None:
         return f"metrics.json: per_class is not {k} rows of precision, recall, f1, support"
     pairs = m.get("confused_pairs")
     if not (isinstance(pairs, list) and all(
-            isinstance(p, dict) and p.get("true") in CLASSES and p.get("predicted") in CLASSES
+            isinstance(p, dict) and p.get("true") in classes and p.get("predicted") in classes
             and _count(p.get("count")) and _number(p.get("rate")) for p in pairs)):
         return "metrics.json: confused_pairs is not a list of class pairs with counts"
     return None
@@ -456,6 +457,31 @@ class Run:
         self._write_json("config.json", config)
 
     @property
+    def dataset(self) -> dict:
+        """The data set the run was trained on (name, classes, image_size): recorded in its
+        config since runs took any data set; CIFAR-10 at 32x32 for runs from before."""
+        spec = self.config.get("dataset")
+        classes = spec.get("classes") if isinstance(spec, dict) else None
+        size = spec.get("image_size") if isinstance(spec, dict) else None
+        if (isinstance(classes, list) and len(classes) >= 2
+                and all(isinstance(c, str) for c in classes) and _count(size) and size > 0):
+            return {"name": str(spec.get("name") or "images"), "classes": classes,
+                    "image_size": size}
+        return {"name": "CIFAR-10", "classes": list(CLASSES), "image_size": 32}
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset["classes"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.dataset["image_size"])
+
+    def record_dataset(self, spec: dict) -> None:
+        """Keep the data set's name, class names and image size in config.json."""
+        self.write_config({**self.config, "dataset": spec})
+
+    @property
     def state(self) -> dict:
         return self._read_json("state.json")
 
@@ -474,7 +500,7 @@ class Run:
     def metrics(self) -> dict:
         """The stored test evaluation; {} when missing or damaged (``damage()`` says why)."""
         data = self._read_json("metrics.json")
-        return data if data and metrics_problem(data) is None else {}
+        return data if data and metrics_problem(data, self.class_names) is None else {}
 
     def write_metrics(self, metrics: dict) -> None:
         self._write_json("metrics.json", metrics)
@@ -615,7 +641,7 @@ class Run:
             if bad:
                 return f"diverged: {bad[0]} is {r[bad[0]]} at epoch {r['epoch']}"
         metrics, err = self._load_json("metrics.json")
-        if err or (metrics and (err := metrics_problem(metrics))):
+        if err or (metrics and (err := metrics_problem(metrics, self.class_names))):
             return err
         if self.predictions_path.exists() and self.predictions() is None:
             return "predictions.npz is not a readable set of test predictions"

@@ -27,7 +27,16 @@ from .callbacks import (
 )
 from .compilation import CompileClock
 from .config import TrainConfig
-from .data import Cifar10, LoadCancelled, balanced_sample, load_cifar10, stratified_split, subset
+from .data import (
+    Dataset,
+    LoadCancelled,
+    balanced_sample,
+    check_matches,
+    data_options,
+    load_data,
+    stratified_split,
+    subset,
+)
 from .errors import error_message
 from .evaluation import Evaluation, evaluate_probs, predict_probs
 from .events import Failed, Finished, Listener, Started
@@ -149,7 +158,7 @@ def _noop(event: object) -> None:
     pass
 
 
-def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
+def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
           store: RunStore | None = None, listener: Listener | None = None,
           stop: threading.Event | None = None, run: Run | None = None,
           evaluate: bool = True, callbacks: Sequence[keras.callbacks.Callback] = ()) -> Run:
@@ -172,9 +181,10 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
     t_called = time.perf_counter()
     if run is None:
         if data is None:  # a bad source is said before anything is created in the store
-            data = load_cifar10(config.data, stop=stop)
+            data = load_data(config.data, stop=stop, **data_options(config))
         config = config.resolved()  # the preset's dropout, batch norm...: what is trained
-        run = store.create(config.to_dict())
+        # the run remembers its data set: another one's classes are refused (check_matches)
+        run = store.create({**config.to_dict(), "dataset": data.spec()})
     lock = run.lock()  # one trainer per run: RunLockedError names a live owner
     # progress.json for viewers in other processes; their stop requests reach `stop`
     publisher = Publisher(run, emit, stop)
@@ -203,17 +213,24 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                          error=None, backend=keras.backend.backend())
         run.clear_spawn()  # begun: viewers go by the state and the lock from here
         if data is None:  # a resume: a stop ends a first, long load too
-            data = load_cifar10(config.data, stop=stop)
+            data = load_data(config.data, stop=stop, **data_options(config))
+        if initial_epoch:  # the model's head and input were made for the data it began on
+            check_matches(run.config.get("dataset"), data, f"run {run.id}")
+        elif run.config.get("dataset") != data.spec():
+            run.record_dataset(data.spec())
         # what `cifar-tui code RUN` exports the loader of: the source and its classes
         run.update_state(data_source=data.source, classes=list(data.class_names))
         data = subset(data, config.subset, config.test_subset)
         backend.set_seed(config.seed)
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
         bs = config.batch_size
+        k = data.num_classes
         train_batches = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
+                                     num_classes=k,
                                      seed=config.seed, epoch=initial_epoch, drop_remainder=True,
                                      alternate_flip=config.augment_flip and config.alternate_flip)
-        val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256))
+        val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256),
+                                    num_classes=k)
                        if len(va) else None)
         steps = train_batches.num_batches
         compute = mixed_policy(config)
@@ -228,7 +245,8 @@ def train(config: TrainConfig | None = None, *, data: Cifar10 | None = None,
                                    flip=config.augment_flip and not config.alternate_flip,
                                    pixels=config.crop_pixels if config.augment_crop else 0,
                                    seed=config.seed)
-                model = build_model(config.arch, stage=stage, **config.model_options())
+                model = build_model(config.arch, stage=stage, num_classes=data.num_classes,
+                                    image_size=data.image_size, **config.model_options())
                 sample = tr[balanced_sample(data.y_train[tr], FAST["whitening"]["sample"],
                                             config.seed)]
                 init_whitening(model, data.x_train[sample])
@@ -319,19 +337,22 @@ def load_run_model(run: Run) -> keras.Model:
                          "run, or restore the file.") from None
 
 
-def evaluate_run(run: Run, data: Cifar10 | None = None) -> Evaluation:
+def evaluate_run(run: Run, data: Dataset | None = None) -> Evaluation:
     """Evaluate the run's best model on its test set; store metrics.json and predictions.
 
     ``data``: the full dataset (default: the run's source); the run's own subset is applied here
-    (a no-op on data that is already that subset).
+    (a no-op on data that is already that subset). Data with other classes than the run was
+    trained on is refused (DataError).
     """
     cfg = TrainConfig.from_dict(run.config)
-    data = subset(data if data is not None else load_cifar10(cfg.data), cfg.subset,
-                  cfg.test_subset)
+    if data is None:
+        data = load_data(cfg.data, **data_options(cfg))
+    check_matches(run.config.get("dataset"), data, f"run {run.id}")
+    data = subset(data, cfg.subset, cfg.test_subset)
     _, weights = run.evaluation_weights()  # the file load_run_model loads
     model = load_run_model(run)
     probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
-    ev = evaluate_probs(probs, data.y_test)
+    ev = evaluate_probs(probs, data.y_test, data.class_names)
     run.save_predictions(probs, data.y_test)
     run.write_metrics({**ev.to_dict(), **weights})
     return ev

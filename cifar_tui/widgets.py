@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,10 +62,13 @@ class Lazy(_Lazy):
 
 
 def downsample(img: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor`` x ``factor`` pixel blocks (for a smaller gallery)."""
+    """Average ``factor`` x ``factor`` pixel blocks (for a smaller gallery); a side that is
+    not a multiple of ``factor`` loses its last pixels."""
     if factor <= 1:
         return img
     h, w, c = img.shape
+    h, w = h - h % factor, w - w % factor
+    img = img[:h, :w]
     return img.reshape(h // factor, factor, w // factor, factor, c).mean(axis=(1, 3)).astype(
         np.uint8)
 
@@ -76,11 +80,17 @@ class Gallery(Static):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._images: dict[int, list[HalfBlockImage]] = {}
+        self._names: Sequence[str] = CLASSES
+        self._header: Text | None = None
         self._width = 0
 
-    def show(self, x: np.ndarray, indices: dict[int, np.ndarray], shrink: int = 2) -> None:
+    def show(self, x: np.ndarray, indices: dict[int, np.ndarray], shrink: int = 2,
+             names: Sequence[str] = CLASSES, header: Text | None = None) -> None:
+        """``indices``: the images of each class shown (a page of classes); ``names``: all
+        the class names; ``header``: a line above them (which page this is)."""
         self._images = {c: [HalfBlockImage(downsample(x[i], shrink)) for i in idx]
                         for c, idx in indices.items()}
+        self._names, self._header = names, header
         self._width = 0
         self._layout()
 
@@ -94,9 +104,9 @@ class Gallery(Static):
         self._width = width
         img_w = next(iter(self._images.values()))[0].size[0] if self._images else 8
         per_row = max(1, (width + 1) // (img_w + 1))
-        parts: list = []
+        parts: list = [self._header] if self._header is not None else []
         for c, images in self._images.items():
-            parts.append(Text(CLASSES[c], style="bold"))
+            parts.append(Text(self._names[c], style="bold"))
             for start in range(0, len(images), per_row):
                 grid = Table.grid(padding=(0, 1, 0, 0))
                 chunk = images[start:start + per_row]
@@ -221,11 +231,18 @@ def stat_line(pairs: list[tuple[str, str]]) -> Text:
 
 
 def class_counts_table(train: dict[str, int], test: dict[str, int]) -> Table:
+    """Train and test images per class (in ``train``'s order), with the imbalance: the
+    largest class's count over the smallest's, when they differ."""
     table = Table(box=None, padding=(0, 1), header_style="bold")
-    table.add_column("class")
+    table.add_column("class", max_width=18, no_wrap=True, overflow="ellipsis")
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
-    for name in CLASSES:
+    counts = [n for n in train.values()]
+    if counts and min(counts) != max(counts):
+        table.caption = (f"imbalanced: {max(counts) / max(1, min(counts)):.1f}x as many train "
+                         f"images in the largest class as in the smallest")
+        table.caption_justify = "left"
+    for name in train:
         table.add_row(name, f"{train.get(name, 0):,}", f"{test.get(name, 0):,}")
     return table
 

@@ -105,6 +105,11 @@ class ModelPane(Pane):
                                   id="param-box")
         yield Lazy(Horizontal(form, table))
 
+    def on_mount(self) -> None:
+        # another data set has another head (classes) and input (size): another table
+        self.watch(self.app, "dataset", lambda _: self._table_wanted and self.refresh_params(),
+                   init=False)
+
     def on_show(self) -> None:
         if not self._table_wanted:
             self._table_wanted = True
@@ -300,11 +305,13 @@ class ModelPane(Pane):
                 "\nLoading Keras and TensorFlow first (a few seconds, once)." if first else ""))
         self.build_table(key)
 
-    @staticmethod
-    def _key(cfg: TrainConfig) -> tuple:
-        """What the parameter table depends on: the architecture and its model options."""
+    def _key(self, cfg: TrainConfig) -> tuple:
+        """What the parameter table depends on: the architecture, its model options, and the
+        data set's class count and image size (CIFAR-10's until the data has loaded)."""
         options = cfg.model_options(download=False)  # counts do not depend on the weights
-        return cfg.arch, tuple(sorted(options.items()))
+        ds = self.app.dataset
+        dims = (ds.num_classes, ds.image_size) if ds is not None else (10, cfg.image_size)
+        return cfg.arch, tuple(sorted(options.items())), dims
 
     def action_cycle_view(self) -> None:
         views = ("table", "summary", "code")
@@ -341,10 +348,10 @@ class ModelPane(Pane):
         from ..params import keras_summary, param_table
         from ..render import param_table_renderable
 
-        arch, options = key[0], dict(key[1])
+        arch, options, (num_classes, image_size) = key[0], dict(key[1]), key[2]
         error = None
         try:
-            model = build_model(arch, **options)
+            model = build_model(arch, num_classes=num_classes, image_size=image_size, **options)
             renderable: object = param_table_renderable(param_table(model))
             summary: object = Text(keras_summary(model, width=SUMMARY_WIDTH))
         except Exception as exc:  # a bad spec: show it where the user is looking

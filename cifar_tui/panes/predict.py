@@ -13,9 +13,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
-from .. import CLASSES
 from ..render import probability_bars
-from ..widgets import ImageView, InOrderInput, Pane
+from ..widgets import ImageView, InOrderInput, Pane, downsample
 
 
 class PredictPane(Pane):
@@ -98,8 +97,13 @@ class PredictPane(Pane):
         if ds is None:
             header.update("Waiting for CIFAR-10 to load...")
             return
-        from ..data import subset
+        from ..data import DataError, check_matches, subset
 
+        try:
+            check_matches(run.config.get("dataset"), ds, f"Run {run.id}")
+        except DataError as exc:
+            header.update(str(exc))
+            return
         x_test = subset(ds, run.config.get("subset"), run.config.get("test_subset")).x_test
         probs, labels = preds
         if len(x_test) != len(labels):
@@ -121,23 +125,25 @@ class PredictPane(Pane):
                   f"{wrong} misclassified")
         if self.pair is not None and self.pair_images is not None:
             # the run is in the title bar; the pair needs the room here
-            t, q = (CLASSES[c] for c in self.pair)
+            t, q = (self.app.current_run.class_names[c] for c in self.pair)
             n = len(self.pair_images)
             header = (f"{t} \u2192 {q}: {self.pair_pos + 1}/{n}, worst first (a: all images)"
                       if n else f"no {t} predicted as {q} in this run (a: all images)")
         self.query_one("#pred-header", Static).update(header)
-        self.query_one(ImageView).show(self.images[i], scale=1)
-        self.query_one("#pred-caption", Static).update(self._caption(label, pred, p))
-        self.query_one("#pred-bars", Static).update(probability_bars(p, label))
+        classes = self.app.current_run.class_names
+        self.query_one(ImageView).show(_for_screen(self.images[i]), scale=1)
+        self.query_one("#pred-caption", Static).update(self._caption(label, pred, p, classes))
+        self.query_one("#pred-bars", Static).update(probability_bars(p, label,
+                                                                     classes=classes))
 
     @staticmethod
-    def _caption(label: int | None, pred: int, p: np.ndarray) -> Text:
+    def _caption(label: int | None, pred: int, p: np.ndarray, classes: tuple[str, ...]) -> Text:
         text = Text()
         if label is not None:
-            text.append(f"true {CLASSES[label]}\n")
+            text.append(f"true {classes[label]}\n")
         # green/red say right/wrong: a photo of the user's has no known class to be right about
         style = "bold" if label is None else "bold green" if label == pred else "bold red"
-        text.append(f"predicted {CLASSES[pred]} ({p[pred]:.0%})", style=style)
+        text.append(f"predicted {classes[pred]} ({p[pred]:.0%})", style=style)
         if label is None:
             text.append("\ntrue class unknown", style="dim")
         return text
@@ -187,7 +193,7 @@ class PredictPane(Pane):
         try:
             if run is None:
                 raise ValueError("pick or train a run first")
-            image = load_image(path)
+            image = load_image(path, run.image_size)
             if self._model_cache is None or self._model_cache[0] != run.id:
                 self._model_cache = (run.id, load_run_model(run))
             probs = predict_probs(self._model_cache[1], image[None],
@@ -196,11 +202,18 @@ class PredictPane(Pane):
             self.app.call_from_thread(self.notify, str(exc), title="Cannot classify",
                                       severity="error")
             return
-        self.app.call_from_thread(self._show_file, path, image, probs)
+        self.app.call_from_thread(self._show_file, path, image, probs, run.class_names)
 
-    def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray) -> None:
-        self.query_one("#pred-header", Static).update(f"{path} (resized to 32x32)")
-        self.query_one(ImageView).show(image, scale=1)
+    def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray,
+                   classes: tuple[str, ...]) -> None:
+        side = image.shape[0]
+        self.query_one("#pred-header", Static).update(f"{path} (resized to {side}x{side})")
+        self.query_one(ImageView).show(_for_screen(image), scale=1)
         self.query_one("#pred-caption", Static).update(self._caption(None, int(probs.argmax()),
-                                                                     probs))
-        self.query_one("#pred-bars", Static).update(probability_bars(probs))
+                                                                     probs, classes))
+        self.query_one("#pred-bars", Static).update(probability_bars(probs, classes=classes))
+
+
+def _for_screen(image: np.ndarray) -> np.ndarray:
+    """Images larger than 32x32 shown at about 32x32 (16 rows), so they fit 80x24."""
+    return downsample(image, image.shape[0] // 32)

@@ -1,4 +1,8 @@
-"""Results pane: confusion-matrix heatmap, per-class accuracy and the most confused pairs."""
+"""Results pane: confusion-matrix heatmap, per-class accuracy and the most confused pairs.
+
+Past 12 classes the heatmap shows the block of the 8 most confused classes and the pairs list
+grows to 20: a 100x100 matrix is 600 columns, and what a person looks for in it is which
+classes are mixed up (the report has the whole matrix)."""
 
 from __future__ import annotations
 
@@ -11,10 +15,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from .. import CLASSES
 from ..events import epochs
 from ..messages import RunChanged, ShowPair
-from ..render import confused_pairs_text, confusion_heatmap, per_class_table
+from ..render import PER_CLASS_SORTS, confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import Pane, stat_line
 
 
@@ -22,6 +25,7 @@ class ResultsPane(Pane):
     BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
                 Binding("e", "evaluate", "Evaluate"),
                 Binding("n", "next_pair", "Pair"),
+                Binding("o", "sort_classes", "Sort classes"),
                 Binding("enter", "show_pair", "Its images", show=False),
                 # The pane keeps focus (for c and e), so it scrolls its body itself.
                 Binding("down,j", "scroll_body('down')", "Scroll", show=False),
@@ -33,6 +37,7 @@ class ResultsPane(Pane):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.normalized = False
+        self.sort = 0  # the per-class table's order (render.PER_CLASS_SORTS)
         self.pair_index: int | None = None  # the highlighted confused pair
         self.pairs: list[dict] = []
         self._shown_run: str | None = None
@@ -55,6 +60,8 @@ class ResultsPane(Pane):
                             self.action_show_pair)
         yield SystemCommand("Confusion matrix: counts / row %", "Switch the heatmap's numbers",
                             self.action_toggle_normalized)
+        yield SystemCommand("Results: sort per-class table", "By class, accuracy, f1 or test "
+                            "images (o)", self.action_sort_classes)
 
     def on_mount(self) -> None:
         self.watch(self.app, "current_run", self.refresh_run)
@@ -82,8 +89,9 @@ class ResultsPane(Pane):
             ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
             ("trained", f"{epochs(run.epochs_done)} in {trained:.0f} s" if trained else "-")]))
         self.query_one("#heatmap", Static).update(
-            confusion_heatmap(np.array(metrics["confusion"]), self.normalized))
-        self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"]))
+            confusion_heatmap(np.array(metrics["confusion"]), self.normalized, run.class_names))
+        self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"],
+                                                                    self.sort))
         self.pairs = metrics["confused_pairs"]
         if self.pair_index is not None and self.pair_index >= len(self.pairs):
             self.pair_index = None
@@ -103,7 +111,13 @@ class ResultsPane(Pane):
             self.notify("No confused pairs: evaluate a run first (e)")
             return
         pair = self.pairs[self.pair_index or 0]
-        self.post_message(ShowPair(CLASSES.index(pair["true"]), CLASSES.index(pair["predicted"])))
+        classes = list(self.app.current_run.class_names)
+        self.post_message(ShowPair(classes.index(pair["true"]), classes.index(pair["predicted"])))
+
+    def action_sort_classes(self) -> None:
+        self.sort = (self.sort + 1) % len(PER_CLASS_SORTS)
+        self.notify(f"Per class: by {PER_CLASS_SORTS[self.sort][0]} (o: next)", timeout=3)
+        self.refresh_run()
 
     def action_scroll_body(self, how: str) -> None:
         getattr(self.query_one(VerticalScroll), f"scroll_{how}")()

@@ -1,0 +1,265 @@
+"""Any image-folder data set and CIFAR-100, from tiny generated files (issue 33)."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+from conftest import write_targz, write_tree, write_zip
+
+from cifar_tui import CLASSES
+from cifar_tui.data import DataError, check_matches, load_data
+
+
+def image_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (32, 32),
+                mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """One image of a flat ``colour`` in PIL ``mode`` (L, RGBA, CMYK, P, I;16...)."""
+    from PIL import Image
+
+    im = Image.new("RGB", size, colour)
+    if mode == "I;16":
+        grey = np.asarray(im.convert("L"), np.uint16) * 257
+        im = Image.fromarray(grey)  # uint16: mode I;16
+    elif mode != "RGB":
+        im = im.convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def colour_of(k: int, n: int) -> tuple[int, int, int]:
+    hue = np.linspace(0, 255, n, endpoint=False, dtype=int)[k]
+    return int(hue), int(255 - hue), int((hue * 7) % 256)
+
+
+def folder_members(names: list[str], per_class: int = 3, test_per_class: int = 1,
+                   split: bool = True, **image: object) -> dict[str, bytes]:
+    members = {}
+    for k, name in enumerate(names):
+        img = image_bytes(colour_of(k, len(names)), **image)
+        for i in range(per_class):
+            members[f"{'train/' if split else ''}{name}/{i:03d}.png"] = img
+        for i in range(test_per_class if split else 0):
+            members[f"test/{name}/{i:03d}.png"] = img
+    return members
+
+
+SHAPES = ["circle", "square", "triangle"]
+
+
+def test_three_classes_named_by_their_folders(tmp_path):
+    ds = load_data(write_tree(tmp_path / "shapes", folder_members(SHAPES)))
+    assert ds.class_names == ("circle", "square", "triangle") and ds.num_classes == 3
+    assert ds.name == "shapes"
+    assert ds.x_train.shape == (9, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3)
+    assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert ds.spec() == {"name": "shapes", "classes": list(SHAPES), "image_size": 32}
+    s = ds.summary()
+    assert s["train_counts"] == {"circle": 3, "square": 3, "triangle": 3}
+
+
+def test_two_classes_in_a_zip_and_three_cifar_names(tmp_path):
+    ds = load_data(write_zip(tmp_path / "d.zip", folder_members(["no", "yes"])))
+    assert ds.class_names == ("no", "yes")
+    # three of CIFAR-10's names alone were refused before: now they are a 3-class data set
+    ds = load_data(write_targz(tmp_path / "c.tar.gz", folder_members(["cat", "dog", "frog"])))
+    assert ds.class_names == ("cat", "dog", "frog")
+
+
+def test_a_hundred_classes(tmp_path):
+    names = [f"class{k:03d}" for k in range(100)]
+    ds = load_data(write_targz(tmp_path / "h.tar.gz", folder_members(names, 2, 1)))
+    assert ds.num_classes == 100 and len(ds.y_test) == 100 and ds.y_train.max() == 99
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P", "I;16", "LA", "1"])
+def test_every_image_mode_becomes_rgb(tmp_path, mode):
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    members = {f"{split}/{c}/0.{fmt.lower()}": image_bytes((200, 200, 200), (20, 30), mode, fmt)
+               for split in ("train", "test") for c in ("a", "b")}
+    ds = load_data(write_tree(tmp_path / mode.replace(";", ""), members))
+    assert ds.x_train.shape == (2, 32, 32, 3) and ds.x_train.dtype == np.uint8
+    # light grey stays light grey (CMYK's JPEG and 1-bit dithering move it a little)
+    assert abs(float(ds.x_train.mean()) - 200) < 60, ds.x_train.mean()
+    assert not ds.skipped
+
+
+def test_odd_sizes_resized_to_the_chosen_size(tmp_path):
+    members = folder_members(["a", "b"], size=(7, 45))
+    members["train/a/big.png"] = image_bytes((10, 20, 30), (300, 200))
+    ds = load_data(write_tree(tmp_path / "odd", members), image_size=24)
+    assert ds.image_size == 24 and ds.x_train.shape == (7, 24, 24, 3)
+    assert ds.spec()["image_size"] == 24
+    with pytest.raises(DataError, match=r"image size 8 is out of range.*--image-size"):
+        load_data(tmp_path / "odd", image_size=8)
+
+
+def test_class_folders_alone_hold_out_a_test_share(tmp_path):
+    members = folder_members(["ash", "elm", "oak"], per_class=10, split=False)
+    first = load_data(write_tree(tmp_path / "leaves", members), test_fraction=0.2)
+    assert first.class_names == ("ash", "elm", "oak")
+    assert np.bincount(first.y_test).tolist() == [2, 2, 2]
+    assert np.bincount(first.y_train).tolist() == [8, 8, 8]
+    again = load_data(tmp_path / "leaves", test_fraction=0.2, use_cache=False)
+    assert np.array_equal(first.x_test, again.x_test)  # the same held-out images every time
+    assert np.bincount(load_data(tmp_path / "leaves", test_fraction=0.5).y_test).tolist() \
+        == [5, 5, 5]
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    members = folder_members(SHAPES)
+    members["train/square/bad.png"] = b"\x89PNG\r\n\x1a\n truncated"
+    members["test/circle/empty.jpg"] = b""
+    ds = load_data(write_tree(tmp_path / "s", members))
+    assert sorted(ds.skipped) == ["test/circle/empty.jpg", "train/square/bad.png"]
+    assert len(ds.y_train) == 9
+
+
+def test_a_class_with_no_readable_images_is_named(tmp_path):
+    members = folder_members(SHAPES)
+    (tmp_path / "s" / "train" / "hexagon").mkdir(parents=True)
+    (tmp_path / "s" / "test" / "hexagon").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"train/hexagon/ has no readable images"):
+        load_data(write_tree(tmp_path / "s", members))
+    members = folder_members(SHAPES)
+    members["train/square/000.png"] = b"junk"
+    members["train/square/001.png"] = b"junk"
+    members["train/square/002.png"] = b"junk"
+    with pytest.raises(DataError, match=r"train/square/ has no readable images \(3 unreadable"):
+        load_data(write_tree(tmp_path / "t", members))
+
+
+def test_test_class_missing_from_train(tmp_path):
+    members = folder_members(SHAPES)
+    members["test/star/0.png"] = image_bytes((1, 2, 3))
+    with pytest.raises(DataError, match=r"test/star/ has no train/star/.*Add train images"):
+        load_data(write_tree(tmp_path / "s", members))
+
+
+def test_class_counts(tmp_path):
+    with pytest.raises(DataError, match=r"found 1 class folder \(only\).*2 to 1,000"):
+        load_data(write_tree(tmp_path / "one", folder_members(["only"])))
+
+
+def test_too_many_classes_is_refused(tmp_path):
+    from cifar_tui import data
+
+    members = folder_members([f"c{k:02d}" for k in range(12)], 1, 1)
+    old = data.MAX_CLASSES
+    data.MAX_CLASSES = 10
+    try:
+        with pytest.raises(DataError, match=r"found 12 class folders.*2 to 10 classes"):
+            load_data(write_tree(tmp_path / "m", members))
+    finally:
+        data.MAX_CLASSES = old
+
+
+def test_images_outside_class_folders_are_ignored(tmp_path):
+    members = folder_members(SHAPES)
+    members["train/stray.png"] = image_bytes((0, 0, 0))
+    members["__MACOSX/train/circle/._000.png"] = b"resource fork"
+    ds = load_data(write_tree(tmp_path / "s", members))
+    assert ds.class_names == tuple(SHAPES) and len(ds.y_train) == 9 and not ds.skipped
+
+
+def test_a_run_refuses_data_with_other_classes(tmp_path):
+    three = load_data(write_tree(tmp_path / "s", folder_members(SHAPES)))
+    check_matches(three.spec(), three, "run x")  # its own data: fine
+    other = load_data(write_tree(tmp_path / "o", folder_members(["a", "b", "c"])))
+    with pytest.raises(DataError, match=r"run x was trained on s \(3 classes: circle.*other "
+                                        r"classes.*--data PATH"):
+        check_matches(three.spec(), other, "run x")
+    with pytest.raises(DataError, match=r"takes 32x32 images.*--image-size 32"):
+        check_matches(three.spec(), load_data(tmp_path / "s", image_size=16), "run x")
+    # runs recorded before data sets were: CIFAR-10 at 32x32
+    with pytest.raises(DataError, match=r"trained on CIFAR-10 \(10 classes"):
+        check_matches(None, three, "run old")
+
+
+# -- CIFAR-100 -------------------------------------------------------------------------------
+
+FINE = [f"fine{k}" for k in range(100)]
+COARSE = [f"coarse{k}" for k in range(20)]
+
+
+def cifar100_members(n_train: int = 200, n_test: int = 100) -> tuple[dict[str, bytes], dict]:
+    """The official cifar-100-python layout: protocol-2 pickles with bytes keys, channel-planar
+    rows, fine and coarse labels, and ``meta`` with both name lists."""
+    rng = np.random.default_rng(0)
+    truth = {}
+    members = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = np.arange(n) % 100
+        coarse = fine // 5
+        x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        truth[name] = (x, fine, coarse)
+        batch = {b"filenames": [f"{i}.png".encode() for i in range(n)],
+                 b"batch_label": f"{name} batch".encode(),
+                 b"fine_labels": [int(v) for v in fine],
+                 b"coarse_labels": [int(v) for v in coarse],
+                 b"data": x.transpose(0, 3, 1, 2).reshape(n, -1)}
+        members[f"cifar-100-python/{name}"] = pickle.dumps(batch, protocol=2)
+    meta = {b"fine_label_names": [n.encode() for n in FINE],
+            b"coarse_label_names": [n.encode() for n in COARSE]}
+    members["cifar-100-python/meta"] = pickle.dumps(meta, protocol=2)
+    return members, truth
+
+
+def test_cifar100_official_archive_fine_and_coarse(tmp_path):
+    members, truth = cifar100_members()
+    path = write_targz(tmp_path / "cifar-100-python.tar.gz", members)
+    fine = load_data(path)
+    assert fine.name == "CIFAR-100" and fine.class_names == tuple(FINE)
+    assert np.array_equal(fine.x_train, truth["train"][0])
+    assert np.array_equal(fine.y_test, truth["test"][1])
+    coarse = load_data(path, labels="coarse")
+    assert coarse.class_names == tuple(COARSE) and coarse.name == "CIFAR-100 (coarse)"
+    assert np.array_equal(coarse.y_train, truth["train"][2])
+    # and extracted
+    folder = write_tree(tmp_path / "x", members)
+    assert load_data(folder / "cifar-100-python").class_names == tuple(FINE)
+    assert load_data(folder, labels="coarse").num_classes == 20
+
+
+def test_cifar100_goes_through_the_restricted_unpickler(tmp_path):
+    members, _ = cifar100_members(10, 10)
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    members["cifar-100-python/meta"] = pickle.dumps({b"fine_label_names": Boom()}, protocol=2)
+    from cifar_tui.data import UnsafePickleError
+
+    with pytest.raises(UnsafePickleError, match=r"meta.*refused to load .*print"):
+        load_data(write_targz(tmp_path / "evil.tar.gz", members))
+
+
+def test_cifar100_from_keras_download(tmp_path, monkeypatch):
+    import keras
+
+    members, _ = cifar100_members(100, 100)
+    target = write_tree(tmp_path / "keras" / "cifar-100-python-target", members)
+    asked = {}
+
+    def get_file(**kw):
+        asked.update(kw)
+        return str(target)
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    ds = load_data("cifar100", labels="coarse")
+    assert ds.num_classes == 20 and asked["fname"] == "cifar-100-python-target"
+    assert asked["origin"].endswith("cifar-100-python.tar.gz")
+
+
+def test_cifar100_missing_meta(tmp_path):
+    members, _ = cifar100_members(10, 10)
+    del members["cifar-100-python/meta"]
+    with pytest.raises(DataError, match=r"missing meta.*train, test and meta"):
+        load_data(write_targz(tmp_path / "c.tar.gz", members))
+
+
+def test_cifar10_keeps_its_ten_names(tiny):
+    assert tiny.class_names == CLASSES and tiny.num_classes == 10 and tiny.image_size == 32
