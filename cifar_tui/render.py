@@ -194,12 +194,15 @@ def confusion_heatmap(cm: np.ndarray, normalized: bool = False,
              else f"Most confused {len(shown)} of {k} classes (rows: true, columns: predicted"
              + what + "; full matrix: report")
     table = Table(title=title, box=None, padding=(0, 0), show_edge=False)
+    zoom = k > HEATMAP_MAX
     table.add_column("true \\ pred", justify="right", style="bold", no_wrap=True,
-                     max_width=14 if k > HEATMAP_MAX else None, overflow="ellipsis")
-    for j in shown:
-        table.add_column(classes[j][:5], justify="right", min_width=6)
-    for i in shown:
-        name = classes[i]
+                     max_width=16 if zoom else None, overflow="ellipsis")
+    # Zoomed, the columns are numbered as the rows are: 5 letters of "maple_tree" and
+    # "maple_leaf" would not tell them apart.
+    for n, j in enumerate(shown, start=1):
+        table.add_column(str(n) if zoom else classes[j][:5], justify="right", min_width=6)
+    for n, i in enumerate(shown, start=1):
+        name = f"{n} {classes[i]}" if zoom else classes[i]
         cells = []
         for j in shown:
             if i == j:

@@ -591,14 +591,17 @@ class Run:
         _atomic(self.predictions_path, lambda p: np.savez(p, probs=probs, labels=labels))
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Stored test probabilities (N, 10) and labels (N,); None if absent or damaged."""
+        """Stored test probabilities (N, K) and labels (N,), K the run's classes; None if absent
+        or damaged."""
         try:
             with np.load(self.predictions_path, allow_pickle=False) as z:
                 probs, labels = z["probs"], z["labels"]
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             return None
-        if probs.ndim != 2 or probs.shape[1] != 10 or labels.shape != (len(probs),) \
-                or not np.issubdtype(labels.dtype, np.integer):
+        k = len(self.class_names)
+        if probs.ndim != 2 or probs.shape[1] != k or labels.shape != (len(probs),) \
+                or not np.issubdtype(labels.dtype, np.integer) \
+                or (len(labels) and (labels.min() < 0 or labels.max() >= k)):
             return None
         return probs, labels
 

@@ -263,3 +263,105 @@ def test_cifar100_missing_meta(tmp_path):
 
 def test_cifar10_keeps_its_ten_names(tiny):
     assert tiny.class_names == CLASSES and tiny.num_classes == 10 and tiny.image_size == 32
+
+
+# -- models, training, evaluation, prediction and reports at K classes -----------------------
+
+
+def test_models_take_classes_and_size_from_the_data(capsys):
+    import json
+
+    from cifar_tui.cli import main
+    from cifar_tui.models import build_model
+    from cifar_tui.params import param_table
+
+    for arch in ("cnn", "fast", "resnet9", "dense"):
+        model = build_model(arch, num_classes=100, image_size=48)
+        assert tuple(model.input_shape[1:]) == (48, 48, 3)
+        assert model.output_shape[-1] == 100, arch
+    head = param_table(build_model("cnn", num_classes=100)).rows[-1]
+    assert head.formula == "(512+1)*100" and head.count == 512 * 100 + 100
+    assert main(["params", "cnn", "--classes", "100", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[-1]["count"] == 51_300
+    # the course preset keeps its exact count on CIFAR-10
+    assert param_table(build_model("cnn")).total == 890_410
+    assert main(["params", "cnn", "--classes", "1"]) == 1
+    assert "2 to 1,000 classes" in capsys.readouterr().err
+
+
+def learnable_folder(tmp_path, names=SHAPES, per_class=24, test_per_class=6, size=(20, 20)):
+    """Flat colours per class with noise, as odd-sized greyscale-or-colour PNGs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    members = {}
+    for k, name in enumerate(names):
+        for split, n in (("train", per_class), ("test", test_per_class)):
+            for i in range(n):
+                base = np.array(colour_of(k, len(names)))
+                px = np.clip(base + rng.integers(-20, 21, size=(*size[::-1], 3)), 0, 255)
+                buf = io.BytesIO()
+                Image.fromarray(px.astype(np.uint8)).save(buf, format="PNG")
+                members[f"{split}/{name}/{i:03d}.png"] = buf.getvalue()
+    return write_tree(tmp_path / "own", members)
+
+
+def test_own_folder_trains_evaluates_predicts_reports_from_the_cli(tmp_path, capsys):
+    import json
+
+    from cifar_tui.cli import main
+    from cifar_tui.runs import RunStore
+
+    data = learnable_folder(tmp_path)
+    runs = tmp_path / "runs"
+    code = main(["train", "custom", "--spec", "C8-P-C16-P-F-FC32", "--epochs", "3",
+                 "--batch-size", "8", "--optimizer", "adam", "--lr", "0.003", "--val-split",
+                 "0.2", "--patience", "0", "--data", str(data), "--image-size", "24",
+                 "--runs", str(runs)])
+    out = capsys.readouterr().out
+    assert code == 0 and "test accuracy" in out, out
+    run = RunStore(runs).list()[0]
+    assert run.config["dataset"] == {"name": "own", "classes": SHAPES, "image_size": 24}
+    assert run.config["image_size"] == 24
+    m = run.metrics
+    assert len(m["confusion"]) == 3 and [c["class"] for c in m["per_class"]] == SHAPES
+    assert m["accuracy"] > 0.5  # flat colours: learnable in 3 epochs
+
+    assert main(["eval", run.id, "--runs", str(runs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 18
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(image_bytes(colour_of(1, 3), (300, 200)))
+    assert main(["predict", run.id, str(photo), "--runs", str(runs), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)[0]
+    assert set(pred["probabilities"]) == set(SHAPES)
+
+    # another data set's classes: refused with the reason, nothing overwritten
+    other = write_tree(tmp_path / "other", folder_members(["a", "b", "c"], size=(24, 24)))
+    assert main(["eval", run.id, "--runs", str(runs), "--data", str(other),
+                 "--image-size", "24"]) == 1
+    err = capsys.readouterr().err
+    assert "was trained on own (3 classes: circle, square, triangle)" in err
+    assert run.metrics["per_class"][0]["class"] == "circle"
+
+    assert main(["report", run.id, "--runs", str(runs), "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "on own: 3 classes, 24x24 images" in md and "triangle" in md
+    assert (tmp_path / "rep" / "figures").is_dir() or list((tmp_path / "rep").rglob("*.png"))
+
+
+def test_evaluation_at_a_hundred_classes():
+    from cifar_tui.evaluation import evaluate_probs
+    from cifar_tui.runs import metrics_problem
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 100
+    probs = rng.random((300, 100)).astype(np.float32)
+    probs /= probs.sum(axis=1, keepdims=True)
+    ev = evaluate_probs(probs, labels, FINE).to_dict()
+    assert len(ev["per_class"]) == 100 and ev["per_class"][7]["class"] == "fine7"
+    assert len(ev["confused_pairs"]) == 20
+    assert metrics_problem(ev, FINE) is None
+    assert metrics_problem(ev, CLASSES) == "metrics.json: confusion is not a 10x10 table of counts"
+    with pytest.raises(ValueError, match="predicts 100 classes, the data set has 10"):
+        evaluate_probs(probs, labels, CLASSES)

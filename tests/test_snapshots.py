@@ -202,3 +202,78 @@ def test_train_pane_while_training(snap_compare, tmp_path, tiny, monkeypatch):
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     finally:
         app.stop_event.set()
+
+
+# -- other data sets: 3 classes (a person's own folder) and 100 (CIFAR-100) ------------------
+
+
+def k_class_data(k: int):
+    """A generated data set of ``k`` classes: flat class colours with noise, 6 train and 2 test
+    images a class, named as a person's folders might be."""
+    from cifar_tui.data import Dataset
+
+    names = ("circle", "square", "triangle") if k == 3 else tuple(
+        f"{('maple', 'otter', 'tulip', 'rocket', 'lobster')[i % 5]}_{i:02d}" for i in range(k))
+    rng = np.random.default_rng(k)
+    palette = rng.integers(30, 226, size=(k, 3))
+
+    def split(n: int):
+        y = np.repeat(np.arange(k), n)
+        noise = rng.integers(-25, 26, size=(len(y), 32, 32, 3))
+        return np.clip(palette[y][:, None, None, :] + noise, 0, 255).astype(np.uint8), y
+
+    x_tr, y_tr = split(6)
+    x_te, y_te = split(2)
+    return Dataset(x_tr, y_tr, x_te, y_te, source="generated", class_names=names,
+                   name="shapes" if k == 3 else "CIFAR-100")
+
+
+def k_class_run(root, ds) -> Run:
+    """A finished run on ``ds``, its data set recorded, one test image in three mistaken."""
+    k = ds.num_classes
+    path = root / f"20260101-000000-cnn-{k}"
+    path.mkdir(parents=True)
+    run = Run(path)
+    run.write_config({"arch": "cnn", "batch_size": 32, "epochs": 2, "optimizer": "sgd",
+                      "learning_rate": 0.01, "normalize": True, "dataset": ds.spec()})
+    run.write_history([{"epoch": e, "accuracy": 0.4 + 0.1 * e, "val_accuracy": 0.3 + 0.1 * e,
+                        "loss": 1.5 - 0.2 * e, "val_loss": 1.6 - 0.2 * e, "seconds": 5.0,
+                        "images_per_sec": 500.0, "learning_rate": 0.01} for e in (1, 2)])
+    run.update_state(status="finished", epochs_done=2, created="2026-01-01 00:00:00",
+                     best_val_accuracy=0.5)
+    labels = ds.y_test
+    pred = labels.copy()
+    pred[::3] = (pred[::3] + 1 + (np.arange(len(pred[::3])) % 3)) % k
+    probs = np.full((len(labels), k), 0.3 / k, dtype=np.float32)
+    probs[np.arange(len(labels)), pred] += 0.5
+    probs[np.arange(len(labels)), (pred + 1) % k] += 0.2
+    run.save_predictions(probs, labels)
+    run.write_metrics({**evaluate_probs(probs, labels, ds.class_names).to_dict(),
+                       "weights_epoch": 2, "weights": "last", "epochs_done": 2})
+    return run
+
+
+@pytest.fixture(params=[3, 100], ids=["3-classes", "100-classes"])
+def k_app(request, tmp_path) -> CifarApp:
+    ds = k_class_data(request.param)
+    k_class_run(tmp_path / "runs", ds)
+    return CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: ds)
+
+
+def test_data_pane_k_classes(snap_compare, k_app):
+    assert snap_compare(k_app, terminal_size=SIZE, run_before=go("1"))
+
+
+def test_data_pane_100_classes_next_page(snap_compare, tmp_path):
+    ds = k_class_data(100)
+    k_class_run(tmp_path / "runs", ds)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: ds)
+    assert snap_compare(app, terminal_size=SIZE, run_before=go("1", "right_square_bracket"))
+
+
+def test_results_pane_k_classes(snap_compare, k_app):
+    assert snap_compare(k_app, terminal_size=SIZE, run_before=go("4"))
+
+
+def test_predict_pane_k_classes(snap_compare, k_app):
+    assert snap_compare(k_app, terminal_size=SIZE, run_before=go("5", "m"))

@@ -30,7 +30,7 @@ class DataPane(Pane):
         Binding("f", "maximize_gallery", "Full gallery"),
         Binding("plus,equals", "zoom(1)", "Zoom", key_display="+/-"),  # one hint for both
         Binding("minus", "zoom(-1)", "Zoom out", show=False),
-        Binding("right_square_bracket", "page(1)", "Classes", key_display="[/]"),
+        Binding("right_square_bracket", "page(1)", "Page", key_display="[/]"),
         Binding("left_square_bracket", "page(-1)", "Previous classes", show=False),
     ]
     SHRINKS = (4, 2, 1)  # gallery pixel reduction: 8x8, 16x16 or full 32x32 images
