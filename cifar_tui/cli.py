@@ -364,12 +364,13 @@ def cmd_code(args: argparse.Namespace) -> int:
         source = None  # Keras's own download: the script downloads it too
     classes = state.get("classes")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
-        classes = None
+        classes = list(run.class_names)  # its recorded data set (CIFAR-10 for older runs)
     images = state.get("train_images")
     sys.stdout.write(export_script(
         TrainConfig.from_dict({**run.config, **flags}), run.id, backend=state.get("backend"),
         data=source, classes=tuple(classes) if classes else None,
-        train_images=images if isinstance(images, int) and not flags else None))
+        train_images=images if isinstance(images, int) and not flags else None,
+        image_size=run.image_size))
     return 0
 
 

@@ -387,12 +387,13 @@ def stratified_split(y, fraction, seed):
 
 def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str | None = None,
                   data: str | None = None, classes: tuple[str, ...] | None = None,
-                  train_images: int | None = None) -> str:
+                  train_images: int | None = None, image_size: int = 32) -> str:
     """The standalone training script for ``cfg`` (the run's config, or an arch + flags).
 
     For a run: ``backend`` it trained on (the script selects it), ``data`` the source it read
     (the script reads it too; None: Keras's download), ``classes`` its class names in label
-    order, ``train_images`` its training-set size (for a schedule's step count)."""
+    order, ``train_images`` its training-set size (for a schedule's step count),
+    ``image_size`` the side of its images (the model's input)."""
     if cfg.arch in NOT_EXPORTABLE:
         raise ExportError(f"{cfg.arch} cannot be exported as a plain Keras script: "
                           f"{NOT_EXPORTABLE[cfg.arch]}")
@@ -411,7 +412,9 @@ def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str |
     weights = cfg.model_options().get("weights", "none")
     # the app's input stage: scaling inside the model (augmentation is written as Keras layers)
     stage = InputStage(scale=1 / 255 if cfg.normalize else 1.0)
-    model = build_model(cfg.arch, stage=stage,
+    # the run's head and input: one unit per class of its data set, its image size
+    model = build_model(cfg.arch, stage=stage, num_classes=len(classes or CLASSES),
+                        image_size=image_size,
                         **cfg.model_options(download=False))  # the script downloads
     steps = math.ceil(_train_size(cfg, train_images) / cfg.batch_size)
     opt = make_optimizer(cfg.optimizer, _learning_rate(cfg, steps), cfg.weight_decay,

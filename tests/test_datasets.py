@@ -344,6 +344,11 @@ def test_own_folder_trains_evaluates_predicts_reports_from_the_cli(tmp_path, cap
     assert "was trained on own (3 classes: circle, square, triangle)" in err
     assert run.metrics["per_class"][0]["class"] == "circle"
 
+    # the exported model is the run's: 3 outputs, 24x24 inputs (the loader is issue 35's)
+    assert main(["code", run.id, "--runs", str(runs)]) == 0
+    script = capsys.readouterr().out
+    assert "shape=(24, 24, 3)" in script and "layers.Dense(3," in script
+
     assert main(["report", run.id, "--runs", str(runs), "--out", str(tmp_path / "rep")]) == 0
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "on own: 3 classes, 24x24 images" in md and "triangle" in md
