@@ -41,6 +41,9 @@ class ArchInfo:
 # only for the architectures whose ArchInfo.fields name it, and the preset sets it.
 MODEL_OPTIONS = ("spec", "weights", "dropout", "batch_norm")
 DATA_OPTIONS = ("image_size", "labels", "test_fraction")  # how the data set is read
+LABELS = ("fine", "coarse")  # CIFAR-100's two label sets: 100 classes, or 20 superclasses
+# The image sizes a data set may be resized to: the models' pooling needs 16; 256 bounds memory.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256
 MAX_LEARNING_RATE = 10.0  # above this every optimizer here diverges at once
 _SGD = {"optimizer": "sgd", "learning_rate": 0.01}
 _PLAIN = frozenset({"batch_norm", "dropout"})
@@ -309,10 +312,11 @@ class TrainConfig:
     # How the data set is read (the CLI's data flags, next to --data): cli=False here, as the
     # data flags are added to every command that loads data (cli._add_data).
     image_size: int = _param(32, "side in pixels the images are resized to (the models' input)",
-                             limits=Limits(16, 256), form=False, cli=False, trained=False,
+                             limits=Limits(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE), form=False,
+                             cli=False, trained=False,
                              metavar="PIXELS")
     labels: str = _param("fine", "CIFAR-100's classes: fine (100) or coarse (20)",
-                         choices=("fine", "coarse"), form=False, cli=False, trained=False)
+                         choices=LABELS, form=False, cli=False, trained=False)
     test_fraction: float = _param(0.2, "share of each class held out as the test set, for "
                                   "class folders without train/ and test/",
                                   limits=Limits(0, 1, low_open=True, high_open=True), form=False,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import CLASSES
+from .config import DATA_OPTIONS, LABELS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .procs import pid_alive
 
 ENV_DATA = "CIFAR_TUI_DATA"
@@ -37,9 +38,7 @@ ENV_CACHE = "CIFAR_TUI_CACHE"
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 KERAS_ORIGIN_100 = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CACHE_VERSION = 2
-LABELS = ("fine", "coarse")  # CIFAR-100's two label sets: 100 classes, or 20 superclasses
 MIN_CLASSES, MAX_CLASSES = 2, 1000
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256  # the models' pooling needs 16; 256 bounds memory
 # Decoded images are held in memory: a source that would decode to more is refused before it
 # does (CIFAR-10 at 32x32 is 184 MB; at 256x256, 11.8 GB).
 MAX_DECODED_BYTES = 6 << 30
@@ -832,10 +831,8 @@ def load_cifar10(source: str | os.PathLike | None = None, *, use_cache: bool = T
 
 
 def data_options(config: object) -> dict:
-    """The ``load_data`` options a TrainConfig (or anything with these attributes) asks for."""
-    return {"image_size": getattr(config, "image_size", 32) or 32,
-            "labels": getattr(config, "labels", "fine") or "fine",
-            "test_fraction": getattr(config, "test_fraction", 0.2) or 0.2}
+    """The ``load_data`` options a TrainConfig asks for (its DATA_OPTIONS fields)."""
+    return {name: getattr(config, name) for name in DATA_OPTIONS}
 
 
 # -- preparation -----------------------------------------------------------------------------
