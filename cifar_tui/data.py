@@ -545,7 +545,7 @@ def _images_from_members(members: Iterator[tuple[str, bytes | None]], where: str
     classes = tuple(sorted(folders[""]))
     _check_class_count(classes, where)
     train, test = _split_classes(found[""], test_fraction, where)
-    return _stack(train, test, classes, Path(where).name, skipped)
+    return _stack(train, test, classes, _source_name(where), skipped)
 
 
 def _check_class_count(classes: tuple[str, ...], where: str) -> None:
@@ -581,7 +581,16 @@ def _from_split_folders(found: dict, folders: dict, unreadable: dict, where: str
                                 f"some, or remove {cls} from train/ and test/.")
     classes = tuple(sorted(train_classes))
     _check_class_count(classes, where)
-    return _stack(found["train"], found["test"], classes, Path(where).name, skipped)
+    return _stack(found["train"], found["test"], classes, _source_name(where), skipped)
+
+
+def _source_name(where: str) -> str:
+    """A data set's name from its folder or archive: ``leaves.tar.gz`` -> ``leaves``."""
+    name = Path(where).name
+    for suffix in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
 
 
 def _stack(train: list, test: list, classes: tuple[str, ...], name: str,

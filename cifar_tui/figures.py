@@ -86,9 +86,9 @@ def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSE
     # Past CIFAR-10's 10 classes the figure grows with them, and past 12 the counts are left
     # out of the cells (they would not fit): the colour carries the matrix, every class named.
     w, h = SIZES["confusion"]
-    grow = max(1.0, k / 12)
+    grow = min(2.5, max(1.0, k / 12))  # 100 classes: 20x17.5 in, rows of 12 pt
     fig, ax = plt.subplots(figsize=(w * grow, h * grow))
-    small = 8 if k <= 30 else max(3, int(240 / k))
+    small = 8 if k <= 30 else 5 if k <= 100 else 3
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)  # colour: row share
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -97,8 +97,10 @@ def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSE
             for p in range(cm.shape[1]):
                 ax.text(p, t, str(cm[t, p]), ha="center", va="center", fontsize=8,
                         color="white" if share[t, p] > 0.5 else "black")
-    ax.set_xticks(range(k), classes, rotation=45 if k <= 30 else 90, ha="right", fontsize=small)
-    ax.set_yticks(range(k), classes, fontsize=small)
+    if k <= 200:  # past that no name is legible: the colours alone
+        ax.set_xticks(range(k), classes, rotation=45 if k <= 30 else 90, ha="right",
+                      fontsize=small)
+        ax.set_yticks(range(k), classes, fontsize=small)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (counts; colour = share of the true class)" if k <= 12

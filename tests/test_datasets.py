@@ -62,7 +62,7 @@ def test_three_classes_named_by_their_folders(tmp_path):
 
 def test_two_classes_in_a_zip_and_three_cifar_names(tmp_path):
     ds = load_data(write_zip(tmp_path / "d.zip", folder_members(["no", "yes"])))
-    assert ds.class_names == ("no", "yes")
+    assert ds.class_names == ("no", "yes") and ds.name == "d"
     # three of CIFAR-10's names alone were refused before: now they are a 3-class data set
     ds = load_data(write_targz(tmp_path / "c.tar.gz", folder_members(["cat", "dog", "frog"])))
     assert ds.class_names == ("cat", "dog", "frog")
