@@ -370,3 +370,23 @@ def test_evaluation_at_a_hundred_classes():
     assert metrics_problem(ev, CLASSES) == "metrics.json: confusion is not a 10x10 table of counts"
     with pytest.raises(ValueError, match="predicts 100 classes, the data set has 10"):
         evaluate_probs(probs, labels, CLASSES)
+
+
+def test_cli_data_flags(tmp_path, capsys):
+    import json
+
+    from cifar_tui.cli import main
+
+    members, _ = cifar100_members(100, 100)
+    path = write_targz(tmp_path / "cifar-100-python.tar.gz", members)
+    assert main(["data", "--data", str(path), "--labels", "coarse", "--image-size", "24",
+                 "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "CIFAR-100 (coarse)" and len(info["classes"]) == 20
+    assert info["x_train"] == [100, 24, 24, 3]
+    # given before the subcommand too; an unknown label set is refused by the parser
+    assert main(["--labels", "fine", "data", "--data", str(path)]) == 0
+    assert "CIFAR-100: 100 classes, 32x32 images" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "--data", str(path), "--labels", "medium"])
+    assert "invalid choice: 'medium'" in capsys.readouterr().err
