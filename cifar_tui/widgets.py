@@ -230,21 +230,21 @@ def stat_line(pairs: list[tuple[str, str]]) -> Text:
     return text
 
 
-def class_counts_table(train: dict[str, int], test: dict[str, int]) -> Table:
-    """Train and test images per class (in ``train``'s order), with the imbalance: the
-    largest class's count over the smallest's, when they differ."""
+def class_counts_table(train: dict[str, int], test: dict[str, int]) -> Group:
+    """Train and test images per class (in ``train``'s order), then the imbalance (the largest
+    class's train count over the smallest's), when they differ."""
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("class", max_width=18, no_wrap=True, overflow="ellipsis")
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
-    counts = [n for n in train.values()]
-    if counts and min(counts) != max(counts):
-        table.caption = (f"imbalanced: {max(counts) / max(1, min(counts)):.1f}x as many train "
-                         f"images in the largest class as in the smallest")
-        table.caption_justify = "left"
     for name in train:
         table.add_row(name, f"{train.get(name, 0):,}", f"{test.get(name, 0):,}")
-    return table
+    counts = list(train.values())
+    if not counts or min(counts) == max(counts):
+        return Group(table)
+    ratio = max(counts) / max(1, min(counts))
+    return Group(table, Text(f"imbalanced: the largest class has {ratio:.1f}x the train "
+                             "images of the smallest", style="yellow"))
 
 
 class MaximizableScroll(VerticalScroll):

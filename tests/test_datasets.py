@@ -390,3 +390,60 @@ def test_cli_data_flags(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["data", "--data", str(path), "--labels", "medium"])
     assert "invalid choice: 'medium'" in capsys.readouterr().err
+
+
+# -- renderables at K classes ----------------------------------------------------------------
+
+
+def plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_class_counts_show_the_imbalance():
+    from cifar_tui.widgets import class_counts_table
+
+    text = plain(class_counts_table({"ash": 40, "elm": 8}, {"ash": 10, "elm": 2}))
+    assert "imbalanced: the largest class has 5.0x the train images of the smallest" in text
+    assert "imbalanced" not in plain(class_counts_table({"a": 5, "b": 5}, {"a": 1, "b": 1}))
+
+
+def test_heatmap_zooms_on_the_most_confused_block_past_twelve_classes():
+    from cifar_tui.render import confusion_heatmap, most_confused_block
+
+    cm = np.eye(100, dtype=int) * 5
+    cm[40, 41], cm[41, 40], cm[7, 93], cm[93, 12] = 9, 4, 6, 3
+    block = most_confused_block(cm)
+    assert block[:4] == [40, 41, 7, 93] and 12 in block and len(block) == 8
+    text = plain(confusion_heatmap(cm, classes=FINE))
+    assert "Most confused 8 of 100 classes" in text and "1 fine40" in text
+    assert "fine55" not in text  # not confused with anything: not in the block
+    assert "Confusion matrix (rows" in plain(confusion_heatmap(np.eye(10, dtype=int)))
+
+
+def test_per_class_table_sorts():
+    from cifar_tui.render import PER_CLASS_SORTS, per_class_table
+
+    rows = [{"class": n, "recall": r, "precision": 0.5, "f1": r, "support": s}
+            for n, r, s in (("ash", 0.9, 3), ("elm", 0.2, 1), ("oak", 0.5, 2))]
+    order = [plain(per_class_table(rows, i)).split().index for i in range(len(PER_CLASS_SORTS))]
+    names = [sorted(("ash", "elm", "oak"), key=f) for f in order]
+    assert names[0] == ["ash", "elm", "oak"]  # as the data set has them
+    assert names[1] == ["elm", "oak", "ash"]  # worst accuracy first
+    assert names[2] == ["ash", "oak", "elm"]
+
+
+def test_probability_bars_show_the_top_five_of_many_classes():
+    from cifar_tui.render import probability_bars
+
+    p = np.full(100, 0.5 / 95)
+    p[[3, 50, 60, 70, 80]] = [0.2, 0.1, 0.08, 0.07, 0.05]
+    text = plain(probability_bars(p, true_label=99, classes=FINE))
+    assert "top 5 of 100 classes" in text
+    shown = [n for n in FINE if f"{n} " in text or f"{n}\n" in text]
+    assert set(shown) == {"fine3", "fine50", "fine60", "fine70", "fine80", "fine99"}
+    three = plain(probability_bars(np.array([0.2, 0.5, 0.3]), 0, classes=SHAPES))
+    assert "top 5" not in three and all(n in three for n in SHAPES)
