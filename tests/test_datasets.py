@@ -447,3 +447,10 @@ def test_probability_bars_show_the_top_five_of_many_classes():
     assert set(shown) == {"fine3", "fine50", "fine60", "fine70", "fine80", "fine99"}
     three = plain(probability_bars(np.array([0.2, 0.5, 0.3]), 0, classes=SHAPES))
     assert "top 5" not in three and all(n in three for n in SHAPES)
+
+
+def test_big_images_are_shown_at_most_32_pixels_wide():
+    from cifar_tui.panes.predict import _for_screen
+
+    for side, shown in ((24, 24), (32, 32), (48, 24), (64, 32), (100, 25)):
+        assert _for_screen(np.zeros((side, side, 3), np.uint8)).shape[:2] == (shown, shown)

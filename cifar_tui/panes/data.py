@@ -145,8 +145,8 @@ class DataPane(Pane):
             pages = (k - 1) // self.PAGE + 1
             header = Text(f"classes {first + 1}-{classes[-1] + 1} of {k} "
                           f"(page {self.page + 1}/{pages}; [ and ] turn pages)", style="dim")
-        # 32x32 at 8x8 is a quarter: a bigger image keeps that share (64x64 at 8x8 too)
-        shrink = self.SHRINKS[self.zoom] * max(1, ds.image_size // 32)
+        # 32x32 at 8x8 is a quarter: a bigger image is shown no bigger (64x64 at 8x8 too)
+        shrink = self.SHRINKS[self.zoom] * -(-ds.image_size // 32)
         self.query_one(Gallery).show(ds.x_train, first_per_class(ds.y_train, 8, classes),
                                      shrink, ds.class_names, header)
 

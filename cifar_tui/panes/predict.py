@@ -215,5 +215,5 @@ class PredictPane(Pane):
 
 
 def _for_screen(image: np.ndarray) -> np.ndarray:
-    """Images larger than 32x32 shown at about 32x32 (16 rows), so they fit 80x24."""
-    return downsample(image, image.shape[0] // 32)
+    """Images larger than 32x32 shown at 32x32 or less (16 rows), so they fit 80x24."""
+    return downsample(image, -(-image.shape[0] // 32))
