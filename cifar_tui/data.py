@@ -320,9 +320,12 @@ def _member_cap(name: str) -> int | None:
 
 
 def _too_big(where: str, name: str, size: int, cap: int) -> DataError:
-    return DataError(f"{where}: {name} is {size:,} bytes; a CIFAR-10 "
-                     f"{'batch' if cap == MAX_BATCH_BYTES else 'image'} file is at most "
-                     f"{cap:,}. Remove it from the source.")
+    if cap == MAX_BATCH_BYTES:
+        return DataError(f"{where}: {name} is {size:,} bytes; a CIFAR batch file is at most "
+                         f"{cap:,}. Remove it from the source.")
+    return DataError(f"{where}: {name} is {size:,} bytes; an image file is read up to {cap:,} "
+                     "(the models see 32x32 by default). Shrink it (e.g. to 256 pixels a side) "
+                     "or remove it from the source.")
 
 
 def _read_capped(f: io.BufferedIOBase, where: str, name: str, cap: int) -> bytes:

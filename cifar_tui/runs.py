@@ -765,8 +765,10 @@ class Run:
 
         epochs = typed(cfg.get("epochs"), int)
         split = typed(cfg.get("val_split"), int, float)
+        data = self.dataset
         return {
             "id": self.id, "arch": typed(cfg.get("arch"), str),
+            "dataset": data["name"], "classes": len(data["classes"]),
             "status": "damaged" if damage else self.status, "damage": damage,
             "epochs": f"{self.epochs_done}/{epochs if epochs is not None else '?'}",
             "batch_size": typed(cfg.get("batch_size"), int),

@@ -324,6 +324,7 @@ def test_own_folder_trains_evaluates_predicts_reports_from_the_cli(tmp_path, cap
     run = RunStore(runs).list()[0]
     assert run.config["dataset"] == {"name": "own", "classes": SHAPES, "image_size": 24}
     assert run.config["image_size"] == 24
+    assert run.summary()["dataset"] == "own" and run.summary()["classes"] == 3
     m = run.metrics
     assert len(m["confusion"]) == 3 and [c["class"] for c in m["per_class"]] == SHAPES
     assert m["accuracy"] > 0.5  # flat colours: learnable in 3 epochs
