@@ -455,3 +455,27 @@ def test_big_images_are_shown_at_most_32_pixels_wide():
 
     for side, shown in ((24, 24), (32, 32), (48, 24), (64, 32), (100, 25)):
         assert _for_screen(np.zeros((side, side, 3), np.uint8)).shape[:2] == (shown, shown)
+
+
+async def test_model_pane_counts_the_data_sets_head():
+    from conftest import static_text
+    from textual.widgets import Static
+
+    from cifar_tui.app import CifarApp
+    from cifar_tui.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    ds = Dataset(x, y, x, y, source="generated", class_names=tuple(SHAPES), name="shapes")
+    app = CifarApp(loader=lambda source, stop=None: ds)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.dataset is None:
+            await pilot.pause(0.05)
+        await pilot.press("2")
+        for _ in range(1200):
+            text = static_text(app.query_one("#param-table", Static))
+            if "(512+1)*3" in text:
+                break
+            await pilot.pause(0.05)
+        assert "(512+1)*3" in text and "886,819" in text  # 890,410 - (512+1)*10 + (512+1)*3
