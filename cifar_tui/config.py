@@ -320,7 +320,7 @@ class TrainConfig:
     test_fraction: float = _param(0.2, "share of each class held out as the test set, for "
                                   "class folders without train/ and test/",
                                   limits=Limits(0, 1, low_open=True, high_open=True), form=False,
-                                  cli=False, trained=False)
+                                  cli=False, trained=False, metavar="F")
     devices: list[str] | None = _param(None, "comma-separated devices to train on; several: "
                                        "MirroredStrategy (tensorflow) or DataParallel (jax)",
                                        form=False, metavar="DEV,DEV", trained=False)
