@@ -228,7 +228,8 @@ PER_CLASS_SORTS = (("class", None, False), ("accuracy, worst first", "recall", F
 def per_class_table(per_class: list[dict], sort: int = 0) -> Table:
     """Precision, recall (accuracy) and F1 of each class, in PER_CLASS_SORTS[sort] order."""
     name, key, reverse = PER_CLASS_SORTS[sort % len(PER_CLASS_SORTS)]
-    title = "Per class" + (f", by {name}" if key else "")
+    # The Results pane's o sorts; its footer is full at 80 columns, so the title says so.
+    title = f"By {name} (o: sort)" if key else "Per class (o: sort)"
     table = Table(title=title, box=None)
     for col in ("class", "accuracy", "precision", "f1", "n"):
         table.add_column(col, justify="left" if col == "class" else "right",

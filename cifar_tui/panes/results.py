@@ -25,7 +25,7 @@ class ResultsPane(Pane):
     BINDINGS = [Binding("c", "toggle_normalized", "Counts/row %"),
                 Binding("e", "evaluate", "Evaluate"),
                 Binding("n", "next_pair", "Pair"),
-                Binding("o", "sort_classes", "Sort classes"),
+                Binding("o", "sort_classes", "Sort classes", show=False),  # named in the table
                 Binding("enter", "show_pair", "Its images", show=False),
                 # The pane keeps focus (for c and e), so it scrolls its body itself.
                 Binding("down,j", "scroll_body('down')", "Scroll", show=False),
