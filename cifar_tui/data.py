@@ -323,7 +323,7 @@ def _too_big(where: str, name: str, size: int, cap: int) -> DataError:
     if cap == MAX_BATCH_BYTES:
         return DataError(f"{where}: {name} is {size:,} bytes; a CIFAR batch file is at most "
                          f"{cap:,}. Remove it from the source.")
-    return DataError(f"{where}: {name} is {size:,} bytes; an image file is read up to {cap:,} "
+    return DataError(f"{where}: {name} is {size:,} bytes; an image file may be at most {cap:,} "
                      "(the models see 32x32 by default). Shrink it (e.g. to 256 pixels a side) "
                      "or remove it from the source.")
 

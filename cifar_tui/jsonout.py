@@ -18,7 +18,8 @@ SCHEMA_VERSION = 1
 # a trailing "?" allows null. A dict is a nested object with those fields; [dict] a list of
 # them. "...": extra keys are allowed (a compare row's hyperparameters).
 RUN = {
-    "run": "str", "arch": "str?", "status": "str", "damage": "str?",
+    "run": "str", "arch": "str?", "dataset": "str", "classes": "int", "status": "str",
+    "damage": "str?",
     "epochs_done": "int", "epochs": "int?", "batch_size": "int?", "optimizer": "str?",
     "learning_rate": "float?", "best_val_accuracy": "float?", "validation": "bool",
     "val_images": "int?", "test_accuracy": "float?", "test_images": "int?", "created": "str?",
@@ -29,7 +30,8 @@ EPOCH = {"epoch": "int", "epochs": "int", "loss": "float", "accuracy": "float",
          "val_loss": "float?", "val_accuracy": "float?", "seconds": "float",
          "images_per_sec": "float", "best": "bool"}
 SCHEMA: dict[str, dict] = {
-    "data": {"source": "str", "cache": "str?", "classes": "list", "x_train": "list",
+    "data": {"name": "str", "source": "str", "cache": "str?", "classes": "list",
+             "image_size": "int", "skipped": "int", "skipped_files": "list", "x_train": "list",
              "y_train": "list", "x_test": "list", "y_test": "list", "dtype": "str",
              "pixel_range": "list", "train_counts": "object", "test_counts": "object",
              "load_seconds": "float"},

@@ -330,11 +330,11 @@ def test_own_folder_trains_evaluates_predicts_reports_from_the_cli(tmp_path, cap
     assert m["accuracy"] > 0.5  # flat colours: learnable in 3 epochs
 
     assert main(["eval", run.id, "--runs", str(runs), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 18
+    assert json.loads(capsys.readouterr().out)["test_images"] == 18
     photo = tmp_path / "photo.png"
     photo.write_bytes(image_bytes(colour_of(1, 3), (300, 200)))
     assert main(["predict", run.id, str(photo), "--runs", str(runs), "--json"]) == 0
-    pred = json.loads(capsys.readouterr().out)[0]
+    pred = json.loads(capsys.readouterr().out)["predictions"][0]
     assert set(pred["probabilities"]) == set(SHAPES)
 
     # another data set's classes: refused with the reason, nothing overwritten
