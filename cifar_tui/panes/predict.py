@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
+from .. import CLASSES
 from ..render import probability_bars
 from ..widgets import ImageView, InOrderInput, Pane, downsample
 
@@ -137,7 +138,8 @@ class PredictPane(Pane):
                                                                      classes=classes))
 
     @staticmethod
-    def _caption(label: int | None, pred: int, p: np.ndarray, classes: tuple[str, ...]) -> Text:
+    def _caption(label: int | None, pred: int, p: np.ndarray,
+                 classes: tuple[str, ...] = CLASSES) -> Text:
         text = Text()
         if label is not None:
             text.append(f"true {classes[label]}\n")
