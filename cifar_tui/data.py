@@ -164,9 +164,57 @@ def check_matches(spec: dict | None, ds: Dataset, what: str) -> None:
 # -- safe unpickling -------------------------------------------------------------------------
 
 
+class _NdarrayName:
+    """What ``numpy.ndarray`` resolves to in a batch: a name _reconstruct accepts, never a
+    callable. Called (pickle's REDUCE) numpy's ndarray would allocate any shape a 100-byte
+    file asks for, with no data behind it."""
+
+    def __call__(self, *args: object) -> None:
+        raise UnsafePickleError("pickle called numpy.ndarray directly, which a genuine batch "
+                                "never does (it would allocate memory the file does not hold)")
+
+
+_NDARRAY = _NdarrayName()
+PLAIN_DTYPE_KINDS = "biuf"  # bool, int, uint, float: what a batch's arrays hold
+
+
+def _plain_dtype(name: object, align: object = False, copy: object = True) -> np.dtype:
+    # numpy pickles a dtype as dtype("u1", False, True) then its state; allow only plain
+    # numeric types (no objects, records or sub-arrays, whose sizes a file could inflate).
+    if isinstance(name, bytes):  # Python 2's pickles (the original batches) carry bytes
+        name = name.decode("latin1")
+    try:
+        dtype = np.dtype(name) if isinstance(name, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in PLAIN_DTYPE_KINDS or dtype.fields is not None \
+            or dtype.subdtype is not None:
+        raise UnsafePickleError(f"pickle asked for the array type {name!r}; a batch holds "
+                                "plain numbers only")
+    return dtype
+
+
+def _bounded_arrays(obj: object, limit: int, depth: int = 0) -> None:
+    """Check every array in an unpickled batch: plain numbers, and no more bytes than the file
+    holds (numpy's __setstate__ checks data against shape; this is the belt to those braces)."""
+    if depth > 4:  # a batch is a dict of arrays and lists: deeper is not one
+        return
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in PLAIN_DTYPE_KINDS or obj.nbytes > limit:
+            raise UnsafePickleError(f"pickle holds a {obj.dtype} array of {obj.nbytes} bytes "
+                                    f"in a file of {limit}: not a genuine batch")
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _bounded_arrays(value, limit, depth + 1)
+    elif isinstance(obj, list | tuple):
+        for value in obj:
+            if isinstance(value, np.ndarray | dict | list | tuple):
+                _bounded_arrays(value, limit, depth + 1)
+
+
 def _reconstruct_ndarray(cls, shape=(0,), dtype=b"b", *args):  # noqa: ANN001, ANN202
     # numpy's _reconstruct would build any class it is handed; allow plain ndarrays only.
-    if cls is not np.ndarray:
+    if cls is not _NDARRAY:
         raise UnsafePickleError(f"pickle tried to build {cls!r} instead of a numpy array")
     # numpy pickles an empty array here and its data next (__setstate__, which checks that the
     # bytes fill the shape). A non-empty shape here would allocate memory no data backs.
@@ -186,8 +234,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the globals a CIFAR-10 batch needs."""
 
     _allowed = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _plain_dtype,
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct_ndarray,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct_ndarray,
         ("_codecs", "encode"): _latin1_bytes,
@@ -206,7 +254,9 @@ class _ArrayUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, name: str) -> object:
     """Unpickle ``data`` allowing numpy arrays and builtin containers only."""
     try:
-        return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+        obj = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+        _bounded_arrays(obj, len(data))
+        return obj
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{name}: {exc}") from None
     except Exception as exc:  # any other unpickling failure is a corrupt file
@@ -244,16 +294,26 @@ def _parse_batch(obj: object, name: str, label_key: str = "labels",
         what = (f"{data.shape} {data.dtype}" if isinstance(data, np.ndarray)
                 else type(data).__name__)
         raise DataError(f"{name}: data is {what}, expected an (N, 3072) uint8 array")
-    try:
-        labels = np.asarray(d[label_key], dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{name}: {label_key} are not a list of class numbers "
-                        f"0..{num_classes - 1}") from None
-    if labels.ndim != 1 or len(labels) != len(data):
+    labels = _labels(d[label_key], name, label_key, num_classes)
+    if len(labels) != len(data):
         raise DataError(f"{name}: {len(data)} images but {len(labels)} labels")
     # Rows are channel-planar (R..., G..., B...): to (N, 32, 32, 3).
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), labels
+
+
+def _labels(value: object, name: str, key: str = "labels",
+            num_classes: int = 10) -> np.ndarray:
+    """A batch's labels as a 1-D int64 array, or a DataError saying what they are instead."""
+    try:
+        labels = np.asarray(value, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        labels = None
+    if labels is None or labels.ndim != 1:
+        what = f"a {labels.ndim}-D array" if labels is not None else type(value).__name__
+        raise DataError(f"{name}: {key} are {what}, not a list of class numbers "
+                        f"0..{num_classes - 1} (one per image). Re-download the batch.")
+    return labels
 
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
