@@ -65,6 +65,11 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         if self._resume_best is not None:
             self.best, self.wait = self._resume_best, self._resume_wait
 
+    def wait_exhausted(self) -> bool:
+        """Whether the resumed state had already met Keras's stopping rule (``wait >=
+        patience``) at the last committed epoch: the run stopped early there."""
+        return self._resume_best is not None and self._resume_wait >= self.patience
+
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite: nothing after that batch can be learned."""

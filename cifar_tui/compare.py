@@ -65,8 +65,14 @@ class HParamTable:
 UNUSED = "unused"  # a setting the run's other settings made moot (momentum of plain SGD)
 
 
-def _hparams(run: Run) -> dict:
-    config = TrainConfig.from_dict(run.config)  # missing keys: the defaults
+def _hparams(run: Run) -> dict | None:
+    """The run's settings (missing keys: the defaults; moot ones "unused"); None for a damaged
+    config.json, whose row shows no settings (its status says why) rather than failing the
+    whole table."""
+    try:
+        config = TrainConfig.from_dict(run.config)
+    except (ValueError, TypeError):
+        return None
     moot = config.unused()
     return {k: UNUSED if k in moot else v for k, v in config.to_dict().items()
             if k not in NOT_HPARAMS}
@@ -85,15 +91,17 @@ def hparam_table(runs: Sequence[Run], sort: str | None = None,
                  descending: bool = False) -> HParamTable:
     """The table for ``runs``, sorted by column ``sort`` (None: the given order)."""
     configs = [_hparams(r) for r in runs]
-    keys = list(configs[0]) if configs else []
-    differing = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
-    shared = {k: configs[0][k] for k in keys if k not in differing}
+    valid = [c for c in configs if c is not None]
+    keys = list(valid[0]) if valid else []
+    differing = [k for k in keys if len({repr(c.get(k)) for c in valid}) > 1]
+    shared = {k: valid[0][k] for k in keys if k not in differing}
     columns = ["run", *differing, *METRICS]
     rows, summaries = [], {}
     for run, cfg in zip(runs, configs):
         t = timings(run)
         summary = summaries[run.id] = run.summary()
-        rows.append([run.id, *(cfg[k] for k in differing), summary["best_val_accuracy"],
+        rows.append([run.id, *((cfg or {}).get(k) for k in differing),
+                     summary["best_val_accuracy"],
                      summary["test_accuracy"], t["s_per_epoch"], t["images_per_sec"]])
     if sort is not None:
         if sort not in columns:

@@ -93,6 +93,17 @@ def compile_text(seconds: float | None, before: str = "", after: str = "",
     return f"{before}{seconds:.1f} s{after}{where}"
 
 
+def _seconds(metrics: dict) -> float | None:
+    value = metrics.get("compile_seconds")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else float("nan")
+
+
 def describe(event: object) -> str | None:
     """The one-line text for an event, as the CLI prints it and the Train pane logs it.
 
@@ -109,17 +120,20 @@ def describe(event: object) -> str | None:
                  f"{event.steps} steps of {event.config.get('batch_size')}{replicas}"
                  if event.steps else ""]
         known = "".join(f", {p}" for p in parts if p)
-        return f"run {event.run_id}: {event.config.get('arch')}{known}{on}{resumed}"
+        return f"run {event.run_id}: {event.config.get('arch', '?')}{known}{on}{resumed}"
     if isinstance(event, EpochEnd):
-        m = event.metrics
+        # A watched run's rows come from its history.csv: a column may be missing (nan then).
+        m = {k: _number(event.metrics.get(k)) for k in (
+            "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_sec")}
         val = (f"  val_loss {m['val_loss']:.4f}  val_acc {m['val_accuracy']:.4f}"
-               if "val_accuracy" in m else "")
+               if "val_accuracy" in event.metrics else "")
         return (f"epoch {event.epoch}/{event.epochs}  loss {m['loss']:.4f}  "
                 f"acc {m['accuracy']:.4f}{val}  {m['seconds']:.1f} s"
-                f"{compile_text(m.get('compile_seconds'), ' (', ' compiling)')}  "
+                f"{compile_text(_seconds(event.metrics), ' (', ' compiling)')}  "
                 f"{m['images_per_sec']:.0f} img/s" + ("  *best" if event.best else ""))
     if isinstance(event, Finished):
         best = event.best_val_accuracy
+        best = best if isinstance(best, int | float) and not isinstance(best, bool) else None
         wall = (f" (wall {event.wall_seconds:.1f} s with data loading and evaluation)"
                 if event.wall_seconds is not None else "")
         text = (f"{event.status} after {epochs(event.epochs_done)} in {event.seconds:.1f} s "

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -27,7 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
-from .runs import Run, RunLockedError, StorageError, atomic_write_text
+from .runs import (
+    Run,
+    RunLockedError,
+    StorageError,
+    atomic_write_text,
+    open_run_file,
+    read_run_text,
+)
 
 if TYPE_CHECKING:  # sklearn stays unloaded until a viewer needs it
     from .evaluation import Evaluation
@@ -36,6 +44,11 @@ PROGRESS = "progress.json"
 STOP_REQUEST = "stop-request"
 LOG = "train.log"
 PROGRESS_EVERY_S = 1.0
+PROGRESS_CAP = 64 * 1024
+PROGRESS_COUNTS = ("pid", "epoch", "epochs", "step", "steps", "train_size", "val_size", "params",
+                   "initial_epoch")
+PROGRESS_NUMBERS = ("loss", "accuracy", "images_per_sec", "eta_s", "eta_run_s", "updated",
+                    "started")
 # A run's status while some process trains it or is on its way to (Run.status).
 LIVE_STATUSES = ("running", "starting")
 
@@ -48,7 +61,10 @@ def _write_disposable(path: Path, text: str) -> None:
     second and worthless after a crash, so it must not cost the training a disk flush."""
     tmp = path.with_name(f".tmp-{path.stem}-{os.getpid()}-{threading.get_ident()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.unlink(missing_ok=True)  # a name planted here (a link) is replaced, never followed
+        fd = open_run_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -133,20 +149,26 @@ class Publisher:
 
 def _request_time(run: Run) -> float:
     try:
-        return float(json.loads((run.path / STOP_REQUEST).read_text(encoding="utf-8"))["time"])
+        return float(json.loads(read_run_text(run.path / STOP_REQUEST, 4096))["time"])
     except (OSError, ValueError, TypeError, KeyError):
         return -math.inf
 
 
 def stop_requested(run: Run) -> bool:
-    return (run.path / STOP_REQUEST).exists()
+    """A viewer's request is a file it wrote: anything else of that name (a folder, a link)
+    is not one, or it would stop every later session of the run."""
+    try:
+        return stat.S_ISREG(os.lstat(run.path / STOP_REQUEST).st_mode)
+    except OSError:
+        return False
 
 
 def clear_stop_request(run: Run) -> None:
-    try:
-        (run.path / STOP_REQUEST).unlink(missing_ok=True)
-    except OSError:
-        pass
+    if stop_requested(run):
+        try:
+            (run.path / STOP_REQUEST).unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 # -- the viewers' side -----------------------------------------------------------------------
@@ -173,12 +195,29 @@ def read_progress(run: Run) -> dict | None:
     session (stopped, killed) says nothing about this one.
     """
     try:
-        data = json.loads((run.path / PROGRESS).read_text(encoding="utf-8"))
+        data = json.loads(read_run_text(run.path / PROGRESS, PROGRESS_CAP))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("pid") != run.state.get("pid"):
-        return None
+    if not isinstance(data, dict) or data.get("pid") != run.state.get("pid") \
+            or progress_problem(data) is not None:
+        return None  # a damaged file is no progress (it is disposable; the run is not)
     return data
+
+
+def progress_problem(data: dict) -> str | None:
+    """Why a progress.json object is not as a trainer writes it (a field of the wrong type),
+    or None: every field viewers read is checked here, once, so no view trips on one."""
+    for key in PROGRESS_COUNTS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and value >= 0):
+            return f"progress.json: {key} is {value!r}, not a count"
+    for key in PROGRESS_NUMBERS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, int | float)
+                                      and not isinstance(value, bool)):
+            return f"progress.json: {key} is {value!r}, not a number"
+    return None
 
 
 def owner_pid(run: Run) -> int | None:
@@ -278,6 +317,9 @@ class Follower:
         progress = read_progress(run) if status == "running" else None
         if status in LIVE_STATUSES and progress is None and not self._started:
             return []  # the trainer is still loading data and TensorFlow
+        if status not in LIVE_STATUSES and (why := self._lost()) is not None:
+            self.done = True  # nothing more can be read: say why, never "unknown after 0"
+            return [Failed(run.id, why)]
         if status not in LIVE_STATUSES and not self._started \
                 and (why := run.start_error()) is not None:
             self.done = True  # its trainer died before it began: nothing more will come
@@ -286,7 +328,7 @@ class Follower:
 
         history = run.history()
         cfg = run.config
-        epochs = int(cfg.get("epochs", 0) or 0)
+        epochs = run.epochs_planned
         if not self._started:
             p = progress or {}
             st = run.state  # a finished run has no progress: its image counts are recorded
@@ -336,6 +378,20 @@ class Follower:
         return events
 
 
+    def _lost(self) -> str | None:
+        """Why a run that is not live can no longer be followed, or None: its folder moved
+        or went, or its files are damaged and no trainer holds it to write them again (one
+        that does is waited for: its next commit rewrites state.json)."""
+        run = self.run
+        if not run.path.is_dir():
+            return (f"run {run.id}'s folder {run.path} is gone (moved or removed); a trainer "
+                    "of it carries on where it is now")
+        damage = run.damage()
+        if damage is None or run.lock_held():
+            return None
+        return f"run {run.id} is damaged: {damage}"
+
+
 def _cache_counts(run: Run) -> tuple[int, int] | None:
     """state.json's ``compile_cache`` as (loaded, compiled), or None if absent or malformed."""
     cache = run.state.get("compile_cache")
@@ -376,7 +432,13 @@ class Hangup:
         self.happened = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGHUP, lambda signum, frame: self.hang_up())
+        self._previous = signal.signal(signal.SIGHUP, lambda signum, frame: self.hang_up())
+
+    def uninstall(self) -> None:
+        """Put back the SIGHUP handler from before ``install`` (for callers in-process)."""
+        previous = getattr(self, "_previous", None)
+        if previous is not None and not self.happened:
+            signal.signal(signal.SIGHUP, previous)
 
     def hang_up(self) -> None:
         if self.happened:
@@ -399,7 +461,7 @@ class Hangup:
             except (OSError, ValueError):
                 pass  # what the dead terminal did not take is lost; the run's files have it
         try:
-            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            out = open_run_file(Path(target), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         except OSError:
             out = os.open(os.devnull, os.O_WRONLY)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -443,7 +505,8 @@ def start_detached(run: Run, *, evaluate: bool = True,
     fresh run is the start.
     """
     log = run.path / LOG
-    args = ["--runs", str(run.path.parent), "train", "--resume", str(run.path.resolve())]
+    # an id: --resume trains only runs of the store
+    args = ["--runs", str(run.path.parent), "train", f"--resume={run.id}"]
     if not evaluate:
         args.append("--no-eval")
     pid = spawn_detached(args, log, python=python)
@@ -462,8 +525,8 @@ def spawn_detached(args: list[str], log: Path, env: dict[str, str] | None = None
     pid. Its own session (setsid): no controlling terminal, so a closed terminal or SSH
     connection sends it no SIGHUP; stdin is /dev/null, stdout and stderr append to ``log``.
     ``env``: changes to this process's environment."""
-    try:
-        out = open(log, "ab")  # noqa: SIM115 - handed to the child, closed below
+    try:  # never through a link planted as train.log
+        out = os.fdopen(open_run_file(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
     except OSError as exc:
         raise StorageError(exc.errno, f"cannot write the log {log}: {exc.strerror}. Choose "
                            "another --runs folder.") from exc

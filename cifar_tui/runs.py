@@ -37,6 +37,7 @@ import math
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 import zipfile
@@ -75,6 +76,9 @@ def _umask() -> int:
 
 FILE_MODE = 0o666 & ~_umask()
 TMP_PREFIX = ".tmp-"  # every temp file of a run starts with this; a killed writer's are swept
+# What sweep may delete: the model files and temp files this store names, nothing else.
+OUR_MODEL = re.compile(r"(checkpoint|model)(-\d{4,})?\.keras")
+OUR_TEMP = re.compile(r"\.tmp-[\w.-]+")
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -96,6 +100,39 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
                            "choose another --runs folder; files already saved are intact.") from exc
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+READ_CAP = 64 * 2**20  # no run file this app writes comes near this; bigger ones are not ours
+
+
+def open_run_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """os.open for a file in a run folder, never through a symbolic link (a link planted as
+    ``lock`` or ``train.log`` must not make the store write its target)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StorageError(exc.errno, f"{path} is a symbolic link; run files are never "
+                               "written through one. Remove it.") from None
+        raise
+
+
+def read_run_text(path: Path, cap: int = READ_CAP) -> str:
+    """A run file's text, read without following a symbolic link or blocking on a FIFO, and
+    refused beyond ``cap`` bytes (a link to /dev/zero or a huge file must not fill memory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path.name} is a symbolic link, not a run file") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise ValueError(f"{path.name} is over {cap // 2**20} MiB, far more than a run writes")
+    return data.decode("utf-8")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -138,6 +175,20 @@ def _optimizer_steps(model) -> int | None:  # noqa: ANN001 - keras.Model
 # -- the run lock: one trainer per run -------------------------------------------------------
 
 LOCK_NAME = "lock"
+LOCK_RECORD_CAP = 4096
+LOCK_WAIT_S = 1.0  # a viewer's probe (Run.lock_held) holds a shared lock for microseconds
+
+
+def _open_run_dir(path: Path) -> int:
+    """A descriptor of the run folder itself, refused when the folder is a symbolic link (a run
+    is trained only inside its store)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and path.is_symlink():
+            raise StorageError(exc.errno, f"run folder {path} is a symbolic link; a run is "
+                               "trained only in its own folder inside --runs") from None
+        raise StorageError(exc.errno, f"cannot open run folder {path}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -151,6 +202,8 @@ class Owner:
     boot: str | None = None
 
     def describe(self) -> str:
+        if self.pid <= 0:  # the kernel lock is held but its record was removed
+            return "a process whose lock record is gone"
         return f"pid {self.pid} on {self.host} since {self.since}"
 
     def alive(self) -> bool:
@@ -167,7 +220,7 @@ class Owner:
     def read(cls, path: Path) -> Owner | None:
         """The owner recorded in a lock file (alive or not); None if it records none."""
         try:
-            d = json.loads(path.read_text(encoding="utf-8") or "null")
+            d = json.loads(read_run_text(path, LOCK_RECORD_CAP) or "null")
             return cls(pid=int(d["pid"]), host=str(d["host"]), since=str(d["since"]),
                        start=None if d.get("start") is None else float(d["start"]),
                        boot=None if d.get("boot") is None else str(d["boot"]))
@@ -203,9 +256,9 @@ class Spawn:
         if owner is None:
             return None
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
+            d = json.loads(read_run_text(path, LOCK_RECORD_CAP))
             return cls(owner, str(d.get("log") or ""), float(d.get("time") or 0.0))
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
 
 
@@ -228,23 +281,25 @@ class RunLockedError(RuntimeError):
     def __init__(self, run_id: str, owner: Owner | None) -> None:
         self.run_id, self.owner = run_id, owner
         who = owner.describe() if owner else "another process"
-        stop = f" (Ctrl-C there, or kill -TERM {owner.pid})" if owner else ""
+        stop = f" (Ctrl-C there, or kill -TERM {owner.pid})" if owner and owner.pid > 0 else ""
         super().__init__(f"run {run_id} is live: {who} is training it. Stop that training "
                          f"first{stop}, or watch it; one run has one trainer at a time.")
 
 
 class RunLock:
-    """An exclusive lock on a run folder, held while a process trains it.
+    """An exclusive lock on a run, held while a process trains it.
 
-    The kernel's ``flock`` on ``<run>/lock`` is the mutex: it is atomic, and the kernel releases
-    it when its holder dies however it dies, so a stale lock (kill -9, a crash) is simply taken
-    over. The file also records the holder (pid, process start time, host, since when) so others
-    can say who owns a run without touching the lock: see ``Run.owner()``.
+    The mutex is the kernel's ``flock`` on the run folder itself: atomic, released by the kernel
+    when its holder dies however it dies (a stale lock is simply taken over), and nothing a
+    user's ``rm`` can split -- removing a file would let a second trainer lock a new one. The
+    ``lock`` file only records the holder (pid, process start time, host, since when) so others
+    can say who owns a run; whether anyone does is asked of the kernel (``Run.lock_held``).
     """
 
     def __init__(self, run: Run) -> None:
         self.run, self.path = run, run.path / LOCK_NAME
-        self._fd: int | None = None
+        self._fd: int | None = None  # the run folder, locked
+        self._record: int | None = None
 
     @property
     def held(self) -> bool:
@@ -254,40 +309,56 @@ class RunLock:
         """Take the lock or raise RunLockedError naming the live owner."""
         import fcntl
 
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        except OSError as exc:
-            raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise RunLockedError(self.run.id, Owner.read(self.path)) from None
+        fd = _open_run_dir(self.run.path)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:  # perhaps only a viewer's probe: look again
+                    time.sleep(0.02)
+                    continue
+                os.close(fd)
+                raise RunLockedError(self.run.id, self.run.owner()) from None
+            except OSError as exc:
+                os.close(fd)
+                raise StorageError(exc.errno, f"could not lock run {self.run.id}: "
+                                   f"{exc.strerror}") from None
         pid = os.getpid()
         record = {"pid": pid, "host": socket.gethostname(), "start": process_start(pid),
                   "boot": boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        rec = None
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(record).encode(), 0)
-            os.fsync(fd)
+            rec = open_run_file(self.path, os.O_RDWR | os.O_CREAT)
+            if not stat.S_ISREG(os.fstat(rec).st_mode):
+                raise StorageError(errno.EINVAL, f"{self.path} is not a regular file; remove it")
+            os.ftruncate(rec, 0)
+            os.pwrite(rec, json.dumps(record).encode(), 0)
+            os.fsync(rec)
         except OSError as exc:
+            if rec is not None:
+                os.close(rec)
             os.close(fd)
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
-        self._fd = fd
+        self._fd, self._record = fd, rec
         self.run.sweep()  # whatever a killed owner left half-written goes now
         return self
 
     def release(self) -> None:
-        """Give the lock up (the file stays: removing it would let two processes lock two
-        different files)."""
+        """Give the lock up (the record is emptied; the kernel lock goes with the descriptor)."""
         fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
-        finally:
+        rec, self._record = self._record, None
+        if rec is not None:
+            try:
+                os.ftruncate(rec, 0)  # the descriptor of the file written, never a new link
+            except OSError:
+                pass
+            finally:
+                os.close(rec)
+        if fd is not None:
             os.close(fd)
 
     def __enter__(self) -> RunLock:
@@ -437,7 +508,7 @@ class Run:
 
     def _load_json(self, name: str) -> tuple[dict, str | None]:
         try:
-            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+            data = json.loads(read_run_text(self.path / name))
         except FileNotFoundError:
             return {}, None
         except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
@@ -509,8 +580,8 @@ class Run:
         """One row per committed epoch (a row written by a writer killed before its commit is
         not one)."""
         try:
-            text = (self.path / "history.csv").read_text(encoding="utf-8")
-        except OSError:
+            text = read_run_text(self.path / "history.csv")
+        except (OSError, ValueError):
             return []
         rows, _ = _parse_history(text)
         done = self.epochs_done
@@ -562,22 +633,43 @@ class Run:
 
     def sweep(self, temps: bool = True) -> None:
         """Remove what no commit points at: model files of other epochs and (``temps``) the
-        temp files of killed writers.
+        temp files of killed writers -- only names this store writes (``checkpoint-NNNN.keras``,
+        ``model-NNNN.keras``, the older ``checkpoint.keras``/``model.keras``, and ``.tmp-``
+        temp files), never anything else a folder holds.
 
         Only the run's owner may call this, as it takes the lock: a live writer's temp files
         look the same.
         """
         st = self.state
-        keep = {LOCK_NAME, _file_name(st.get("checkpoint"), "checkpoint.keras"),
+        keep = {_file_name(st.get("checkpoint"), "checkpoint.keras"),
                 _file_name(st.get("model"), "model.keras")}
         for p in self.path.iterdir():
             name = p.name
-            temp = name.startswith(TMP_PREFIX) or (  # older versions' temp files too
-                name.startswith(".") and name.endswith((".keras", ".json", ".csv", ".npz")))
-            model = name.startswith(("checkpoint", "model")) and name.endswith(".keras")
-            ours = model or (temps and temp)
-            if ours and name not in keep and p.is_file():
+            ours = OUR_MODEL.fullmatch(name) or (temps and OUR_TEMP.fullmatch(name))
+            if ours and name not in keep and p.is_file() and not p.is_symlink():
                 p.unlink(missing_ok=True)
+        if temps:
+            self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Drop history.csv's rows past the committed epochs (a writer killed between its
+        history.csv and state.json renames), so the file shows what a resume continues after."""
+        try:
+            rows, _ = _parse_history(read_run_text(self.path / "history.csv"))
+        except (OSError, ValueError):
+            return
+        done = self.epochs_done
+        if any(r["epoch"] > done for r in rows):
+            self.write_history([r for r in rows if r["epoch"] <= done])
+
+    def resume_problem(self) -> str | None:
+        """Why this run must not be trained further, or None: a damaged run is refused with its
+        reason before anything in its folder is touched (its checkpoints are the evidence)."""
+        if self.path.is_symlink():
+            return (f"its folder {self.path} is a symbolic link; a run is trained only in its "
+                    "own folder inside --runs")
+        damage = self.damage()
+        return damage and f"{damage}. Repair or restore that file, or start a new run"
 
     def write_history(self, rows: list[dict]) -> None:
         buf = io.StringIO()
@@ -628,7 +720,7 @@ class Run:
         if not isinstance(st.get("status", ""), str):
             return f"state.json: status is {st['status']!r}"
         try:
-            text = (self.path / "history.csv").read_text(encoding="utf-8")
+            text = read_run_text(self.path / "history.csv")
         except FileNotFoundError:
             text = ""
         except (OSError, ValueError) as exc:
@@ -655,10 +747,30 @@ class Run:
         """Take this run's lock (``with run.lock(): ...``), or raise RunLockedError."""
         return RunLock(self).acquire()
 
+    def lock_held(self) -> bool:
+        """Whether some process holds this run's kernel lock (the truth, whatever the ``lock``
+        record says: a forged or stale record names a pid that holds nothing)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)  # a shared lock taken here goes with it
+        return False
+
     def owner(self) -> Owner | None:
-        """The live process training this run, or None (no one, or its owner died)."""
-        owner = Owner.read(self.path / LOCK_NAME)
-        return owner if owner is not None and owner.alive() else None
+        """The live process training this run, or None (no one holds its kernel lock)."""
+        if not self.lock_held():
+            return None
+        return Owner.read(self.path / LOCK_NAME) or Owner(0, socket.gethostname(), "?")
 
     def record_spawn(self, pid: int, log: Path) -> None:
         """Record the trainer process just started for this run (see ``Spawn``)."""
@@ -720,10 +832,14 @@ class Run:
         st = self.state
         status = st.get("status", "unknown")
         if not isinstance(status, str):
-            return "unknown"
-        if status == "running":
+            status = "unknown"
+        if status in ("running", "unknown"):
+            if self.lock_held():  # a trainer has it, whatever its files say now
+                return "running"
+            if status == "unknown":
+                return status
             if (self.path / LOCK_NAME).exists():
-                return "running" if self.owner() is not None else "interrupted"
+                return "interrupted"
             same_host = st.get("host") == socket.gethostname()  # runs from before the lock
             pid = st.get("pid")
             if same_host and not (isinstance(pid, int) and pid_alive(pid)):
@@ -848,10 +964,34 @@ class RunStore:
         newest first, as the run just trained is the one wanted."""
         return self.list()[::-1]
 
-    def get(self, ref: str | Path) -> Run:
+    def writable(self, ref: str) -> Run:
+        """The run ``ref`` names for training it further (``--resume``): a run of this store
+        only (by id, unique part of one, or a path to a folder directly in it), never a folder
+        elsewhere or a symbolic link to one."""
+        p = Path(ref)
+        if len(p.parts) > 1 or str(ref) in (".", "..") or p.is_absolute():
+            try:
+                inside = p.resolve(strict=True).parent == self.root.resolve(strict=True)
+            except OSError:
+                inside = False
+            if p.is_symlink():
+                raise LookupError(f"{ref} is a symbolic link: --resume trains only runs of the "
+                                  f"store {self.root}, in their own folders")
+            if not inside or not (p / "config.json").is_file():
+                raise LookupError(f"{ref} is not a run folder in {self.root}: --resume trains "
+                                  "only runs of the store (give its id; --runs DIR picks the "
+                                  "store)")
+            return Run(self.root / p.name)
+        run = self.get(ref, paths=False)
+        if run.path.is_symlink():
+            raise LookupError(f"run {run.id} is a symbolic link to a folder outside "
+                              f"{self.root}: --resume trains only runs of the store")
+        return run
+
+    def get(self, ref: str | Path, paths: bool = True) -> Run:
         """A run by id, unique id prefix/suffix, or folder path."""
         p = Path(ref)
-        if (p / "config.json").exists():
+        if paths and (p / "config.json").exists():
             return Run(p)
         runs = self.list()
         exact = [r for r in runs if r.id == str(ref)]

@@ -46,7 +46,7 @@ from .live import Publisher
 from .models import InputStage, build_model, compile_model, init_whitening, make_optimizer
 from .pipeline import ArrayBatches
 from .recipe import FAST
-from .runs import Run, RunStore
+from .runs import Run, RunDamagedError, RunStore
 from .schedules import learning_rate
 
 keras = backend.import_keras()
@@ -172,6 +172,8 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
     emit = listener or _noop
     store = store or RunStore()
     if run is not None:
+        if (why := run.resume_problem()) is not None:  # before the lock's sweep touches a file
+            raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
         config = TrainConfig.from_dict(run.config)
         if not run.checkpoint_path.exists() and run.epochs_done:
             raise FileNotFoundError(f"{run.checkpoint_path} is missing; cannot resume {run.id}")
@@ -277,7 +279,12 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
                          f"{where} in {half}" if half else where,
                          compiles=clock.compiles and initial_epoch < config.epochs))
             status = "finished"
-            if initial_epoch < config.epochs:
+            if early is not None and initial_epoch > 1 and early.wait_exhausted():
+                # It had already stopped early (killed during its test evaluation, say): Keras's
+                # rule met at the last committed epoch; training on would add an epoch that the
+                # unbroken run never trained.
+                status = "early-stopped"
+            elif initial_epoch < config.epochs:
                 fit_span.append(time.perf_counter())
                 try:
                     model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
