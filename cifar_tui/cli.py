@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -148,6 +149,21 @@ def _version() -> str:
     return f"cifar-tui {__version__}{keras}, Python {sys.version.split()[0]}"
 
 
+MAX_INTERVAL_S = 3600.0
+
+
+def _interval(text: str) -> float:
+    """``watch --interval``: seconds, finite, 0.05 to an hour (inf or NaN would never wake)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_INTERVAL_S:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, "
+                                         f"{MAX_INTERVAL_S:g}]")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from .config import ARCHS as PRESETS
     from .config import MODEL_OPTIONS
@@ -249,7 +265,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "then the result")
     p.add_argument("run", help=RUN_HELP)
     p.add_argument("--json", action="store_true", help=JSON_LINES_HELP)
-    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+    p.add_argument("--interval", type=_interval, default=1.0, metavar="S",
                    help="seconds between looks at the run's files (default 1)")
     _add_runs(p)
 
@@ -378,7 +394,14 @@ def _config_from_args(args: argparse.Namespace):  # noqa: ANN202
     from .config import TrainConfig
 
     overrides = config_flags(args)
-    if getattr(args, "gpus", None):
+    if getattr(args, "gpus", None) is not None:
+        from .hardware import machine_gpus
+
+        have = machine_gpus()  # checked before a list of N device names is built
+        if not 1 <= args.gpus <= have:
+            raise ValueError(f"--gpus {args.gpus}: this machine has "
+                             + (f"{have} GPU{'' if have == 1 else 's'}; give 1..{have}"
+                                if have else "no GPU; leave --gpus out to train on the CPU"))
         overrides["devices"] = [f"/gpu:{i}" for i in range(args.gpus)]
     return TrainConfig.for_arch(args.arch, **{**overrides, **data_flags(args),
                                               "data": args.data})
@@ -390,13 +413,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = RunStore(args.runs)
     if args.detach:
         return _train_detached(args, store)
-    config = None
-    if not args.resume:
-        if not args.arch:
-            print("train: give an architecture or --resume RUN", file=sys.stderr)
-            return EXIT_USAGE
-        config = _config_from_args(args)
-        config.validate()  # a bad value is said before the seconds of loading the framework
     from .cli_progress import printer
     from .events import Failed
     from .live import Hangup
@@ -409,10 +425,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             show(event)
 
-    if not args.json:
-        print("loading the data and the framework...", file=sys.stderr, flush=True)
-    from .training import train
-
+    # First thing: a terminal lost, a Ctrl-C or a SIGTERM while Keras loads (seconds) must meet
+    # these handlers, not the defaults that kill the process silently.
     stop = threading.Event()
     # A dropped terminal does not stop the training (see Hangup); Ctrl-C and SIGTERM do.
     hangup = Hangup(store.root)
@@ -426,13 +440,39 @@ def cmd_train(args: argparse.Namespace) -> int:
               "are saved (resume with --resume)", file=sys.stderr, flush=True)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    if args.resume:
-        run = store.get(args.resume)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _train_foreground(args, store, stop, hangup, listener, show)
+    finally:  # a caller in this process (a test, a script) gets its own handlers back
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        hangup.uninstall()
+
+
+def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  # noqa: ANN001
+                      hangup, listener: Callable[[object], None],  # noqa: ANN001
+                      show) -> int:  # noqa: ANN001 - cli_progress's printer
+    from .runs import RunDamagedError
+
+    config = run = None
+    if args.resume:  # which run, and whether it can be resumed: said before loading Keras
+        run = store.writable(args.resume)
         if run.status in ("finished", "early-stopped"):
             print(f"run {run.id} is already {run.status}", file=sys.stderr)
             return 0
+        if (why := run.resume_problem()) is not None:
+            raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
+    else:
+        if not args.arch:
+            print("train: give an architecture or --resume RUN", file=sys.stderr)
+            return EXIT_USAGE
+        config = _config_from_args(args)
+        config.validate()  # a bad value is said before the seconds of loading the framework
+    if not args.json:
+        print("loading the data and the framework...", file=sys.stderr, flush=True)
+    from .training import train  # Keras: seconds, with the handlers above in place
+
+    if run is not None:
         hangup.run_id = run.id
         run = train(run=run, store=store, listener=listener, stop=stop,
                     evaluate=not args.no_eval)
@@ -449,12 +489,15 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
     """Check what can be checked here (config, resumability), then hand the training to a
     background process and return at once: no TensorFlow import in this process."""
     from .live import refuse_if_live, start_detached
+    from .runs import RunDamagedError
 
     if args.resume:
-        run = store.get(args.resume)
+        run = store.writable(args.resume)
         if run.status in ("finished", "early-stopped"):
             print(f"run {run.id} is already {run.status}", file=sys.stderr)
             return 0
+        if (why := run.resume_problem()) is not None:  # say it here, not in a background log
+            raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
         refuse_if_live(run)
     elif not args.arch:
         print("train: give an architecture or --resume RUN", file=sys.stderr)

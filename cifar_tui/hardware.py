@@ -37,6 +37,25 @@ def cpu_has_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
     return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
+def machine_gpus(dev: str | os.PathLike = "/dev") -> int:
+    """How many GPUs this machine has by its device files (NVIDIA's /dev/nvidiaN; AMD's render
+    nodes when /dev/kfd is there), without loading a framework: what a GPU count asked for is
+    checked against before anything is built for it. The backend may see fewer (the trainer
+    checks that too)."""
+    try:
+        names = os.listdir(dev)
+    except OSError:
+        return 0
+    count = sum(1 for n in names if n.startswith("nvidia") and n[6:].isdigit())
+    if "kfd" in names:
+        try:
+            count += sum(1 for n in os.listdir(os.path.join(dev, "dri"))
+                         if n.startswith("renderD"))
+        except OSError:
+            pass
+    return count
+
+
 def accelerators() -> list[str]:
     """Names of the GPUs the loaded backend sees ([] on CPU only)."""
     names: list[str] = []
