@@ -51,6 +51,7 @@ from .messages import (
     TrainingStarted,
     training_message,
 )
+from .names import printable
 from .panes.data import DataPane
 from .panes.model import ModelPane
 from .panes.predict import PredictPane
@@ -111,6 +112,14 @@ class CifarApp(InOrderKeysApp):
     # (the panel listing every key, the hidden ones too); the digits are on the tab labels.
     # Each pane shows its three or four main keys; the rest are show=False, in the Keys panel
     # and the command palette. tests/test_layout.py checks every footer fits 80 columns.
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Textual's notify (panes' too: Widget.notify comes here), always as plain text:
+        messages carry run ids, paths and errors from files, and a ``[`` in a folder name
+        must show, not parse (or crash the app). No message of this app uses markup."""
+        super().notify(printable(message, newlines=True), title=printable(title),
+                       severity=severity, timeout=timeout, markup=False)
+
     BINDINGS = [
         Binding("s", "start_training", "Start"),
         Binding("x", "stop_training", "Stop"),
@@ -445,7 +454,8 @@ class CifarApp(InOrderKeysApp):
         if self.follower is None:
             self.train_run_id = message.event.run_id
         self.runs_version += 1
-        self.sub_title = f"training {message.event.run_id}"  # not the previous run's name
+        # not the previous run's name
+        self.sub_title = printable(f"training {message.event.run_id}")
 
     @on(TrainingFinished)
     def _training_finished(self, message: TrainingFinished) -> None:
@@ -577,7 +587,7 @@ class CifarApp(InOrderKeysApp):
 
     def watch_current_run(self, run: Run | None) -> None:
         if run is not None:
-            self.sub_title = f"run {run.id}"
+            self.sub_title = printable(f"run {run.id}")
 
     @on(ShowPair)
     def _show_pair(self, message: ShowPair) -> None:

@@ -21,6 +21,7 @@ from .errors import (
     is_bug,
 )
 from .jsonout import dumps
+from .names import printable
 
 
 # Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
@@ -321,10 +322,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps("data", info))
         return 0
-    print(f"data set   {info['name']}: {len(info['classes'])} classes, "
+    print(f"data set   {printable(info['name'])}: {len(info['classes'])} classes, "
           f"{info['image_size']}x{info['image_size']} images")
-    print(f"source     {info['source']}")
-    print(f"cache      {info['cache']}")
+    print(f"source     {printable(info['source'])}")
+    print(f"cache      {printable(info['cache'])}")
     print(f"loaded in  {info['load_seconds']} s")
     for key in ("x_train", "y_train", "x_test", "y_test"):
         print(f"{key:<10} {tuple(info[key])}")
@@ -458,7 +459,7 @@ def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  #
     if args.resume:  # which run, and whether it can be resumed: said before loading Keras
         run = store.writable(args.resume)
         if run.status in ("finished", "early-stopped"):
-            print(f"run {run.id} is already {run.status}", file=sys.stderr)
+            print(printable(f"run {run.id} is already {run.status}"), file=sys.stderr)
             return 0
         if (why := run.resume_problem()) is not None:
             raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
@@ -481,7 +482,7 @@ def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  #
                     evaluate=not args.no_eval)
     show.close()
     if not args.json:
-        print(f"saved in {run.path}")
+        print(f"saved in {printable(run.path)}")
     return 0 if run.status != "stopped" else 130
 
 
@@ -494,7 +495,7 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
     if args.resume:
         run = store.writable(args.resume)
         if run.status in ("finished", "early-stopped"):
-            print(f"run {run.id} is already {run.status}", file=sys.stderr)
+            print(printable(f"run {run.id} is already {run.status}"), file=sys.stderr)
             return 0
         if (why := run.resume_problem()) is not None:  # say it here, not in a background log
             raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
@@ -507,9 +508,10 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
         config.validate()
         run = store.create(config.resolved().to_dict())
     pid, log = start_detached(run, evaluate=not args.no_eval)
-    print(f"run {run.id} is training in the background (pid {pid})")
-    print(f"log: {log}")
-    print(f"follow it: cifar-tui watch {run.id}   list: cifar-tui runs   or open it in the TUI")
+    name = printable(run.id)
+    print(f"run {name} is training in the background (pid {pid})")
+    print(f"log: {printable(log)}")
+    print(f"follow it: cifar-tui watch {name}   list: cifar-tui runs   or open it in the TUI")
     return 0
 
 
@@ -523,7 +525,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     run = RunStore(args.runs).get(args.run)
     if not args.json:
-        print(f"run {run.id}: {run.config.get('arch')}, {describe(run)}", flush=True)
+        print(printable(f"run {run.id}: {run.config.get('arch')}, {describe(run)}"),
+              flush=True)
     follower = Follower(run)
     show = printer("watch", args.json)
     code = 0
@@ -556,13 +559,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(dumps("compare", {"runs": [compare_row(r) for r in table.to_dicts()],
                                 "shared": table.shared}))
         return 0
-    cells = table.text_rows()
+    cells = [[printable(c) for c in row] for row in table.text_rows()]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(table.columns)]
     print("  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip())
     for r in cells:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-    print("same in all: " + ", ".join(f"{k}={v}" for k, v in table.shared.items()
-                                      if v is not None))
+    print(printable("same in all: " + ", ".join(f"{k}={v}" for k, v in table.shared.items()
+                                                if v is not None)))
     return 0
 
 
@@ -590,6 +593,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'id':<34}{'arch':<14}{'status':<15}{'epochs':>7}{'batch':>6}  {'val acc':>11}"
           f"{'test acc':>12}{'compile':>9}")
     for r in rows:
+        r = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
         va = best_val_text(r, ".4f")
         te = (accuracy_text(r["test_accuracy"], r.get("test_images"), ".4f")
               if r["test_accuracy"] is not None else "-")
@@ -620,7 +624,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                              "per_class": ev.per_class, "confusion": ev.confusion,
                              "confused_pairs": ev.confused_pairs}))
         return 0
-    print(f"run {run.id}: test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  "
+    print(f"run {printable(run.id)}: test accuracy {ev.accuracy:.4f}  loss {ev.loss:.4f}  "
           f"ECE {ev.ece:.4f}  ({ev.n} images)")
     width = max(12, *(len(c["class"]) + 2 for c in ev.per_class))
     print(f"{'class':<{width}}{'precision':>10}{'recall':>8}{'f1':>7}")
@@ -656,7 +660,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                                "html": str(report.html),
                                "figures": [str(f) for f in report.figures]}))
         return 0
-    print(f"wrote {report.markdown}, {report.html} and {len(report.figures)} figures")
+    print(printable(f"wrote {report.markdown}, {report.html} and {len(report.figures)} "
+                    "figures"))
     return 0
 
 
@@ -680,7 +685,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     "probabilities": {classes[i]: float(p[i]) for i in range(len(classes))}})
         if not args.json:
             top = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in order[:3])
-            print(f"{path}: {classes[order[0]]}  ({top})")
+            print(f"{printable(path)}: {classes[order[0]]}  ({top})")
     if args.json:
         print(dumps("predict", {"run": run.id, "predictions": out}))
     return 0
@@ -823,7 +828,8 @@ def run_command(name: str, command: Callable[[], int | None], json_errors: bool 
 def _say_error(name: str, message: str, code: int, as_json: bool) -> int:
     """The one line on stderr, or under --json the error object on stdout (and the line on
     stderr too, for the person watching)."""
-    print(f"cifar-tui {name}: {message}", file=sys.stderr)
+    # one line, whatever a name in it holds (a class folder with a newline, an ESC)
+    print(f"cifar-tui {name}: {printable(message)}", file=sys.stderr)
     if as_json:
         print(dumps(name, {"error": message, "exit_code": code}), flush=True)
     return code

@@ -8,6 +8,7 @@ import threading
 from typing import TextIO
 
 from .events import BatchProgress, EpochEnd, Failed, Finished, Started, describe
+from .names import printable
 
 
 class LinePrinter:
@@ -21,7 +22,7 @@ class LinePrinter:
         text = describe(event)
         if text is not None:
             out = self.out or (sys.stderr if isinstance(event, Failed) else sys.stdout)
-            print(text, file=out, flush=True)
+            print(printable(text, newlines=True), file=out, flush=True)  # ids: folder names
 
     def close(self) -> None:
         pass
@@ -76,7 +77,7 @@ class ProgressPrinter(LinePrinter):
                 return
             text = describe(event)
             if text is not None:
-                self.console.print(text, markup=False)
+                self.console.print(printable(text, newlines=True), markup=False)
             if isinstance(event, Started):
                 self.progress.reset(self.task, total=event.steps, description=(
                     f"epoch {event.initial_epoch + 1}/{event.epochs}"), metrics="")

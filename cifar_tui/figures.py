@@ -14,6 +14,7 @@ import numpy as np
 
 from . import CLASSES
 from .evaluation import worst_of_pair
+from .names import plot_label
 from .render import top_classes
 
 DPI = 100
@@ -64,7 +65,7 @@ def history_figure(histories: Sequence[tuple[str, list[dict]]], path: Path) -> P
                 pts = [(e, r[prefix + key]) for e, r in zip(epochs, rows) if prefix + key in r]
                 if pts:
                     ax.plot(*zip(*pts), style, marker="o", markersize=3, color=colour,
-                            label=f"{label} {what}")
+                            label=f"{plot_label(label)} {what}")  # a run id: no mathtext
     for ax, title in ((acc_ax, "Accuracy"), (loss_ax, "Loss")):
         ax.set_title(title)
         ax.set_xlabel("epoch")

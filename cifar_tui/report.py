@@ -22,6 +22,7 @@ from .compare import timings
 from .config import TrainConfig
 from .data import DataError, Dataset, check_matches, data_options, load_data, subset
 from .evaluation import evaluate_probs
+from .names import folder_names, markdown_safe, printable
 from .runs import Run, atomic_write_text, best_val_text
 
 # -- document blocks -------------------------------------------------------------------------
@@ -254,8 +255,9 @@ def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
                                 f"Accuracy and loss per epoch ({what}train solid, "
                                 "validation dashed)"))
     sections = [head, curves]
-    for f in facts:
-        rel = fig_root / f.run.id
+    # a folder per run, distinct even for two runs of one id (from two stores), never `..`
+    for f, folder in zip(facts, folder_names([f.run.id for f in facts])):
+        rel = fig_root / folder
         sections.append(_run_section(f, out / rel, rel, figures))
     return sections, figures
 
@@ -264,26 +266,35 @@ def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return markdown_safe(value)  # names and settings from files: no HTML, one line
+
+
+def _md_para(text: str) -> str:
+    """A paragraph's own Markdown (**bold**, `code`) kept, the names in it made harmless: HTML
+    escaped outside code spans (inside one, a viewer shows it as text anyway)."""
+    import re
+
+    parts = re.split(r"(`[^`\n]*`)", printable(text))
+    return "".join(p if i % 2 else html.escape(p, quote=False) for i, p in enumerate(parts))
 
 
 def to_markdown(sections: Sequence[Section]) -> str:
     out: list[str] = []
     for sec in sections:
-        out.append(f"{'#' * sec.level} {sec.title}\n")
+        out.append(f"{'#' * sec.level} {markdown_safe(sec.title)}\n")
         for b in sec.blocks:
             if isinstance(b, Para):
-                out.append(b.text + "\n")
+                out.append(_md_para(b.text) + "\n")
             elif isinstance(b, Table):
                 out.append("| " + " | ".join(_md_cell(h) for h in b.headers) + " |")
                 out.append("|" + "---|" * len(b.headers))
                 out.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows)
                 out.append("")
             elif isinstance(b, Figure):
-                out.append(f"![{b.caption}]({b.path.as_posix()})\n")
-                out.append(f"*{b.caption}*\n")
+                out.append(f"![{markdown_safe(b.caption)}]({b.path.as_posix()})\n")
+                out.append(f"*{markdown_safe(b.caption)}*\n")
             elif isinstance(b, Pre):
-                out.append("```\n" + b.text.rstrip("\n") + "\n```\n")
+                out.append("```\n" + printable(b.text.rstrip("\n"), newlines=True) + "\n```\n")
     return "\n".join(out)
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 from . import CLASSES
+from .names import markup_safe, printable
 from .render import HalfBlockImage
 
 
@@ -226,7 +227,7 @@ def stat_line(pairs: list[tuple[str, str]]) -> Text:
     text = Text()
     for label, value in pairs:
         text.append(f"{label} ", style="dim")
-        text.append(f"{value}  ", style="bold")
+        text.append(f"{printable(value)}  ", style="bold")  # values can be names from files
     return text
 
 
@@ -281,7 +282,11 @@ class RowTable(DataTable):
 
     @staticmethod
     def _spaced(value: object, first: bool) -> object:
-        return value if first or not isinstance(value, str) else " " + value
+        if not isinstance(value, str):
+            return value
+        # DataTable parses str cells as markup: a run id or setting from a file is text here
+        value = markup_safe(value)
+        return value if first else " " + value
 
     def add_column(self, label: str, *, width: int | None = None, key: str | None = None,
                    default: object = None) -> ColumnKey:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -433,3 +434,147 @@ def test_history_rows_past_the_commit_are_dropped_when_the_run_is_taken(tmp_path
     with run.lock():
         text = (run.path / "history.csv").read_text()
     assert [line.split(",")[0] for line in text.splitlines()] == ["epoch", "1"]
+
+
+# -- names are data: never markup, terminal control, HTML or mathtext ----------------------
+
+MARKUP_ID = "a[link='x]b"
+ESC_ID = "esc\x1b[31mred\x1b[0m"
+HTML_ID = "<img src=x onerror=alert(1)>$x^2$"
+
+
+def test_printable_escapes_every_control_character():
+    from cifar_tui.names import markdown_safe, markup_safe, plot_label, printable
+
+    assert printable(ESC_ID) == "esc\\x1b[31mred\\x1b[0m"
+    assert printable("a\nb\rc\x9bd\u202ee") == "a\\x0ab\\x0dc\\x9bd\\u202ee"
+    assert printable("a\nb", newlines=True) == "a\nb"
+    assert markup_safe(MARKUP_ID) == "a\\[link='x]b"
+    assert markdown_safe(HTML_ID + "|") == "&lt;img src=x onerror=alert(1)&gt;$x^2$\\|"
+    assert plot_label("$x^2$") == r"\$x^2\$"
+
+
+def test_folder_names_are_distinct_and_stay_inside():
+    from cifar_tui.names import folder_names
+
+    assert folder_names(["r1", "r1", "..", "a/b", ".", "r1"]) == \
+        ["r1", "r1-2", "run", "a_b", "run-2", "r1-3"]
+
+
+def _hostile_store(root) -> RunStore:
+    store = RunStore(root)
+    for name in (MARKUP_ID, ESC_ID, "<b>x<b>$x^2$"):
+        run = store.create(cfg().to_dict())
+        run.path.rename(root / name)
+    return store
+
+
+def test_cli_prints_names_without_terminal_controls(tmp_path, capsys):
+    store = _hostile_store(tmp_path / "runs")
+    assert main(["runs", "--runs", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "esc\\x1b[31mred" in out and MARKUP_ID in out
+    assert main(["watch", ESC_ID[:6], "--runs", str(store.root), "--interval", "0.05"]) == 1
+    assert "\x1b" not in "".join(capsys.readouterr())
+
+
+def test_an_error_naming_a_class_folder_with_a_newline_is_one_line(tmp_path, arrays, capsys):
+    # Was: a class folder named "cat\nx" gave a three-line error.
+    from conftest import image_members, write_tree
+
+    members = image_members(arrays)
+    members["train/cat\nx\x1b[2J/0001.png"] = members["train/cat/0000.png"]
+    tree = write_tree(tmp_path / "imgs", members)
+    assert main(["data", "--data", str(tree)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "cat\\x0ax" in err, err
+
+
+def test_a_live_run_with_a_mistyped_progress_file_is_listed(tmp_path, capsys):
+    # Was: "images_per_sec": "fast" crashed the Runs pane and `cifar-tui runs` for every run.
+    from cifar_tui.live import live_summary
+
+    store = RunStore(tmp_path / "runs")
+    run = store.create(cfg().to_dict())
+    with run.lock():
+        run.update_state(status="running", pid=os.getpid())
+        (run.path / "progress.json").write_text(json.dumps({
+            "pid": os.getpid(), "epoch": 1, "epochs": 3, "step": 2, "steps": 5,
+            "images_per_sec": "fast", "eta_run_s": "soon", "updated": 1.0}))
+        assert live_summary(run)["progress"] is None  # damaged: no progress, not a crash
+        assert main(["runs", "--runs", str(store.root)]) == 0
+        assert "running, starting (epoch 1/3)" in capsys.readouterr().out
+
+
+async def test_the_tui_shows_hostile_names_as_text(tmp_path, arrays):
+    # Was: a run folder "a[link='x]b" crashed the TUI at start (MarkupError, exit 1) and on
+    # open; a live run's "images_per_sec": "fast" crashed the Runs pane.
+    from conftest import static_text
+    from textual.widgets import Static
+
+    from cifar_tui.app import CifarApp
+    from cifar_tui.data import Cifar10
+
+    store = _hostile_store(tmp_path / "runs")
+    live = store.create(cfg().to_dict())
+    live.path.rename(store.root / "live[b]x")
+    live = Run(store.root / "live[b]x")
+    with live.lock():
+        live.update_state(status="running", pid=os.getpid())
+        (live.path / "progress.json").write_text(json.dumps({
+            "pid": os.getpid(), "epoch": 1, "epochs": 3, "step": 2, "steps": 5,
+            "images_per_sec": "fast", "updated": 1.0}))
+        app = CifarApp(runs_root=store.root,
+                       loader=lambda source, stop=None: Cifar10(*arrays, source="gen"))
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("6")
+            await pilot.pause(0.5)
+            assert "live[b]x running" in static_text(app.query_one("#runs-live", Static))
+            table = app.query_one("#runs-table")
+            shown = {str(table.get_row_at(i)[1]).strip() for i in range(table.row_count)}
+            assert "a\\[link='x]b" in shown  # escaped markup: the table shows a[link='x]b
+            for i in range(1, table.row_count):  # open each: Train, Results, Predict views
+                await pilot.press("6")
+                table.move_cursor(row=i)
+                await pilot.press("enter")
+                for pane in ("3", "4", "5"):
+                    await pilot.press(pane)
+                    await pilot.pause(0.2)
+                assert "\x1b" not in app.sub_title and app.current_run is not None
+            await pilot.press("6", "h")  # the hyperparameter table too
+            await pilot.pause(0.2)
+        assert app.return_code in (None, 0)
+
+
+def _run_with_history(store: RunStore, name: str) -> Run:
+    run = store.create(cfg().to_dict())
+    run.write_history([{"epoch": 1, "accuracy": 0.3, "loss": 2.0},
+                       {"epoch": 2, "accuracy": 0.4, "loss": 1.8}])
+    run.update_state(status="stopped", epochs_done=2)
+    from cifar_tui import CLASSES
+
+    run.write_metrics({  # an evaluation, so the run has figures of its own
+        "accuracy": 0.5, "loss": 1.0, "ece": 0.1, "n": 20,
+        "confusion": [[2 if i == j else 0 for j in range(10)] for i in range(10)],
+        "per_class": [{"class": c, "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+                      for c in CLASSES],
+        "confused_pairs": []})
+    run.path.rename(store.root / name)
+    return Run(store.root / name)
+
+
+def test_report_names_are_text_and_runs_sharing_an_id_keep_their_figures(tmp_path):
+    # Was: raw HTML from names in report.md, a $...$ id broke the figure (mathtext), and two
+    # runs sharing an id wrote one figure folder.
+    from cifar_tui.report import write_report
+
+    one, two = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
+    hostile = "r<script>x<script>$\\frac{a$"
+    runs = [_run_with_history(one, hostile), _run_with_history(two, hostile)]
+    report = write_report(runs, tmp_path / "out")
+    md = report.markdown.read_text()
+    # inside a code span (`cifar-tui eval ID`) a viewer shows it as text; nowhere else
+    assert "<script>" not in re.sub(r"`[^`]*`", "", md) and "&lt;script&gt;" in md
+    folders = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir() if p.is_dir())
+    assert len(folders) == 2 and all(".." not in f and "/" not in f for f in folders), folders
+    assert "<script>" not in report.html.read_text()

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from .. import CLASSES
+from ..names import markup_safe
 from ..render import probability_bars
 from ..widgets import ImageView, InOrderInput, Pane, downsample
 
@@ -93,7 +94,8 @@ class PredictPane(Pane):
             self._shown_run, self.pair, self.index = run.id, None, 0
         preds = run.predictions()
         if preds is None:
-            header.update(f"Run {run.id} has no test predictions: evaluate it (4, then e).")
+            header.update(f"Run {markup_safe(run.id)} has no test predictions: evaluate it "
+                          "(4, then e).")
             return
         if ds is None:
             header.update("Waiting for CIFAR-10 to load...")
@@ -108,8 +110,9 @@ class PredictPane(Pane):
         x_test = subset(ds, run.config.get("subset"), run.config.get("test_subset")).x_test
         probs, labels = preds
         if len(x_test) != len(labels):
-            header.update(f"Run {run.id} was evaluated on other data ({len(labels)} images, "
-                          f"{len(x_test)} loaded): evaluate it again (4, then e).")
+            header.update(f"Run {markup_safe(run.id)} was evaluated on other data "
+                          f"({len(labels)} images, {len(x_test)} loaded): evaluate it again "
+                          "(4, then e).")
             return
         self.probs, self.labels, self.images = probs, labels, x_test
         self.index = min(self.index, len(labels) - 1)
@@ -122,8 +125,8 @@ class PredictPane(Pane):
         p, label = self.probs[i], int(self.labels[i])
         pred = int(p.argmax())
         wrong = int((self.probs.argmax(1) != self.labels).sum())
-        header = (f"run {self.app.current_run.id}   test image {i + 1}/{len(self.labels)}   "
-                  f"{wrong} misclassified")
+        header = (f"run {markup_safe(self.app.current_run.id)}   test image "
+                  f"{i + 1}/{len(self.labels)}   {wrong} misclassified")
         if self.pair is not None and self.pair_images is not None:
             # the run is in the title bar; the pair needs the room here
             t, q = (self.app.current_run.class_names[c] for c in self.pair)
@@ -209,7 +212,7 @@ class PredictPane(Pane):
     def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray,
                    classes: tuple[str, ...]) -> None:
         side = image.shape[0]
-        self.query_one("#pred-header", Static).update(f"{path} (resized to {side}x{side})")
+        self.query_one("#pred-header", Static).update(f"{markup_safe(path)} (resized to {side}x{side})")
         self.query_one(ImageView).show(_for_screen(image), scale=1)
         self.query_one("#pred-caption", Static).update(self._caption(None, int(probs.argmax()),
                                                                      probs, classes))

@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from ..events import epochs
 from ..messages import RunChanged, ShowPair
+from ..names import markup_safe
 from ..render import PER_CLASS_SORTS, confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import Pane, stat_line
 
@@ -77,7 +78,8 @@ class ResultsPane(Pane):
             self.query_one(VerticalScroll).scroll_home(animate=False, immediate=True)
         if not metrics:
             self.pairs = []
-            header.update(f"Run {run.id} ({run.status}) has no test evaluation yet: press e.")
+            header.update(f"Run {markup_safe(run.id)} ({markup_safe(run.status)}) has no test "
+                          "evaluation yet: press e.")
             for wid in ("#heatmap", "#per-class", "#confused"):
                 self.query_one(wid, Static).update("")
             return
@@ -131,7 +133,7 @@ class ResultsPane(Pane):
         if run is None or ds is None:
             self.notify("Need a run and loaded data to evaluate", severity="warning")
             return
-        self.query_one("#results-header", Static).update(f"Evaluating {run.id}...")
+        self.query_one("#results-header", Static).update(f"Evaluating {markup_safe(run.id)}...")
         self.evaluate(run, ds)
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)

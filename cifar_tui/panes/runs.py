@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..compare import hparam_table, timings
 from ..messages import ExportReport, OpenRun, StartSweep, StartTraining
+from ..names import printable
 from ..runs import Run, accuracy_text, best_val_text
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
@@ -146,7 +148,7 @@ class RunsPane(Pane):
         lines = [f"{short_id(i)} {describe(self.runs[i])} (pid {owner_pid(self.runs[i])})"
                  for i in self.runs if i in self._live]
         live = self.query_one("#runs-live", Static)
-        live.update("\n".join(lines))
+        live.update(Text(printable("\n".join(lines), newlines=True)))
         live.display = bool(lines)
 
     def commands(self) -> Iterator[SystemCommand]:

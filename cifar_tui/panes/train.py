@@ -26,6 +26,7 @@ from ..messages import (
     TrainingQueued,
     TrainingStarted,
 )
+from ..names import markup_safe, printable
 from ..widgets import EpochTable, HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
 
 # Run.status values that no trainer will change any more.
@@ -90,7 +91,7 @@ class TrainPane(Pane):
         else:
             text = (f"Last run {run.id}: {status}, {epochs(done)}. "
                     "Press s to train the model set up in the Model pane (2).")
-        self.query_one("#train-status", Static).update(text)
+        self.query_one("#train-status", Static).update(Text(printable(text)))  # ids: text
         if status in ENDED:  # as this session's run would end: not an empty "--%" bar
             self._ended_bar(status, done, run.epochs_planned)
         self.plot()
@@ -139,14 +140,17 @@ class TrainPane(Pane):
         self.images = run.image_counts
         who = f"process {pid}" if pid is not None else "another process"
         if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
-            text = (f"Run {run.id} is starting in {who}: loading data and Keras... Its "
-                    "progress shows here from its first batch; x stops it.")
+            text = Text(printable(f"Run {run.id} is starting in {who}: loading data and "
+                                  "Keras... Its progress shows here from its first batch; x "
+                                  "stops it."))
         else:
-            text = f"Following run {run.id}, trained by {who}; x stops it after the batch."
+            text = Text(printable(f"Following run {run.id}, trained by {who}; x stops it "
+                                  "after the batch."))
         self.query_one("#train-status", Static).update(text)
         self._warn("")
         self._bar(None, 0)
-        self.query_one(RichLog).write(f"[bold]following run {run.id}[/] ({who})")
+        self.query_one(RichLog).write(f"[bold]following run {markup_safe(run.id)}[/] "
+                                      f"({markup_safe(who)})")
         self.plot()
 
     def _started(self, event: Any) -> None:
@@ -156,7 +160,8 @@ class TrainPane(Pane):
         self.epochs, self.steps = event.epochs, event.steps
         self.images = (event.train_size, event.val_size)
         self.history = Run(self.app.store.root / event.run_id).history()
-        self.query_one(RichLog).write(describe(event))  # the CLI's line: run, params, backend
+        # the CLI's line: run, params, backend (the run id is a folder name: plain text)
+        self.query_one(RichLog).write(Text(printable(describe(event))))
         # no longer "starting"/"loading Keras": say so before the first batch's figures, and
         # that the first step compiles (seconds to minutes), so a slow first epoch is explained
         self.query_one("#train-status", Static).update(stat_line([
@@ -207,8 +212,8 @@ class TrainPane(Pane):
                         f"{event.evaluation.n:,} images{weights} (Results: 4)")
         elif event.status == "stopped":
             summary += "; resume it from Runs (6) with R"
-        self.query_one(RichLog).write(f"[bold]{summary}[/]")
-        self.query_one("#train-status", Static).update(summary)
+        self.query_one(RichLog).write(Text(printable(summary), style="bold"))
+        self.query_one("#train-status", Static).update(Text(printable(summary)))
 
     def _failed(self, event: Any) -> None:
         from ..runs import Run
