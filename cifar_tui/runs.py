@@ -16,14 +16,14 @@
     runs/<id>/model-NNNN.keras  the best model so far (by val accuracy), from epoch NNNN
     runs/<id>/metrics.json    test-set evaluation, with the epoch of the weights it used
     runs/<id>/predictions.npz test-set probabilities
-    runs/<id>/lock            the kernel lock of the process training the run, and who it is
+    runs/<id>/lock            who holds the run's lock (the kernel flock is on the folder)
     runs/<id>/spawn.json      a background trainer started for the run that has not begun yet
 
 Crash consistency: an epoch is committed by ONE atomic rename, that of state.json. Its model
 files are written first under new names, and history.csv before state.json; readers trust only
-what state.json points at (history rows past its ``epochs_done`` are ignored), so a writer killed
-at any instant leaves the previous epoch's state intact and a resume continues exactly after the
-last epoch history shows. Runs written before this scheme (checkpoint.keras, model.keras) still
+what state.json points at (history rows past its ``epochs_done`` are ignored, and dropped from
+the file when the run is next locked), so a writer killed at any instant leaves the previous
+epoch's state intact and a resume continues exactly after the last epoch history shows. Runs written before this scheme (checkpoint.keras, model.keras) still
 load.
 """
 
