@@ -23,8 +23,8 @@ Crash consistency: an epoch is committed by ONE atomic rename, that of state.jso
 files are written first under new names, and history.csv before state.json; readers trust only
 what state.json points at (history rows past its ``epochs_done`` are ignored, and dropped from
 the file when the run is next locked), so a writer killed at any instant leaves the previous
-epoch's state intact and a resume continues exactly after the last epoch history shows. Runs written before this scheme (checkpoint.keras, model.keras) still
-load.
+epoch's state intact and a resume continues exactly after the last epoch history shows. Runs
+written before this scheme (checkpoint.keras, model.keras) still load.
 """
 
 from __future__ import annotations
