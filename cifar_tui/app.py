@@ -17,6 +17,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -687,12 +688,13 @@ class CifarApp(InOrderKeysApp):
 
         run = self.store.get(self.train_run_id)
         if not background:  # what happened to it, as Background says where it goes on
-            self.exit(message=f"run {run.id} {run.status} after {epochs(run.epochs_done)}"
-                      + (f"; resume it: cifar-tui train --resume {run.id}, or R in the Runs "
-                         "pane" if run.status == "stopped" else ""))
+            self.exit(message=Text(printable(
+                f"run {run.id} {run.status} after {epochs(run.epochs_done)}"
+                + (f"; resume it: cifar-tui train --resume {run.id}, or R in the Runs "
+                   "pane" if run.status == "stopped" else ""))))
             return
         if run.status in ("finished", "early-stopped", "failed"):
-            self.exit(message=f"run {run.id} {run.status}")
+            self.exit(message=Text(printable(f"run {run.id} {run.status}")))
             return
         try:
             pid, log = start_detached(run)
@@ -700,9 +702,11 @@ class CifarApp(InOrderKeysApp):
             self.notify(f"{exc}. The run is kept: resume it with R.", severity="error",
                         timeout=15)
             return
-        self.exit(message=f"run {run.id} goes on in the background (pid {pid}), from epoch "
-                          f"{run.epochs_done + 1}; log: {log}\nfollow it: cifar-tui watch "
-                          f"{run.id}, or open it in the Runs pane")
+        # printed on the terminal as text: a run id is a folder name (no markup, no ESC)
+        self.exit(message=Text(printable(
+            f"run {run.id} goes on in the background (pid {pid}), from epoch "
+            f"{run.epochs_done + 1}; log: {log}\nfollow it: cifar-tui watch "
+            f"{run.id}, or open it in the Runs pane", newlines=True)))
 
 
 def colour_system(environ: Mapping[str, str]) -> str | None:

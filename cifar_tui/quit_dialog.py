@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from .names import markup_safe
+
 
 class QuitDialog(ModalScreen[str | None]):
     """Dismissed with "stop", "background", or None (stay)."""
@@ -33,7 +35,7 @@ class QuitDialog(ModalScreen[str | None]):
         self.run_id = run_id
 
     def compose(self) -> ComposeResult:
-        run = f"run {self.run_id}" if self.run_id else "a run"
+        run = f"run {markup_safe(self.run_id)}" if self.run_id else "a run"  # a folder name
         with Vertical():
             yield Static(f"[b]Quit while {run} is training?[/b]\n\n"
                          "[b]s[/b] Stop now: after this batch; finished epochs are kept, "

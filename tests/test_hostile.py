@@ -359,7 +359,7 @@ def test_watch_of_a_run_with_missing_fields_prints_what_it_has(tmp_path, capsys)
     run = _finished_run(store, {"epochs": 1}, "epoch,loss,accuracy,val_accuracy\n1,2,0.1,0.2\n")
     assert main(["watch", run.id, "--runs", str(store.root), "--interval", "0.05"]) == 0
     out = capsys.readouterr().out
-    assert "epoch 1/1  loss 2.0000" in out and "finished after 1 epochs" in out
+    assert "epoch 1/1  loss 2.0000" in out and "finished after 1 epoch " in out
 
 
 def test_watch_of_a_damaged_run_says_so(tmp_path, capsys):
