@@ -212,7 +212,8 @@ class PredictPane(Pane):
     def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray,
                    classes: tuple[str, ...]) -> None:
         side = image.shape[0]
-        self.query_one("#pred-header", Static).update(f"{markup_safe(path)} (resized to {side}x{side})")
+        self.query_one("#pred-header", Static).update(
+            f"{markup_safe(path)} (resized to {side}x{side})")
         self.query_one(ImageView).show(_for_screen(image), scale=1)
         self.query_one("#pred-caption", Static).update(self._caption(None, int(probs.argmax()),
                                                                      probs, classes))
