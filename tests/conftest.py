@@ -129,3 +129,35 @@ def static_text(widget) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(content)
     return console.export_text()
+
+
+# For tests that start the CLI in other processes (detached trainers, sweep workers): quiet
+# TensorFlow, unbuffered output, and this checkout's package first on the path.
+SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
+                  "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def wait_until(condition, timeout: float = 120.0, what: str = "condition",  # noqa: ANN001
+               every: float = 0.1):  # noqa: ANN201 - the condition's first true value
+    """Poll ``condition`` until it is true (its value is returned) or ``timeout`` seconds pass."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: not met in {timeout:.0f} s")
+
+
+SMALL_SPEC = "C8-P-F-FC16"  # a custom net that trains in a blink
+
+
+def small_run_config(**kw):  # noqa: ANN201 - a TrainConfig
+    """A tiny custom net's run (3 epochs, no hold-out) for tests of the run store."""
+    from cifar_tui.config import TrainConfig
+
+    base = {"spec": SMALL_SPEC, "optimizer": "adam", "learning_rate": 3e-3,
+            "batch_size": 16, "epochs": 3, "val_split": 0.0, "patience": 0}
+    return TrainConfig.for_arch("custom", **{**base, **kw})

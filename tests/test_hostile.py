@@ -14,20 +14,14 @@ import types
 
 import numpy as np
 import pytest
+from conftest import small_run_config
 
 from cifar_tui import data
 from cifar_tui.cli import main
-from cifar_tui.config import TrainConfig
 from cifar_tui.data import DataError, UnsafePickleError
 from cifar_tui.runs import Run, RunLockedError, RunStore, StorageError
 
-SMALL = "C8-P-F-FC16"
-
-
-def cfg(**kw) -> TrainConfig:
-    base = {"spec": SMALL, "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 16,
-            "epochs": 3, "val_split": 0.0, "patience": 0}
-    return TrainConfig.for_arch("custom", **{**base, **kw})
+cfg = small_run_config
 
 
 def listing(folder) -> dict[str, bytes]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_arrays, write_batches
+from conftest import SUBPROCESS_ENV, make_arrays, wait_until, write_batches
 
 from cifar_tui.cli import main
 from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
@@ -33,23 +33,12 @@ from cifar_tui.live import (
 from cifar_tui.runs import START_GRACE_S, Run, RunLockedError, RunStore, StorageError
 
 SMALL = "C8-P-C16-P-F-FC32"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
-       "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+ENV = SUBPROCESS_ENV
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     return write_batches(tmp_path / "batches", make_arrays(6, 2))
-
-
-def wait_until(condition, timeout: float = 120.0, what: str = "condition"):  # noqa: ANN001
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not met in {timeout:.0f} s")
 
 
 def start_trainer(runs: Path, data: Path, epochs: int = 400) -> subprocess.Popen:

@@ -14,19 +14,15 @@ import threading
 
 import keras
 import pytest
+from conftest import SMALL_SPEC, small_run_config
 
 from cifar_tui.cli import main
 from cifar_tui.config import TrainConfig
 from cifar_tui.runs import Run, RunLockedError, RunStore, process_start
 from cifar_tui.training import EpochEnd, train
 
-SMALL = "C8-P-F-FC16"
-
-
-def cfg(**kw) -> TrainConfig:
-    base = {"spec": SMALL, "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 16,
-            "epochs": 3, "val_split": 0.0, "patience": 0}
-    return TrainConfig.for_arch("custom", **{**base, **kw})
+SMALL = SMALL_SPEC
+cfg = small_run_config
 
 
 def optimizer_steps(path) -> int:

@@ -11,11 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import conftest
 import pytest
-from conftest import make_arrays, write_batches
+from conftest import SUBPROCESS_ENV, make_arrays, write_batches
 
 from cifar_tui import sweep
 from cifar_tui.cli import main
@@ -24,8 +24,7 @@ from cifar_tui.runs import Run, RunStore
 from cifar_tui.space import SpecError
 
 SMALL = "C8-P-C16-P-F-FC32"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
-       "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+ENV = SUBPROCESS_ENV
 
 
 @pytest.fixture
@@ -38,14 +37,8 @@ def base(data: Path, epochs: int = 2, **kw) -> TrainConfig:
                                              "patience": 0, "data": str(data), **kw})
 
 
-def wait_until(condition, timeout: float = 240.0, what: str = "condition"):  # noqa: ANN001
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not met in {timeout:.0f} s")
+def wait_until(condition, timeout: float = 240.0, what: str = "condition"):  # noqa: ANN001, ANN201
+    return conftest.wait_until(condition, timeout, what, every=0.2)
 
 
 def trials_of(root: Path, name: str, storage: str | None = None) -> list:
