@@ -222,12 +222,15 @@ class RunCallback(keras.callbacks.Callback):
                  early: ResumableEarlyStopping | None, has_val: bool,
                  throttle_s: float = 0.5,
                  train_seconds: Callable[[], float] | None = None,
-                 compile_clock: CompileClock | None = None) -> None:
-        """``train_seconds``: the run's training time so far (all sessions), committed with
-        each epoch so a killed session's finished epochs keep theirs. ``compile_clock``: how
+                 compile_clock: CompileClock | None = None,
+                 wall_seconds: Callable[[], float] | None = None) -> None:
+        """``train_seconds``, ``wall_seconds``: the run's training and wall time so far (all
+        sessions), committed with each epoch so a killed session's finished epochs keep theirs
+        (a resume's wall time then cannot fall below its training time). ``compile_clock``: how
         much of each epoch went to compiling (history's ``compile_seconds``)."""
         super().__init__()
         self.train_seconds, self.compile_clock = train_seconds, compile_clock
+        self.wall_seconds = wall_seconds
         self.run, self.emit, self.stop = run, emit, stop
         self.epochs, self.steps, self.train_size = epochs, steps, train_size
         self.batch_size = batch_size
@@ -284,7 +287,8 @@ class RunCallback(keras.callbacks.Callback):
         improved = score is None or self.best is None or score > self.best
         if improved:
             self.best = score if score is not None else self.best
-        times = {"train_seconds": self.train_seconds()} if self.train_seconds else {}
+        times = {key: clock() for key, clock in (("train_seconds", self.train_seconds),
+                                                  ("wall_seconds", self.wall_seconds)) if clock}
         self.run.commit_epoch(
             self.model, self.history, best=improved, best_val_accuracy=self.best, **times,
             es_best=float(self.early.best) if self.early is not None else None,

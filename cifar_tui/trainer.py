@@ -269,7 +269,7 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
             clock = CompileClock(keras.backend.backend(), bool(model.jit_compile))
             recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
                                    has_val=bool(len(va)), train_seconds=train_seconds,
-                                   compile_clock=clock)
+                                   compile_clock=clock, wall_seconds=wall_seconds)
             # the hardware for reports' timings; the image counts for every accuracy shown
             half = half_precision(model)
             run.update_state(hardware=describe_hardware(half), train_images=len(tr),

@@ -545,3 +545,21 @@ def test_one_epoch_is_said_in_the_singular():
         "stopped after 1 epoch in 3.0 s")
     assert describe(Finished("r", "finished", 2, None, None, 3.0)).startswith(
         "finished after 2 epochs in")
+
+
+def test_each_epoch_commits_its_wall_time_with_its_training_time(tmp_path, tiny):
+    """A session killed after an epoch kept its training time but not its wall time, so the
+    resumed run said "10.4 s of training (wall 8.2 s)": both are committed with the epoch."""
+    from cifar_tui.events import EpochEnd
+    from cifar_tui.runs import Run, RunStore
+
+    committed: list[dict] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, EpochEnd):  # emitted right after the epoch's commit
+            committed.append(Run(tmp_path / "runs" / event.run_id).state)
+
+    train(cfg(epochs=2), data=tiny, store=RunStore(tmp_path / "runs"), listener=listener)
+    assert len(committed) == 2
+    for state in committed:
+        assert state["wall_seconds"] >= state["train_seconds"] > 0, state
