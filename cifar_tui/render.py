@@ -54,7 +54,10 @@ class HalfBlockImage:
         if img.shape[0] % 2:
             img = np.concatenate([img, img[-1:]], axis=0)
         self.image = img
-        self._segments: list[Segment] | None = None
+        # Each cell row's segments, built when first drawn, once per colour system: a
+        # gallery draws only the rows on screen, and redraws them whenever its pane is shown.
+        self._rows: dict[int, list[Segment]] = {}
+        self._colours: tuple[list, list] | None = None
         self._system: str | None = None
 
     @property
@@ -62,36 +65,41 @@ class HalfBlockImage:
         """(columns, rows) in terminal cells."""
         return self.image.shape[1], self.image.shape[0] // 2
 
+    def row(self, y: int, color_system: str | None) -> list[Segment]:
+        """Cell row ``y`` as segments (no line break), for a console of ``color_system``
+        (``Console.color_system``: "truecolor", "256", "standard"...)."""
+        if self._colours is None or self._system != color_system:
+            self._system, self._rows = color_system, {}
+            if color_system in ("standard", "windows"):
+                # 16 colours: nearest-colour mapping leaves a few flat greys; ordered
+                # dithering over the 16 ANSI colours keeps shapes and hues recognisable.
+                # As RGB: Textual maps ANSI numbers through its own theme's colours before the
+                # terminal's 16, which merged several; each palette RGB maps back to its number.
+                palette = [Color.from_rgb(*_ANSI16[i]) for i in range(16)]
+                idx = dither16(self.image)
+                self._colours = ([[palette[i] for i in r] for r in idx[0::2].tolist()],
+                                 [[palette[i] for i in r] for r in idx[1::2].tolist()])
+            else:
+                img = self.image
+                self._colours = (img[0::2].tolist(), img[1::2].tolist())
+        segments = self._rows.get(y)
+        if segments is None:
+            top, bottom = self._colours[0][y], self._colours[1][y]
+            if self._system in ("standard", "windows"):
+                styles = [Style(color=fg, bgcolor=bg) for fg, bg in zip(top, bottom)]
+            else:
+                styles = [Style(color=Color.from_rgb(*fg), bgcolor=Color.from_rgb(*bg))
+                          for fg, bg in zip(top, bottom)]
+            segments = self._rows[y] = [Segment(UPPER_HALF, style) for style in styles]
+        return segments
+
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(self.size[0], self.size[0])
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        # Built once per colour system: a gallery redraws the same images whenever its pane
-        # is shown.
-        system = console.color_system
-        if self._segments is None or self._system != system:
-            self._system = system
-            if system in ("standard", "windows"):  # Console.color_system is a name
-                # 16 colours: nearest-colour mapping leaves a few flat greys; ordered
-                # dithering over the 16 ANSI colours keeps shapes and hues recognisable.
-                idx = dither16(self.image)
-                # As RGB: Textual maps ANSI numbers through its own theme's colours before the
-                # terminal's 16, which merged several; each palette RGB maps back to its number.
-                colours = [Color.from_rgb(*_ANSI16[i]) for i in range(16)]
-                cells = [(colours[a], colours[b]) for a, b in zip(idx[0::2].ravel().tolist(),
-                                                                  idx[1::2].ravel().tolist())]
-            else:
-                img = self.image
-                cells = [(Color.from_rgb(*top), Color.from_rgb(*bottom)) for top, bottom in
-                         zip(img[0::2].reshape(-1, 3).tolist(), img[1::2].reshape(-1, 3).tolist())]
-            width = self.image.shape[1]
-            segments = []
-            for start in range(0, len(cells), width):
-                for fg, bg in cells[start:start + width]:
-                    segments.append(Segment(UPPER_HALF, Style(color=fg, bgcolor=bg)))
-                segments.append(Segment.line())
-            self._segments = segments
-        yield from self._segments
+        for y in range(self.size[1]):
+            yield from self.row(y, console.color_system)
+            yield Segment.line()
 
 
 def top_classes(probs: np.ndarray, true: int | None = None, n: int = 5,

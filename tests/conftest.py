@@ -118,6 +118,11 @@ def image_tree(tmp_path: Path, arrays) -> Path:
     return write_tree(tmp_path / "imgs", image_members(arrays))
 
 
+def gallery_lines(gallery) -> list[str]:
+    """Every line of the Data pane's gallery as text, on screen or scrolled away."""
+    return [gallery.render_line(y).text.rstrip() for y in range(gallery.line_count)]
+
+
 def static_text(widget) -> str:
     """The plain text a Static shows, whatever it was given (markup, Text, Rich renderable)."""
     from rich.console import Console

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import static_text
+from conftest import gallery_lines, static_text
 from textual.widgets import DataTable, Input, ProgressBar, RichLog, Select, Static, TabbedContent
 
 from cifar_tui.app import CifarApp
@@ -141,7 +141,7 @@ async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
         await pilot.press("n")
         assert app.normalize is False
         assert "uint8 in [0, 255]" in text_of(app, "#data-normalization")
-        gallery = text_of(app, "#gallery")
+        gallery = "\n".join(gallery_lines(app.query_one("#gallery")))
         assert "\u2580" in gallery and "automobile" in gallery
         await pilot.press("n")
         assert app.normalize is True

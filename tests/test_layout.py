@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import static_text
+from conftest import gallery_lines, static_text
 from test_app import FakeTrainer, make_app, region_text, settle
 from test_snapshots import fixed_run
 from textual.widgets import DataTable, Input, Static
@@ -319,15 +319,50 @@ async def test_full_screen_gallery_shows_recognisable_16_pixel_images_at_80x24(t
         await pilot.pause()
         await pilot.press("f")
         await pilot.pause()
-        lines = static_text(app.query_one("#gallery", Static)).splitlines()
+        lines = gallery_lines(app.query_one("#gallery"))
         row = lines[lines.index("airplane") + 1]
         assert row.count("\u2580" * 16) == 4 and row.count("\u2580" * 17) == 0, row
         assert len(row.rstrip()) <= SIZE[0]
         assert lines[lines.index("airplane") + 8].count("\u2580" * 16) == 4  # 8 rows high
         await pilot.press("minus")
-        lines = static_text(app.query_one("#gallery", Static)).splitlines()
+        await pilot.pause()
+        lines = gallery_lines(app.query_one("#gallery"))
         row = lines[lines.index("airplane") + 1]
         assert row.count("\u2580" * 8) == 8  # eight 8-pixel-wide images on one line
+
+
+async def test_a_zoom_or_scroll_draws_only_the_gallery_lines_on_screen(tmp_path, monkeypatch):
+    """Issue 34 item 15: each zoom step drew the whole gallery, ~650 lines at full size (and
+    twice: once to measure it), 1.5-2.6 s on the real data. Now a zoom, a scroll or full screen
+    draws at most the lines on screen, each with at most 8 images side by side."""
+    from conftest import make_arrays
+
+    from cifar_tui.app import CifarApp
+    from cifar_tui.data import Cifar10
+    from cifar_tui.render import HalfBlockImage
+
+    drawn: list[int] = []
+    row = HalfBlockImage.row
+
+    def counted(self, y, color_system):
+        drawn.append(y)
+        return row(self, y, color_system)
+
+    monkeypatch.setattr(HalfBlockImage, "row", counted)
+    data = Cifar10(*make_arrays(per_class=8), source="generated")
+    app = CifarApp(runs_root=tmp_path / "runs", loader=lambda source, stop=None: data)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        gallery = app.query_one("#gallery")
+        # the gallery's lines at each step: 32x32 images one or two a line, then 16x16, 8x8
+        for key, lines in (("plus", 1290), ("f", 650), ("pagedown", 650), ("minus", 170),
+                           ("minus", 50), ("f", 90)):
+            drawn.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert gallery.line_count == lines
+            assert 0 < len(drawn) <= SIZE[1] * 8, (key, len(drawn))
+        assert "\u2580" in region_text(app, gallery)
 
 
 async def test_too_small_a_terminal_is_told_plainly_and_only_q_acts(tmp_path, tiny):

@@ -94,6 +94,14 @@ def test_data_pane_raw_pixels(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=go("1", "n"))
 
 
+@pytest.mark.parametrize("keys", [("minus",), ("plus",), ("plus", "f", "pagedown", "down")],
+                         ids=["8x8", "32x32", "32x32-full-screen-scrolled"])
+def test_data_pane_gallery_zoomed(snap_compare, app, keys):
+    """Issue 34 item 15: the gallery draws only the rows on screen now; these frames were
+    taken before, when it drew itself whole as Rich tables, and must not change."""
+    assert snap_compare(app, terminal_size=SIZE, run_before=go("1", *keys))
+
+
 def test_model_pane(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, run_before=go("2", wait_text="890,410"))
 
