@@ -496,10 +496,14 @@ class CifarApp(InOrderKeysApp):
         if base.data is not None and Path(base.data).exists():
             base = replace(base, data=str(Path(base.data).resolve()))  # workers' cwd may differ
         self.notify(f"Starting a grid study of {message.what}...")
-        self.run_worker(partial(self._create_study, base, message), thread=True, group="sweep",
-                        exit_on_error=False)
+        # Where the person pressed b: the Study view opens only if they are still there
+        # when the study has started (Optuna's import and the workers' start take seconds).
+        where = (self.query_one(TabbedContent).active, self.focused)
+        self.run_worker(partial(self._create_study, base, message, where), thread=True,
+                        group="sweep", exit_on_error=False)
 
-    def _create_study(self, base: TrainConfig, message: StartSweep) -> None:
+    def _create_study(self, base: TrainConfig, message: StartSweep,
+                      where: tuple[str, Widget | None]) -> None:
         from .sweep import create  # Optuna: in this worker thread
 
         try:
@@ -513,12 +517,14 @@ class CifarApp(InOrderKeysApp):
             return
         self.call_from_thread(self._sweep_started, name, f"{setup.trials} trials of "
                               f"{message.what}: {started}. The Study view (7) follows them; "
-                              "Runs (6) lists each trial's run.")
+                              "Runs (6) lists each trial's run.", where)
 
-    def _sweep_started(self, name: str, text: str) -> None:
+    def _sweep_started(self, name: str, text: str, where: tuple[str, Widget | None]) -> None:
         self.runs_version += 1  # its first trials' runs may be there already
         self.current_study = name
-        self.action_tab("study")
+        # Never while the person types in a field or reads another pane: the toast says it.
+        if (self.query_one(TabbedContent).active, self.focused) == where:
+            self.action_tab("study")
         self.notify(text, title=f"Study {name}", timeout=10)
 
     # -- runs ------------------------------------------------------------------------------
