@@ -38,3 +38,30 @@ async def test_the_study_view_shows_trials_values_importances_and_opens_a_run(tm
         await pilot.pause()
         run_id = app.query_one("StudyPane").rows[1]["run"]
         assert app.current_run is not None and app.current_run.id == run_id
+
+
+async def test_the_study_view_reads_the_study_again_when_shown(tmp_path, tiny, monkeypatch):
+    """It read the study only every 2 s while shown: back from another pane it showed '0/3
+    done, 0 running' with two trials done, until the next read."""
+    import threading
+
+    from test_focus_kept import make, trials_over
+
+    from cifar_tui.panes import study
+
+    monkeypatch.setattr(study, "REFRESH_S", 600.0)  # no timed read during the test
+    created, go = threading.Event(), threading.Event()
+    created.set()
+    app, trainer = make(tmp_path, tiny, created, go)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("6", "b")
+        head = app.query_one("#study-head")
+        await wait_for(pilot, lambda: "0/3 done" in region_text(app, head))
+        await pilot.press("4")
+        go.set()
+        await wait_for(pilot, lambda: trials_over(app, trainer))
+        await pilot.press("7")
+        await wait_for(pilot, lambda: "3/3 done" in region_text(app, head), timeout=5)

@@ -87,6 +87,11 @@ class StudyPane(Pane):
             self.study = name
             self.action_reload()
 
+    def on_show(self) -> None:
+        # at once: the last read may be minutes old ('0/3 done, 0 running' with two trials
+        # done), and the next timed one up to REFRESH_S away
+        self.action_reload()
+
     def _refresh_if_shown(self) -> None:
         if self.is_on_screen:
             self.action_reload()
