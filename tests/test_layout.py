@@ -694,3 +694,36 @@ async def test_a_live_rows_cells_grow_their_column_rather_than_being_cut(tmp_pat
         pane.refresh_live()
         await pilot.pause()
         assert "30.0%/100" in region_text(app, table)
+
+
+async def test_full_screen_restyles_the_screen_and_the_view_not_every_widget(tmp_path, tiny):
+    """The gallery's f took 0.3 s more than its drawing: Textual's maximize restyled every
+    widget of the screen (the Model form's too). Now only the screen and the view maximized
+    or restored; the view still fills the screen, and comes back."""
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("1")
+        await pilot.pause()
+        restyled: list = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def spy(nodes, animate=False):  # noqa: ANN001, ANN202
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            return update_nodes(nodes, animate=animate)
+
+        app.stylesheet.update_nodes = spy
+        box = app.query_one("#gallery-box")
+        for maximized in (True, False):
+            restyled.clear()
+            await pilot.press("f")
+            await pilot.pause()
+            assert (app.screen.maximized is box) is maximized
+            assert box.region.width == (SIZE[0] if maximized else box.region.width)
+            assert box.region.height >= (SIZE[1] - 2 if maximized else 0)
+            form = app.query_one("#model-form")
+            assert not [n for n in restyled if form in n.ancestors_with_self]
+            assert len(restyled) < 10, restyled
