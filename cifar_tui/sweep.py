@@ -240,8 +240,9 @@ def _pruner(setup: Setup) -> optuna.pruners.BasePruner:
 
     if setup.pruner == "none":
         return optuna.pruners.NopPruner()
-    # An epoch-1 accuracy says little; three trials make the first median.
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    # An epoch-1 accuracy says little; three trials make the first median. Steps are epochs
+    # from 1, and Optuna prunes from step == n_warmup_steps on: 2 is "not before epoch 2".
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 
 
 # -- making a study ---------------------------------------------------------------------------

@@ -121,6 +121,33 @@ def test_a_pruned_trial_is_pruned_in_optuna_and_in_the_run_store(tmp_path, data,
     assert status["counts"]["done"] == 2 and status["best"] is None
 
 
+def test_the_median_pruner_waits_for_epoch_2_and_three_complete_trials(tmp_path, data):
+    """As the README says: a trial below the median is stopped from its second epoch on (one
+    epoch's accuracy says little), and only once three trials are complete."""
+    import optuna
+
+    name, setup = sweep.create(tmp_path / "runs", base(data), [], name="median")
+    pruner = sweep._pruner(setup)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+
+    def low_trial(epochs: int) -> bool:
+        trial = study.ask()
+        for epoch in range(1, epochs + 1):
+            trial.report(0.1, epoch)
+        pruned = trial.should_prune()
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return pruned
+
+    for _ in range(3):
+        assert not low_trial(2)  # fewer than three complete trials: no median yet
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(0.5 + epoch / 10, epoch)
+        study.tell(trial, 0.8)
+    assert not low_trial(1)  # below the median, but after one epoch only
+    assert low_trial(2)
+
+
 def test_a_study_report_has_the_best_trials_report_trials_and_importances(tmp_path, data):
     from cifar_tui.study_report import write_study_report
 
