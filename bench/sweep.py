@@ -1,7 +1,8 @@
 """Sweeps: median pruning against none, and two workers against one, on one journal study.
 
     python bench/sweep.py --data PATH [--arch cnn] [--subset 300] [--trials 12] [--epochs 10]
-                          [--workers 2] [--runs DIR]
+                          [--patience 0] [--workers 2] [--runs DIR]
+                          [--only pruned,unpruned,parallel] [--tag TAG]
 
 Three studies of ``--arch`` on ``--subset`` training images per class, each trained by
 ``cifar-tui sweep --join NAME --foreground`` worker processes (the way detached workers run):
@@ -15,11 +16,16 @@ Three studies of ``--arch`` on ``--subset`` training images per class, each trai
 For each: wall seconds until the study has its trials, trials per hour, complete / pruned /
 failed trials, epochs trained in all, and the best validation accuracy. On a 2-core CPU two
 workers share the cores that one worker's TensorFlow already uses: expect little or no gain.
+
+``--only`` runs some of the studies, so that a shared machine can be given back between them:
+with the same ``--runs`` and ``--tag``, a later call finds the studies an earlier one made
+(``unpruned`` needs ``pruned``'s trials) and the table shows every study of that tag so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +67,9 @@ def summary(root: Path, name: str, seconds: float) -> dict:
             "epochs": epochs, "best": s["best"]["value"] if s["best"] else None}
 
 
+STUDIES = ("pruned", "unpruned", "parallel")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
@@ -69,42 +78,60 @@ def main() -> None:
     ap.add_argument("--test-subset", type=int, default=100, help="test images per class")
     ap.add_argument("--trials", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--patience", type=int, default=0,
+                    help="early stopping (default 0, off: only the pruner cuts a trial short)")
     ap.add_argument("--workers", type=int, default=2, help="workers of the parallel study")
     ap.add_argument("--runs", type=Path, default=None, help="run store (default: a temp dir)")
+    ap.add_argument("--only", default=",".join(STUDIES),
+                    help="studies to run now, of: " + ", ".join(STUDIES))
+    ap.add_argument("--tag", default=None,
+                    help="names the studies (default: the time); reuse it with --only")
     args = ap.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if not only or set(only) - set(STUDIES):
+        ap.error(f"--only takes {', '.join(STUDIES)}")
+    if args.runs is None and set(only) != set(STUDIES):
+        ap.error("--only needs --runs (the later calls find the earlier studies there)")
     root = args.runs or Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     base = TrainConfig.for_arch(args.arch, subset=args.subset, test_subset=args.test_subset,
-                                epochs=args.epochs, patience=0,
+                                epochs=args.epochs, patience=args.patience,
                                 data=str(Path(args.data).resolve()))
-    stamp = time.strftime("%H%M%S")
-    rows = []
+    tag = args.tag or time.strftime("%H%M%S")
+    names = {kind: f"{kind}-{tag}" for kind in STUDIES}
+    workers = {"pruned": 1, "unpruned": 1, "parallel": args.workers}
+    seconds_file = root / f"bench-sweep-{tag}.json"
+    seconds = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
 
-    pruned, _ = sweep.create(root, base, [], name=f"pruned-{stamp}", trials=args.trials)
-    rows.append(summary(root, pruned, run_workers(root, pruned, 1)))
+    for kind in (k for k in STUDIES if k in only):
+        if kind == "unpruned":
+            if "pruned" not in seconds:
+                ap.error(f"unpruned repeats study {names['pruned']}'s trials: run --only pruned "
+                         "first (same --runs and --tag)")
+            # the same parameters, in the same order, without pruning
+            import optuna
 
-    # the same parameters, in the same order, without pruning
-    import optuna
+            sweep.create(root, base, [], name=names[kind], pruner="none", trials=args.trials)
+            study, _, _ = sweep.load(root, names[kind])
+            for t in sorted(sweep.load(root, names["pruned"])[0].get_trials(),
+                            key=lambda t: t.number):
+                if t.state in (optuna.trial.TrialState.COMPLETE,
+                               optuna.trial.TrialState.PRUNED):
+                    study.enqueue_trial(t.params)
+        else:
+            sweep.create(root, base, [], name=names[kind], trials=args.trials)
+        seconds[kind] = run_workers(root, names[kind], workers[kind])
+        seconds_file.write_text(json.dumps(seconds))
 
-    unpruned, _ = sweep.create(root, base, [], name=f"unpruned-{stamp}", pruner="none",
-                               trials=args.trials)
-    study, _, _ = sweep.load(root, unpruned)
-    for t in sorted(sweep.load(root, pruned)[0].get_trials(), key=lambda t: t.number):
-        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-            study.enqueue_trial(t.params)
-    rows.append(summary(root, unpruned, run_workers(root, unpruned, 1)))
-
-    parallel, _ = sweep.create(root, base, [], name=f"parallel-{stamp}", trials=args.trials)
-    rows.append(summary(root, parallel, run_workers(root, parallel, args.workers)))
-
-    print(f"{args.arch}, {args.subset} images/class, {args.epochs} epochs, {args.trials} trials; "
-          f"runs in {root}")
+    print(f"{args.arch}, {args.subset} images/class, {args.epochs} epochs, patience "
+          f"{args.patience}, {args.trials} trials; runs in {root}")
     print(f"{'study':<18}{'workers':>8}{'wall s':>9}{'trials/h':>10}{'complete':>10}"
           f"{'pruned':>8}{'failed':>8}{'epochs':>8}{'best val':>10}")
-    for row, workers in zip(rows, (1, 1, args.workers)):
+    for kind in (k for k in STUDIES if k in seconds):
+        row = summary(root, names[kind], seconds[kind])
         best = f"{row['best']:.4f}" if row["best"] is not None else "-"
-        print(f"{row['study']:<18}{workers:>8}{row['seconds']:>9.0f}{row['per_hour']:>10.1f}"
-              f"{row['complete']:>10}{row['pruned']:>8}{row['failed']:>8}{row['epochs']:>8}"
-              f"{best:>10}")
+        print(f"{row['study']:<18}{workers[kind]:>8}{row['seconds']:>9.0f}"
+              f"{row['per_hour']:>10.1f}{row['complete']:>10}{row['pruned']:>8}"
+              f"{row['failed']:>8}{row['epochs']:>8}{best:>10}")
 
 
 if __name__ == "__main__":
