@@ -37,7 +37,8 @@ class ReportEpochs(keras.callbacks.Callback):
     """A sweep's per-epoch hook: ``report(val_accuracy, epoch)`` after each epoch, then
     ``should_prune()`` decides whether the run goes on (Optuna's ``trial.report`` and
     ``trial.should_prune``). It must come after the run's recorder, so that the epoch a pruned
-    run ends on is on disk."""
+    run ends on is on disk. The last epoch is never pruned: stopping there saves nothing, and
+    would throw away a fully trained trial's value and its test evaluation."""
 
     def __init__(self, report: Callable[[float, int], None],
                  should_prune: Callable[[], bool]) -> None:
@@ -49,7 +50,7 @@ class ReportEpochs(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         self.report(float(value), epoch + 1)
-        if self.should_prune():
+        if epoch + 1 < (self.params or {}).get("epochs", math.inf) and self.should_prune():
             raise Pruned(epoch + 1)
 
 

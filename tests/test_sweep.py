@@ -121,6 +121,27 @@ def test_a_pruned_trial_is_pruned_in_optuna_and_in_the_run_store(tmp_path, data,
     assert status["counts"]["done"] == 2 and status["best"] is None
 
 
+def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path, data):
+    """Pruning after the last epoch saves nothing: the trial trained in full keeps its value
+    (complete in Optuna) and its run its test evaluation."""
+    import optuna
+
+    root = tmp_path / "runs"
+    name, _ = sweep.create(root, base(data, epochs=2), ["lr=0.01"], name="last",
+                           sampler="grid")
+    # would prune every trial from epoch 2 on, which is the last
+    ran = sweep.work(root, name, pruner=optuna.pruners.ThresholdPruner(lower=1.01,
+                                                                       n_warmup_steps=2),
+                     say=lambda text: None)
+    assert ran == 1
+    [trial] = trials_of(root, name)
+    assert trial.state.name == "COMPLETE" and list(trial.intermediate_values) == [1, 2]
+    run = Run(root / trial.user_attrs["run"])
+    assert run.status == "finished" and run.epochs_done == 2 and run.metrics
+    assert trial.value == run.summary()["best_val_accuracy"]
+    check_consistent(root, name, [trial], 1)
+
+
 def test_the_median_pruner_waits_for_epoch_2_and_three_complete_trials(tmp_path, data):
     """As the README says: a trial below the median is stopped from its second epoch on (one
     epoch's accuracy says little), and only once three trials are complete."""
