@@ -663,7 +663,8 @@ def status_text(s: dict) -> str:
     if s["best"]:
         b = s["best"]
         lines.append(f"best: trial {b['number']}, val accuracy {b['value']:.4f}, "
-                     f"{_describe(b['params'])}, run {b['run']}")
+                     f"{_describe(b['params'])}, "
+                     + (f"run {b['run']}" if b["run"] else "its run in another runs folder"))
     lines.append("")
     lines.append(f"{'#':>3}  {'state':<12}{'epoch':>7}  {'value':>7}  {'best':>7}  "
                  f"{'run':<28}params")

@@ -121,6 +121,24 @@ def test_a_pruned_trial_is_pruned_in_optuna_and_in_the_run_store(tmp_path, data,
     assert status["counts"]["done"] == 2 and status["best"] is None
 
 
+def test_status_of_a_study_whose_best_trial_ran_on_another_machine(tmp_path, data):
+    """A study in a database is trained into each machine's own runs folder: this one's
+    ``--status`` says the best trial's run is elsewhere (it said 'run None')."""
+    import optuna
+
+    root = tmp_path / "runs"
+    name, _ = sweep.create(root, base(data), ["lr=0.01,0.02"], name="elsewhere")
+    study, _, _ = sweep.load(root, name)
+    trial = study.ask({"learning_rate": optuna.distributions.CategoricalDistribution(
+        [0.01, 0.02])})
+    trial.set_user_attr("run", "20261207-231318-cnn")  # in the other machine's folder
+    study.tell(trial, 0.5)
+    s = sweep.status(root, name)
+    assert s["best"]["number"] == 0 and s["best"]["run"] is None
+    text = sweep.status_text(s)
+    assert "None" not in text and "its run in another runs folder" in text
+
+
 def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path, data):
     """Pruning after the last epoch saves nothing: the trial trained in full keeps its value
     (complete in Optuna) and its run its test evaluation."""
