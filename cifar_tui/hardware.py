@@ -37,6 +37,12 @@ def cpu_has_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
     return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
+def cpu_has_avx512(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has AVX-512 (its foundation, ``avx512f``): where oneDNN, TensorFlow's own
+    CPU kernels, beats XLA's for the `fast` net in float32 (bench/RESULTS.md)."""
+    return "avx512f" in cpu_flags(cpuinfo)
+
+
 def machine_gpus(dev: str | os.PathLike = "/dev") -> int:
     """How many GPUs this machine has by its device files (NVIDIA's /dev/nvidiaN; AMD's render
     nodes when /dev/kfd is there), without loading a framework: what a GPU count asked for is
@@ -82,12 +88,13 @@ def accelerators() -> list[str]:
     return names
 
 
-def describe_hardware(compute: str | None = None) -> str:
+def describe_hardware(compute: str | None = None, compiler: str | None = None) -> str:
     """e.g. ``1x NVIDIA H100 80GB HBM3; AMD EPYC 7R13 (16 cores)``, and ``; bfloat16 compute``
-    when ``compute`` names the 16-bit type a run computed in (its timings depend on it)."""
+    when ``compute`` names the 16-bit type a run computed in, then ``; `` and ``compiler`` (why
+    XLA is on or off) when given: its timings depend on both."""
     gpus = accelerators()
     cpu = f"{cpu_name()} ({os.cpu_count() or '?'} cores)"
-    tail = f"; {compute} compute" if compute else ""
+    tail = (f"; {compute} compute" if compute else "") + (f"; {compiler}" if compiler else "")
     if not gpus:
         return f"CPU only: {cpu}{tail}"
     counts: dict[str, int] = {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from .backend import import_keras
 from .config import OPTIMIZERS, SPEC_HELP, arch_info
-from .layers import FlipTranslate, FreezableBias, FusedBatchNorm, ScaledBias
+from .layers import GELU, FlipTranslate, FreezableBias, FusedBatchNorm, ScaledBias
 from .recipe import FAST
 
 keras = import_keras()
@@ -176,7 +176,7 @@ def build_fast(num_classes: int = NUM_CLASSES, stage: InputStage | None = None,
     x = layers.Conv2D(hyp["whiten_filters"], 2, padding="valid", use_bias=False, name="whiten",
                       trainable=False)(x)
     x = FreezableBias(FAST["whitening"]["bias_epochs"], name="whiten_bias")(x)
-    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    x = GELU(hyp["gelu"], name="whiten_gelu")(x)
     convs = []
 
     def bn(x, name: str):  # noqa: ANN001, ANN202
@@ -184,7 +184,7 @@ def build_fast(num_classes: int = NUM_CLASSES, stage: InputStage | None = None,
         x = FusedBatchNorm(momentum=hyp["bn_momentum"], epsilon=hyp["bn_epsilon"],
                            center=False, scale=False, name=f"{name}_bn")(x)
         x = ScaledBias(hyp["bias_multiplier"], name=f"{name}_offset")(x)
-        return layers.Activation("gelu", name=f"{name}_gelu")(x)
+        return GELU(hyp["gelu"], name=f"{name}_gelu")(x)
 
     for i, w in enumerate(hyp["widths"], start=1):
         conv1 = layers.Conv2D(w, 3, padding="same", use_bias=False,

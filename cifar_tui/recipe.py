@@ -43,6 +43,10 @@ FAST: Final[dict[str, Any]] = {
         # offset 8 * 8 times as far (Keras optimizers have no per-variable learning rate).
         "bias_multiplier": 8.0,
         "logit_scale": 1 / 9,  # airbench's temperature on the bias-free linear head
+        # GELU, exact as airbench's; on TensorFlow its forward and backward each compiled by
+        # XLA into one kernel (layers.GELU), where oneDNN runs about ten elementwise kernels
+        # each way: 2.48-2.60 s a step against 2.83-2.91 on a 2-core Zen 4 (bench/RESULTS.md).
+        "gelu": "xla",
     },
     "whitening": {
         "sample": 5000,  # training images, class-balanced, drawn with the run's seed

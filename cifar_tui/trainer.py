@@ -40,7 +40,7 @@ from .data import (
 from .errors import error_message
 from .evaluation import Evaluation, evaluate_probs, predict_probs
 from .events import Failed, Finished, Listener, Started
-from .hardware import cpu_has_bf16, describe_hardware
+from .hardware import cpu_has_avx512, cpu_has_bf16, describe_hardware
 from .layers import FreezableBias
 from .live import Publisher
 from .models import InputStage, build_model, compile_model, init_whitening, make_optimizer
@@ -97,13 +97,31 @@ def _check_devices(devices: list[str]) -> None:
 
 def jit_compile(cfg: TrainConfig) -> bool | str:
     """XLA for ``compile``: the config's on/off, else Keras's own choice ("auto": on with a GPU),
-    except for the `fast` recipe on TensorFlow, where XLA pays on a CPU too (recipe.FAST)."""
+    except for the `fast` recipe on TensorFlow (``jit_choice``)."""
+    return jit_choice(cfg)[0]
+
+
+def jit_choice(cfg: TrainConfig) -> tuple[bool | str, str | None]:
+    """``jit_compile``'s value and, where it chose for `fast` on TensorFlow, why (for the run's
+    hardware line; None elsewhere).
+
+    On a GPU, XLA (recipe.FAST). On a CPU, oneDNN without XLA in bfloat16 (2.85 against 5.5 s a
+    step on a Zen 4), and in float32 on a CPU with AVX-512 too (3.9 against 5.8-6.2 s on the
+    Zen 4, 3.09 against 4.64 on a Xeon with AMX); XLA only in float32 on a CPU without it,
+    where it measured 2.1-2.6x faster (bench/RESULTS.md)."""
     if cfg.jit_compile != "auto":
-        return cfg.jit_compile == "on"
-    if cfg.arch == "fast" and keras.backend.backend() == "tensorflow":
-        # bfloat16 (picked only on a CPU): oneDNN's kernels beat XLA's (2.85 against 5.5 s a step).
-        return FAST["xla_on_tensorflow"] and mixed_policy(cfg) != "mixed_bfloat16"
-    return "auto"
+        return cfg.jit_compile == "on", None
+    if cfg.arch != "fast" or keras.backend.backend() != "tensorflow":
+        return "auto", None
+    if not FAST["xla_on_tensorflow"]:
+        return False, None
+    if backend.gpu_count() > 0:
+        return True, None
+    if mixed_policy(cfg) == "mixed_bfloat16":
+        return False, "XLA off: oneDNN is faster in bfloat16"
+    if cpu_has_avx512():
+        return False, "XLA off: oneDNN is faster on AVX-512"
+    return True, "XLA on: faster than oneDNN without AVX-512"
 
 
 def steps_per_execution(cfg: TrainConfig) -> int:
@@ -272,11 +290,14 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
                                    compile_clock=clock, wall_seconds=wall_seconds)
             # the hardware for reports' timings; the image counts for every accuracy shown
             half = half_precision(model)
-            run.update_state(hardware=describe_hardware(half), train_images=len(tr),
+            jit, why = jit_choice(config)
+            if why and bool(model.jit_compile) != jit:  # resumed from another machine's choice
+                why = None
+            run.update_state(hardware=describe_hardware(half, why), train_images=len(tr),
                              val_images=len(va), versions=backend.versions())
             emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
                          len(va), model.count_params(), replicas,
-                         f"{where} in {half}" if half else where,
+                         (f"{where} in {half}" if half else where) + (f" ({why})" if why else ""),
                          compiles=clock.compiles and initial_epoch < config.epochs))
             status = "finished"
             if early is not None and initial_epoch > 1 and early.wait_exhausted():

@@ -433,6 +433,7 @@ def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch)
     # float32 on a CPU here (bfloat16: below); asking a fake "tensorflow" for its GPUs would
     # import TensorFlow under the JAX and PyTorch runs of this file
     monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(trainer, "cpu_has_avx512", lambda: False)
     monkeypatch.setattr(trainer.backend, "gpu_count", lambda: 0)
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) is True
     assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="off")) is False
@@ -440,6 +441,35 @@ def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch)
     assert trainer.jit_compile(TrainConfig.for_arch("cnn", jit_compile="on")) is True
     monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "torch")
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) == "auto"  # not torch.compile
+
+
+def test_fast_on_a_cpu_picks_xla_by_its_family_and_says_why(monkeypatch, tmp_path):
+    """float32 on TensorFlow: XLA only on a CPU without AVX-512 (where it measured faster);
+    oneDNN on one with it and in bfloat16; the reason goes in the run's hardware line."""
+    from cifar_tui import hardware, trainer
+    from cifar_tui.config import TrainConfig
+
+    info = tmp_path / "cpuinfo"
+    monkeypatch.setattr(trainer.keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(trainer.backend, "gpu_count", lambda: 0)
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: hardware.cpu_has_bf16(info))
+    monkeypatch.setattr(trainer, "cpu_has_avx512", lambda: hardware.cpu_has_avx512(info))
+    f32 = TrainConfig.for_arch("fast", mixed_precision="off")
+    info.write_text("flags\t\t: fpu avx2 fma\n")  # e.g. Zen 2/3: no AVX-512
+    assert trainer.jit_choice(f32) == (True, "XLA on: faster than oneDNN without AVX-512")
+    info.write_text("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n")  # a Xeon with AMX
+    assert trainer.jit_choice(f32) == (False, "XLA off: oneDNN is faster on AVX-512")
+    assert trainer.jit_choice(TrainConfig.for_arch("fast")) == (
+        False, "XLA off: oneDNN is faster in bfloat16")
+    info.write_text("flags\t\t: fpu avx2 avx512f fma\n")  # AVX-512 without bfloat16
+    assert trainer.jit_choice(TrainConfig.for_arch("fast"))[0] is False
+    # the user's word and the other presets carry no reason
+    assert trainer.jit_choice(TrainConfig.for_arch("fast", jit_compile="on")) == (True, None)
+    assert trainer.jit_choice(TrainConfig.for_arch("cnn")) == ("auto", None)
+    monkeypatch.setattr(trainer.backend, "gpu_count", lambda: 1)
+    assert trainer.jit_choice(f32) == (True, None)
+    assert hardware.describe_hardware("bfloat16", "XLA off: oneDNN is faster in bfloat16").endswith(
+        "cores); bfloat16 compute; XLA off: oneDNN is faster in bfloat16")
 
 
 def test_lookahead_can_leave_epoch_ends_alone():
@@ -485,6 +515,7 @@ def test_mixed_precision_picks_float16_on_a_gpu_and_bfloat16_where_a_cpu_has_it(
     def machine(gpus: int, bf16: bool, name: str = "tensorflow") -> None:
         monkeypatch.setattr(trainer.backend, "gpu_count", lambda: gpus)
         monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: bf16)
+        monkeypatch.setattr(trainer, "cpu_has_avx512", lambda: bf16)  # as every such CPU
         monkeypatch.setattr(trainer.keras.backend, "backend", lambda: name)
 
     def policy(arch: str = "fast", **kw) -> str | None:
@@ -498,10 +529,82 @@ def test_mixed_precision_picks_float16_on_a_gpu_and_bfloat16_where_a_cpu_has_it(
     assert policy() == policy("cnn") == "mixed_bfloat16"
     assert policy(mixed_precision="off") is None
     assert trainer.jit_compile(TrainConfig.for_arch("fast")) is False
-    assert trainer.jit_compile(TrainConfig.for_arch("fast", mixed_precision="off")) is True
+    # float32 on it: oneDNN again, not XLA (AVX-512)
+    assert trainer.jit_compile(TrainConfig.for_arch("fast", mixed_precision="off")) is False
     assert trainer.jit_compile(TrainConfig.for_arch("fast", jit_compile="on")) is True
     machine(0, False)  # no bfloat16 in the CPU: float32 unless asked
     assert policy() is None and trainer.jit_compile(TrainConfig.for_arch("fast")) is True
     assert policy(mixed_precision="on") == "mixed_bfloat16"  # never float16 on a CPU
     machine(0, True, "jax")  # measured only under TensorFlow: auto stays float32
     assert policy() is None and policy(mixed_precision="on") == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("form", ["grad", "xla", "tanh"])
+def test_gelu_forms_compute_keras_gelu(form):
+    """"grad" and "xla" are the exact GELU (Keras's, airbench's ``nn.GELU()``) computed faster on
+    TensorFlow, values and gradients alike; "tanh" is the approximation, close to it."""
+    import keras
+
+    from cifar_tui.layers import GELU
+
+    x = keras.ops.convert_to_tensor(np.linspace(-6, 6, 1201, dtype="float32"))
+
+    def value_and_grad(layer: GELU) -> tuple[np.ndarray, np.ndarray]:
+        if keras.backend.backend() != "tensorflow":
+            return keras.ops.convert_to_numpy(layer(x)), None
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return y.numpy(), tape.gradient(y, x).numpy()
+
+    (y, g), (y0, g0) = value_and_grad(GELU(form)), value_and_grad(GELU("exact"))
+    tol = dict(atol=1e-3) if form == "tanh" else dict(atol=1e-6)
+    np.testing.assert_allclose(y, y0, **tol)
+    if g is not None:
+        np.testing.assert_allclose(g, g0, **tol)
+        import tensorflow as tf
+
+        graph = tf.function(lambda t: GELU(form)(t)).get_concrete_function(
+            tf.TensorSpec((4,))).graph
+        kinds = {op.type for op in graph.get_operations()}
+        compiled = [op for op in graph.get_operations()
+                    if "_XlaMustCompile" in op.node_def.attr
+                    and op.node_def.attr["_XlaMustCompile"].b]
+        # the exact forms run as one custom-gradient call (IdentityN), "xla"'s by XLA
+        assert ("IdentityN" in kinds) == (form != "tanh")
+        assert bool(compiled) == (form == "xla") and ("Erfc" in kinds) == (form == "grad")
+    layer = GELU.from_config(GELU(form, name="g").get_config())
+    assert layer.form == form
+    with pytest.raises(ValueError, match="GELU form"):
+        GELU("erf")
+
+
+def test_translation_on_tensorflow_gathers_by_batch_with_the_same_result(monkeypatch):
+    """On TensorFlow the in-model translation gathers rows and columns by batch (Keras's
+    take_along_axis broadcasts its indices to the whole tensor and transposes it first): the
+    same images for the same seed, with no broadcast or transpose in the step."""
+    import keras
+
+    from cifar_tui.layers import FlipTranslate
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the batch gather is TensorFlow's path")
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).integers(0, 256, (8, 6, 6, 3)).astype("float32"))
+
+    def run(backend_name: str) -> tuple[np.ndarray, set[str]]:
+        monkeypatch.setattr(keras.backend, "backend", lambda: backend_name)
+        out = FlipTranslate(False, 2, seed=3)(x, training=True).numpy()
+        layer = FlipTranslate(False, 2, seed=3)
+        graph = tf.function(lambda t: layer(t, training=True)).get_concrete_function(
+            tf.TensorSpec(x.shape)).graph
+        return out, {op.type for op in graph.get_operations()}
+
+    (fast, fast_ops), (generic, generic_ops) = run("tensorflow"), run("keras-ops")
+    np.testing.assert_array_equal(fast, generic)
+    assert not np.array_equal(fast, x.numpy())  # the images did move
+    assert {"BroadcastTo", "Transpose"} <= generic_ops
+    assert not {"BroadcastTo", "Transpose"} & fast_ops
