@@ -2,12 +2,15 @@
 
     python bench/throughput.py --data ../shared/data/cifar10-jpg.tar.gz [--per-class 1000]
         [--archs cnn,cnn-dropout] [--epochs 2] [--skip-tui] [--skip-notebook]
+        [--batch-size 32,64,128] [--notebook-policy mixed_bfloat16]
 
 Each measurement trains ``--epochs`` epochs on ``--per-class`` images per class (90% train,
 10% validation) and takes the mean images/s of the training batches after the first epoch (which
-includes graph tracing); headless and TUI runs alternate ``--repeat`` times and the medians are
-compared. The notebook baseline times model.fit on float arrays the same way. Run nothing else
-CPU-heavy meanwhile: run-to-run noise on this 2-core machine is about 10%.
+includes graph tracing); headless, TUI and notebook runs alternate ``--repeat`` times and the
+medians are compared. The notebook baseline times model.fit on float arrays the same way, in
+``--notebook-policy`` (a notebook that sets ``mixed_bfloat16`` itself, say); cifar-tui's runs
+take their own precision (bfloat16 on a CPU that has it). ``--batch-size`` may list several.
+Run nothing else CPU-heavy meanwhile: run-to-run noise on this 2-core machine is about 10%.
 """
 
 from __future__ import annotations
@@ -90,8 +93,19 @@ def mean_rate(run) -> float:  # noqa: ANN001
     return sum(rates) / len(rates)
 
 
-def notebook(arch: str, data, epochs: int, batch_size: int) -> float:
-    """The course notebook: float arrays, one-hot labels, model.fit(validation_split=0.1)."""
+def notebook(arch: str, data, epochs: int, batch_size: int, policy: str = "float32") -> float:
+    """The course notebook: float arrays, one-hot labels, model.fit(validation_split=0.1), in
+    Keras's dtype ``policy``."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _notebook(arch, data, epochs, batch_size)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _notebook(arch: str, data, epochs: int, batch_size: int) -> float:  # noqa: ANN001
     import keras
     import numpy as np
 
@@ -131,7 +145,9 @@ def main() -> None:
     ap.add_argument("--archs", default="dense,cnn,cnn-dropout,cnn-dropout-bn")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", default="32", help="one or several, e.g. 32,64,128")
+    ap.add_argument("--notebook-policy", default="float32",
+                    help="the notebook's Keras dtype policy, e.g. mixed_bfloat16")
     ap.add_argument("--skip-tui", action="store_true")
     ap.add_argument("--keys", action=argparse.BooleanOptionalAction, default=True,
                     help="press a key every 0.5 s during TUI training (latency figures)")
@@ -139,32 +155,34 @@ def main() -> None:
     args = ap.parse_args()
 
     data = subset(load_cifar10(args.data), args.per_class, 100)
-    print(f"{len(data.y_train)} images ({args.per_class}/class), batch {args.batch_size}, "
-          f"{args.epochs} epochs x {args.repeat}; images/s after the first epoch")
-    print(f"{'arch':<16}{'headless':>10}{'TUI':>10}{'TUI/head':>10}{'notebook':>10}"
+    print(f"{len(data.y_train)} images ({args.per_class}/class), {args.epochs} epochs x "
+          f"{args.repeat}; notebook in {args.notebook_policy}; images/s after the first epoch")
+    print(f"{'arch':<16}{'batch':>6}{'headless':>10}{'TUI':>10}{'TUI/head':>10}{'notebook':>10}"
           f"{'head/nb':>9}{'key p95 ms':>12}{'UI CPU':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs.split(","):
-            cfg = TrainConfig.for_arch(arch, epochs=args.epochs, batch_size=args.batch_size,
-                                       patience=0)
-            heads, tuis, lat, ui = [], [], [], []
-            for _ in range(args.repeat):  # interleaved, so drift hits both alike
-                heads.append(headless(cfg, data, Path(tmp) / "h"))
-                if not args.skip_tui:
-                    rate, lats, share = through_tui(cfg, data, Path(tmp) / "t", args.keys)
-                    tuis.append(rate)
-                    lat += lats
-                    ui.append(share)
-            head = statistics.median(heads)
-            tui = statistics.median(tuis) if tuis else float("nan")
-            nb = float("nan")
-            if not args.skip_notebook:
-                nb = notebook(arch, data, args.epochs, args.batch_size)
-            lat.sort()
-            p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
-            share = statistics.mean(ui) if ui else float("nan")
-            print(f"{arch:<16}{head:>10.0f}{tui:>10.0f}{tui / head:>10.3f}{nb:>10.0f}"
-                  f"{head / nb:>9.2f}{p95:>12.1f}{share:>10.1%}", flush=True)
+            for batch in (int(b) for b in args.batch_size.split(",")):
+                cfg = TrainConfig.for_arch(arch, epochs=args.epochs, batch_size=batch,
+                                           patience=0)
+                heads, tuis, nbs, lat, ui = [], [], [], [], []
+                for _ in range(args.repeat):  # interleaved, so drift hits all alike
+                    heads.append(headless(cfg, data, Path(tmp) / "h"))
+                    if not args.skip_tui:
+                        rate, lats, share = through_tui(cfg, data, Path(tmp) / "t", args.keys)
+                        tuis.append(rate)
+                        lat += lats
+                        ui.append(share)
+                    if not args.skip_notebook:
+                        nbs.append(notebook(arch, data, args.epochs, batch,
+                                            args.notebook_policy))
+                head = statistics.median(heads)
+                tui = statistics.median(tuis) if tuis else float("nan")
+                nb = statistics.median(nbs) if nbs else float("nan")
+                lat.sort()
+                p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
+                share = statistics.mean(ui) if ui else float("nan")
+                print(f"{arch:<16}{batch:>6}{head:>10.0f}{tui:>10.0f}{tui / head:>10.3f}"
+                      f"{nb:>10.0f}{head / nb:>9.2f}{p95:>12.1f}{share:>10.1%}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MiB")
 
