@@ -71,10 +71,10 @@ FAST: Final[dict[str, Any]] = {
         # since the last averaging (up to 4 of 48 an epoch on all the data, of 9 on the proxy).
         "end_epochs_on_average": True,
     },
-    # XLA when the config says "auto" and Keras runs on TensorFlow: Keras leaves it off on a
-    # CPU, where it was 2.1x faster for this net in float32 on an earlier VM (bench/RESULTS.md);
-    # but not in bfloat16 on a CPU, where oneDNN without XLA is 1.9x faster than XLA
-    # (trainer.jit_compile). JAX always compiles, and PyTorch keeps Keras's choice.
+    # XLA when the config says "auto" and Keras runs on TensorFlow: on a GPU; on a CPU only in
+    # float32 and without AVX-512, where it was 2.1x faster for this net on an earlier VM; with
+    # AVX-512 or in bfloat16 oneDNN without XLA is faster (trainer.jit_choice, bench/RESULTS.md).
+    # JAX always compiles, and PyTorch keeps Keras's choice.
     "xla_on_tensorflow": True,
     # Test-time augmentation: half the weight on the image and its mirror, half on the two
     # diagonal shifts of this many pixels (each with its mirror), averaged in logit space.
