@@ -482,9 +482,19 @@ def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnabl
     cfg = TrainConfig.for_arch("fast", epochs=2, batch_size=64, val_split=0.2)
     assert (cfg.lookahead, cfg.tta, cfg.schedule, cfg.crop_pixels) == \
         (True, True, "warmup-linear", 2)
-    run = train(cfg, data=learnable, store=RunStore(tmp_path))
+    events: list = []
+    run = train(cfg, data=learnable, store=RunStore(tmp_path), listener=events.append)
     assert run.status == "finished" and run.metrics["n"] == 50
-    model = load_run_model(run)  # the schedule and ScaledBias reload under safe_mode
+    # why XLA is on or off (TensorFlow on a CPU) is in the hardware line and the start line
+    from cifar_tui import trainer
+
+    why = trainer.jit_choice(cfg)[1]
+    if why:
+        assert run.state["hardware"].endswith(f"; {why}")
+        assert next(e for e in events if isinstance(e, Started)).backend.endswith(f" ({why})")
+    model = load_run_model(run)  # the schedule, ScaledBias and GELU reload under safe_mode
+    gelus = [layer for layer in model.layers if type(layer).__name__ == "GELU"]
+    assert len(gelus) == 7 and all(layer.form == "xla" for layer in gelus)
     assert model.optimizer._learning_rate.get_config()["start"] == 0.2
     assert model.optimizer._learning_rate.get_config()["end"] == 0.07
     offsets = [layer for layer in model.layers if type(layer).__name__ == "ScaledBias"]
