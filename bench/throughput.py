@@ -183,6 +183,8 @@ def main() -> None:
                 share = statistics.mean(ui) if ui else float("nan")
                 print(f"{arch:<16}{batch:>6}{head:>10.0f}{tui:>10.0f}{tui / head:>10.3f}"
                       f"{nb:>10.0f}{head / nb:>9.2f}{p95:>12.1f}{share:>10.1%}", flush=True)
+                print(f"{'':<16}{'':>6}  each run: headless {' '.join(f'{r:.0f}' for r in heads)}"
+                      f"; notebook {' '.join(f'{r:.0f}' for r in nbs)}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MiB")
 
