@@ -98,7 +98,8 @@ class FlipTranslate(keras.layers.Layer):
             dx = keras.random.randint((n, 1), 0, 2 * p + 1, seed=self.seed_generator)
             if keras.backend.backend() == "tensorflow":
                 # The same gathers by batch: Keras's take_along_axis broadcasts its indices to
-                # the whole tensor first, 0.2 s of `fast`'s 2.7 s step on a 2-core Zen 4.
+                # the whole tensor and transposes first (the translation took 0.22 s of `fast`'s
+                # 2.9 s step on a 2-core Zen 4 that way, 0.14 s this way: bench/RESULTS.md).
                 import tensorflow as tf
 
                 padded = tf.gather(padded, dy + ops.arange(h), axis=1, batch_dims=1)
