@@ -372,13 +372,12 @@ def cmd_code(args: argparse.Namespace) -> int:
     if args.target in ARCHS:
         sys.stdout.write(export_script(TrainConfig.for_arch(args.target, **flags)))
         return 0
+    from .codegen import script_source
     from .runs import RunStore
 
     run = RunStore(args.runs).get(args.target)
     state = run.state
-    source = state.get("data_source") or run.config.get("data")
-    if not isinstance(source, str) or f"{os.sep}.keras{os.sep}" in source:
-        source = None  # Keras's own download: the script downloads it too
+    source = script_source(state.get("data_source") or run.config.get("data"))
     classes = state.get("classes")
     if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
         classes = list(run.class_names)  # its recorded data set (CIFAR-10 for older runs)
@@ -387,7 +386,7 @@ def cmd_code(args: argparse.Namespace) -> int:
         TrainConfig.from_dict({**run.config, **flags}), run.id, backend=state.get("backend"),
         data=source, classes=tuple(classes) if classes else None,
         train_images=images if isinstance(images, int) and not flags else None,
-        image_size=run.image_size))
+        image_size=run.image_size, dataset=run.dataset["name"]))
     return 0
 
 

@@ -16,6 +16,7 @@ import importlib
 import inspect
 import json
 import math
+import os
 import re
 from typing import Any
 
@@ -277,6 +278,25 @@ def _train_size(cfg: TrainConfig, train_images: int | None = None) -> int:
 
 # A run id goes into the docstring only when it is plain; any other goes in RUN_ID, as repr().
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}")
+
+
+def _docstring_safe(name: str) -> str:
+    """A data set's name (from a folder on disk) for the docstring when it is plain; another
+    says only "Image" (its classes are in CLASSES, as repr())."""
+    return name if _PLAIN_NAME.fullmatch(name) else "Image"
+
+
+def dataset_export(ds: Any, cfg: TrainConfig) -> dict:
+    """export_script's data arguments for the data set ``ds`` (a data.Dataset) loaded in the
+    app: its source, classes, image size and name, and the training images ``cfg`` takes of it
+    (its subset less its validation split, by the app's own rules)."""
+    from .data import per_class_subset, stratified_split
+
+    y = ds.y_train[per_class_subset(ds.y_train, cfg.subset)] if cfg.subset else ds.y_train
+    return {"data": script_source(ds.source), "classes": tuple(ds.class_names),
+            "image_size": ds.image_size, "dataset": ds.name,
+            "train_images": len(stratified_split(y, cfg.val_split, cfg.seed)[0])}
 
 # What the script needs besides Keras, by backend ("pip install ..." spelling).
 _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -385,15 +405,26 @@ def stratified_split(y, fraction, seed):
 '''
 
 
+def script_source(source: object) -> str | None:
+    """The source a script reads for data loaded from ``source`` (a run's recorded
+    ``data_source``, or a Dataset's): None for Keras's own download, which the script
+    downloads itself, or for no source at all."""
+    if not isinstance(source, str) or not source or f"{os.sep}.keras{os.sep}" in source:
+        return None
+    return source
+
+
 def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str | None = None,
                   data: str | None = None, classes: tuple[str, ...] | None = None,
-                  train_images: int | None = None, image_size: int = 32) -> str:
+                  train_images: int | None = None, image_size: int = 32,
+                  dataset: str | None = None) -> str:
     """The standalone training script for ``cfg`` (the run's config, or an arch + flags).
 
-    For a run: ``backend`` it trained on (the script selects it), ``data`` the source it read
-    (the script reads it too; None: Keras's download), ``classes`` its class names in label
-    order, ``train_images`` its training-set size (for a schedule's step count),
-    ``image_size`` the side of its images (the model's input)."""
+    For a run, or the data loaded in the app: ``backend`` it trained on (the script selects
+    it), ``data`` the source it read (the script reads it too; None: Keras's download),
+    ``classes`` its class names in label order, ``train_images`` its training-set size (for a
+    schedule's step count), ``image_size`` the side of its images (the model's input),
+    ``dataset`` the data set's name (for the header; default CIFAR-10's)."""
     if cfg.arch in NOT_EXPORTABLE:
         raise ExportError(f"{cfg.arch} cannot be exported as a plain Keras script: "
                           f"{NOT_EXPORTABLE[cfg.arch]}")
@@ -423,7 +454,7 @@ def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str |
     inline_token = _INLINE.set({})
     try:
         return _script(cfg, model, weights, steps, run_id, backend, data,
-                       tuple(classes or CLASSES))
+                       tuple(classes or CLASSES), dataset or "CIFAR-10")
     finally:
         _INLINE.reset(inline_token)
 
@@ -455,7 +486,8 @@ def _with_augmentation(model_lines: list[str], aug: list[str]) -> list[str]:
 
 
 def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str | None,
-            backend: str | None, data: str | None, classes: tuple[str, ...]) -> str:
+            backend: str | None, data: str | None, classes: tuple[str, ...],
+            dataset: str) -> str:
     lr = model.optimizer.get_config()["learning_rate"]
     lr_src = _value(lr) if isinstance(lr, dict) else repr(cfg.learning_rate)
     model_lines = _with_augmentation(model_code(model, weights), _augment_lines(cfg))
@@ -472,7 +504,7 @@ def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str 
     needs = ["keras>=3", backend_pkg or "a Keras backend (tensorflow, jax or torch)", "numpy",
              "scikit-learn", "pillow"]
     out = [
-        f'"""CIFAR-10 {cfg.arch}: exported by cifar-tui from {what}.',
+        f'"""{_docstring_safe(dataset)} {cfg.arch}: exported by cifar-tui from {what}.',
         "",
         f"Needs {', '.join(needs)}:",
         f"    pip install {' '.join(n.split(' ')[0] for n in needs if ' (' not in n)}",

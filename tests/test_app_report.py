@@ -67,6 +67,32 @@ async def test_model_views_table_summary_code(tmp_path, tiny):
         await wait_for(pilot, lambda: "(3*3*32+1)*64" in text_of(app, "#param-table"))
 
 
+async def test_model_code_view_follows_the_loaded_data(tmp_path):
+    """`v` in Model exports the loaded data's head, input size, classes and source, as `code RUN`
+    does, not CIFAR-10's (issue 33: it always wrote Dense(10) and a 32x32 input)."""
+    from test_app import FakeTrainer
+
+    from cifar_tui.data import Dataset
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 12)
+    x = rng.integers(0, 256, (len(y), 24, 24, 3), dtype=np.uint8)
+    source = str(tmp_path / "shapes.tar.gz")
+    ds = Dataset(x, y, x[:6], y[:6], source=source, class_names=("circle", "square", "tri"),
+                 name="shapes")
+    app = make_app(tmp_path, ds, FakeTrainer(ds))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "(512+1)*3" in text_of(app, "#param-table"))
+        await pilot.press("v", "v")
+        await wait_for(pilot, lambda: "model.fit(" in text_of(app, "#param-table"))
+        code = text_of(app, "#param-table")
+    assert 'layers.Dense(3, activation="softmax"' in code and "Dense(10," not in code
+    assert "keras.Input(shape=(24, 24, 3)" in code
+    assert "'circle'" in code and f"DATA = {source!r}" in code
+    assert code.lstrip().startswith('"""shapes cnn')
+
+
 @pytest.mark.slow
 async def test_parameter_table_and_keras_summary_fit_80_columns_full_screen(tmp_path, tiny):
     """The dense-bn table was 85 columns wide: full-screen (f) at 80 columns its trainable column

@@ -166,7 +166,7 @@ def test_hostile_names_stay_data_in_the_export(hostile, tmp_path):
     cfg = TrainConfig.for_arch("cnn", epochs=1)
     plain = export_script(cfg, "run1", backend="jax", data="/d/x.tar.gz", classes=("a", "b"))
     src = export_script(cfg, hostile, backend="jax", data=f"/d/{hostile}",
-                        classes=(hostile, "b"))
+                        classes=(hostile, "b"), dataset=hostile)
     assert _names(src) == _names(plain)
     consts = {n.value for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Constant)}
     assert hostile in consts and f"/d/{hostile}" in consts

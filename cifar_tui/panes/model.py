@@ -289,8 +289,10 @@ class ModelPane(Pane):
             self._show_view()  # the error, in place of the table
             self._model_key = None
             return
-        if self.view == "code" and (force or repr(cfg) != self._code_key):
-            self._code_key = repr(cfg)  # the script depends on every setting
+        # the script depends on every setting, and on the data loaded (source, classes, size)
+        code_key = repr((cfg, id(self.app.dataset)))
+        if self.view == "code" and (force or code_key != self._code_key):
+            self._code_key = code_key
             table.update(f"Writing the Keras code of {cfg.arch}...")
             self.build_code(cfg)
         key = self._key(cfg)
@@ -328,10 +330,11 @@ class ModelPane(Pane):
         from rich.syntax import Syntax
         from textual.worker import get_current_worker
 
-        from ..codegen import export_script  # TensorFlow: in this worker thread
+        from ..codegen import dataset_export, export_script  # TensorFlow: in this thread
 
+        ds = self.app.dataset  # the script reads, and the model fits, the data loaded
         try:
-            src = export_script(cfg)
+            src = export_script(cfg, **(dataset_export(ds, cfg) if ds is not None else {}))
             renderable: object = Syntax(src, "python", theme="ansi_dark", word_wrap=False)
             width = max(len(line) for line in src.splitlines()) + 2
         except Exception as exc:  # e.g. fast: say plainly why it has no plain-Keras script
