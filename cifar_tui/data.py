@@ -658,6 +658,12 @@ def _source_name(where: str) -> str:
 
 def _stack(train: list, test: list, classes: tuple[str, ...], name: str,
            skipped: tuple[str, ...]) -> _Decoded:
+    """Arrays of the (class, member name, image) items, labelled by ``classes``' order: the
+    folder names sorted as Python sorts strings (by code point), which is the order Keras's
+    ``image_dataset_from_directory`` numbers them in; CIFAR-10's ten folders so get CIFAR's own
+    labels, airplane 0 to truck 9 (its canonical order is alphabetical)."""
+    if set(classes) == set(CLASSES):
+        classes = CLASSES  # the same order, said outright: labels as the official batches'
     index = {c: i for i, c in enumerate(classes)}
     out = []
     for items in (train, test):

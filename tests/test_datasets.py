@@ -479,3 +479,27 @@ async def test_model_pane_counts_the_data_sets_head():
                 break
             await pilot.pause(0.05)
         assert "(512+1)*3" in text and "886,819" in text  # 890,410 - (512+1)*10 + (512+1)*3
+
+
+@pytest.mark.parametrize("names", [
+    ["truck", "ship", "horse", "frog", "dog", "deer", "cat", "bird", "automobile", "airplane"],
+    ["Zebra", "class2", "apple", "class10", "éclair", "_misc"],
+])
+def test_class_folders_are_numbered_in_sorted_order_as_keras_numbers_them(names, tmp_path):
+    """Labels follow the folder names sorted by code point whatever order the folders were made
+    in (issue 33): the order of Keras's image_dataset_from_directory, and for CIFAR-10's folders
+    its canonical labels, airplane 0 ... truck 9."""
+    tree = write_tree(tmp_path / "tree", folder_members(names))
+    ds = load_data(tree, use_cache=False)
+    assert ds.class_names == tuple(sorted(names))
+    if set(names) == set(CLASSES):
+        assert ds.class_names == CLASSES and ds.name == "CIFAR-10"
+    for label, name in enumerate(ds.class_names):  # each label's images are its folder's
+        want = colour_of(names.index(name), len(names))
+        assert (ds.x_train[ds.y_train == label][:, 0, 0] == want).all()
+        assert (ds.x_test[ds.y_test == label][:, 0, 0] == want).all()
+    import keras
+
+    keras_names = keras.utils.image_dataset_from_directory(
+        tree / "train", image_size=(32, 32), batch_size=4, verbose=False).class_names
+    assert tuple(keras_names) == ds.class_names
