@@ -79,6 +79,68 @@ def history_figure(histories: Sequence[tuple[str, list[dict]]], path: Path) -> P
     return _save(fig, path)
 
 
+# The data gallery: 8 images of each class, a row per class, up to GALLERY_ROWS rows a column
+# and GALLERY_CLASSES classes a figure (more classes: more figures, as the TUI pages them).
+GALLERY_PER_CLASS = 8
+GALLERY_ROWS = 25
+GALLERY_CLASSES = 100
+
+
+def _gallery_layout(k: int) -> tuple[int, int, float]:
+    """(columns of classes, rows a column, tile inches) of a gallery of ``k`` classes."""
+    cols = -(-k // GALLERY_ROWS)
+    rows = -(-k // cols)
+    return cols, rows, 0.6 if k <= 12 else 0.4
+
+
+def gallery_pixel_size(k: int) -> tuple[int, int]:
+    """(width, height) in pixels of the gallery figure of ``k`` classes (up to
+    GALLERY_CLASSES)."""
+    cols, rows, tile = _gallery_layout(k)
+    return (round(cols * (GALLERY_PER_CLASS * tile + 1.6) * DPI),
+            round((rows * tile + 0.6) * DPI))
+
+
+def gallery_figure(x: np.ndarray, y: np.ndarray, path: Path,
+                   classes: Sequence[str] = CLASSES, first: int = 0,
+                   per_class: int = GALLERY_PER_CLASS) -> Path:
+    """The data set at a glance (the assignment's "8 images per class"): a row per class of
+    ``classes[first:first + GALLERY_CLASSES]``, its name and its first ``per_class`` images
+    (the ones the Data pane's gallery shows), each class's row a mosaic drawn as one image."""
+    from .data import first_per_class
+
+    plt = _plt()
+    shown = range(first, min(len(classes), first + GALLERY_CLASSES))
+    cols, rows, tile = _gallery_layout(len(shown))
+    picks = first_per_class(y, per_class, shown)
+    size = x.shape[1]
+    gap = max(1, size // 16)
+    step = size + gap
+    fig_w, fig_h = (v / DPI for v in gallery_pixel_size(len(shown)))
+    fig, axes = plt.subplots(1, cols, figsize=(fig_w, fig_h), squeeze=False)
+    for col, ax in enumerate(axes[0]):
+        block = list(shown)[col * rows:(col + 1) * rows]
+        mosaic = np.full((rows * step, per_class * step, 3), 255, np.uint8)  # white gaps
+        for r, c in enumerate(block):
+            for j, i in enumerate(picks[c]):
+                mosaic[r * step:r * step + size, j * step:j * step + size] = x[i]
+        ax.imshow(mosaic, interpolation="nearest")
+        ax.set_yticks([r * step + size / 2 for r in range(len(block))],
+                      [plot_label(classes[c]) for c in block],  # folder names: no mathtext
+                      fontsize=9 if len(shown) <= 12 else 7)
+        ax.set_xticks([])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    what = (f"classes {shown.start + 1}-{shown.stop} of {len(classes)}"
+            if len(shown) < len(classes) else f"{len(classes)} classes")
+    fig.suptitle(f"Training images: the first {per_class} of each class ({what})",
+                 fontsize=10)
+    fig.subplots_adjust(left=1.5 / fig_w / cols if cols == 1 else 0.1, right=0.99,
+                        top=1 - 0.45 / fig_h, bottom=0.1 / fig_h, wspace=0.25)
+    return _save(fig, path)
+
+
 def confusion_figure(cm: np.ndarray, path: Path, classes: Sequence[str] = CLASSES) -> Path:
     """Heatmap of the confusion matrix (rows true, columns predicted) with the counts printed."""
     plt = _plt()

@@ -90,18 +90,28 @@ class _RunFacts:
     labels: np.ndarray | None
     images: np.ndarray | None
     image_note: str | None
+    data: Dataset | None  # the run's data set, all of it (for the gallery), or None
+    data_note: str | None  # why it is None
 
 
-def _test_images(run: Run, cfg: TrainConfig, labels: np.ndarray,
-                 data: Dataset | None) -> tuple[np.ndarray | None, str | None]:
-    """The run's test images in predictions.npz order, or (None, why not)."""
+def _run_data(run: Run, cfg: TrainConfig,
+              data: Dataset | None) -> tuple[Dataset | None, str | None]:
+    """The data set ``run`` was trained on (``data`` when given, else its source), checked to
+    be the run's, or (None, why not)."""
     try:
         ds = data if data is not None else load_data(cfg.data, **data_options(cfg))
         check_matches(run.config.get("dataset"), ds, f"run {run.id}")
-        ds = subset(ds, cfg.subset, cfg.test_subset)
     except (DataError, OSError) as exc:
-        return None, (f"Test images not shown: could not load the run's data ({exc}). "
-                      "Pass --data PATH.")
+        return None, f"could not load the run's data ({exc}). Pass --data PATH."
+    return ds, None
+
+
+def _test_images(cfg: TrainConfig, labels: np.ndarray, ds: Dataset | None,
+                 why: str | None) -> tuple[np.ndarray | None, str | None]:
+    """The run's test images in predictions.npz order, or (None, why not)."""
+    if ds is None:
+        return None, f"Test images not shown: {why}"
+    ds = subset(ds, cfg.subset, cfg.test_subset)
     if len(ds.y_test) != len(labels) or not np.array_equal(ds.y_test, labels):
         return None, ("Test images not shown: the data given holds other test images than the "
                       f"run was evaluated on ({len(ds.y_test)} vs {len(labels)}); pass the "
@@ -115,10 +125,11 @@ def _facts(run: Run, data: Dataset | None) -> _RunFacts:
     probs, labels = preds if preds is not None else (None, None)
     metrics = run.metrics or (evaluate_probs(probs, labels, run.class_names).to_dict()
                               if preds else None)
+    ds, why = _run_data(run, cfg, data)
     images, note = (None, None)
     if labels is not None:
-        images, note = _test_images(run, cfg, labels, data)
-    return _RunFacts(run, cfg, metrics, probs, labels, images, note)
+        images, note = _test_images(cfg, labels, ds, why)
+    return _RunFacts(run, cfg, metrics, probs, labels, images, note, ds, why)
 
 
 # -- building the document -------------------------------------------------------------------
@@ -226,6 +237,48 @@ def _run_section(f: _RunFacts, fig_dir: Path, rel: Path, figures: list[Path]) ->
     return sec
 
 
+def _data_section(facts: Sequence[_RunFacts], fig_dir: Path, rel: Path,
+                  figures: list[Path]) -> Section:
+    """The data the runs trained on, once per data set: its size, class counts, and a gallery
+    of the first 8 training images of each class (a figure per 100 classes)."""
+    from . import figures as figs
+
+    sec = Section("Data")
+    seen: dict[tuple, int] = {}
+    for f in facts:
+        spec = f.run.dataset
+        key = (spec["name"], tuple(spec["classes"]), spec["image_size"])
+        if key in seen:
+            continue
+        seen[key] = n = len(seen)
+        ds = f.data
+        if ds is None:
+            sec.blocks.append(Para(f"{spec['name']} (run {f.run.id}): {len(spec['classes'])} "
+                                   f"classes; no gallery: {f.data_note}"))
+            continue
+        counts = np.bincount(ds.y_train, minlength=ds.num_classes)
+        spread = (f"{counts.min():,} to {counts.max():,} a class" if counts.min() != counts.max()
+                  else f"{counts.min():,} a class")
+        sec.blocks.append(Para(
+            f"{ds.name}: {ds.num_classes} classes, {ds.image_size}x{ds.image_size} RGB images, "
+            f"{len(ds.y_train):,} for training ({spread}) and {len(ds.y_test):,} for testing"
+            f"{f', {len(ds.skipped)} files skipped as unreadable' if ds.skipped else ''}; "
+            f"from {ds.source}."))
+        for first in range(0, ds.num_classes, figs.GALLERY_CLASSES):
+            name = "gallery" if not n else f"gallery-data{n + 1}"  # a figure per data set,
+            name += f"-{first // figs.GALLERY_CLASSES + 1}" if first else ""  # and 100 classes
+            path = figs.gallery_figure(ds.x_train, ds.y_train, fig_dir / f"{name}.png",
+                                       ds.class_names, first)
+            figures.append(path)
+            last = min(ds.num_classes, first + figs.GALLERY_CLASSES)
+            part = (f", classes {first + 1}-{last}" if ds.num_classes > figs.GALLERY_CLASSES
+                    else "")
+            sec.blocks.append(Figure(rel / path.name, f"{ds.name}: the first "
+                                     f"{figs.GALLERY_PER_CLASS} training images of each class"
+                                     f"{part}"))
+    return sec
+
+
 def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
                  ) -> tuple[list[Section], list[Path]]:
     """The document's sections, with its figures written under ``out/figures``."""
@@ -236,7 +289,8 @@ def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
     fig_root = Path("figures")
     figures: list[Path] = []
     facts = [_facts(r, data) for r in runs]
-    head = Section("CIFAR-10 report", level=1)
+    names = {f.run.dataset["name"] for f in facts}
+    head = Section(f"{names.pop()} report" if len(names) == 1 else "Report", level=1)
     head.blocks.append(Table(
         ("run", "arch", "status", "epochs", "best val acc", "test acc", "s/epoch", "images/s"),
         [(f.run.id, f.config.arch, f.run.status, f.run.epochs_done,
@@ -254,7 +308,7 @@ def build_report(runs: Sequence[Run], out: Path, data: Dataset | None = None,
     curves.blocks.append(Figure(fig_root / hist_png.name,
                                 f"Accuracy and loss per epoch ({what}train solid, "
                                 "validation dashed)"))
-    sections = [head, curves]
+    sections = [head, _data_section(facts, out / fig_root, fig_root, figures), curves]
     # a folder per run, distinct even for two runs of one id (from two stores), never `..`
     for f, folder in zip(facts, folder_names([f.run.id for f in facts])):
         rel = fig_root / folder

@@ -59,10 +59,11 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
     md = report.markdown.read_text()
     assert report.markdown.exists() and report.html.exists()
     names = {p.name: p for p in report.figures}
-    assert set(names) == {"history.png", "confusion.png", "per_class.png",
+    assert set(names) == {"history.png", "gallery.png", "confusion.png", "per_class.png",
                           "confused_pairs.png", "predictions.png"}
     n_pairs = len(run.metrics["confused_pairs"])
     expected = {"history.png": figures.pixel_size("history"),
+                "gallery.png": figures.gallery_pixel_size(10),  # issue 35: task 5's gallery
                 "confusion.png": figures.pixel_size("confusion"),
                 "per_class.png": figures.pixel_size("per_class"),
                 "confused_pairs.png": figures.pixel_size("confused_pairs", max(1, n_pairs)),
@@ -74,7 +75,9 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert sorted(linked) == sorted(p.relative_to(tmp_path / "rep").as_posix()
                                     for p in report.figures)
-    for text in ("Test accuracy", "Timings", "s/epoch", "images/s", "Layers and parameters",
+    for text in ("# CIFAR-10 report", "## Data", "CIFAR-10: 10 classes, 32x32 RGB images, 160 "
+                 "for training (16 a class)", "the first 8 training images of each class",
+                 "Test accuracy", "Timings", "s/epoch", "images/s", "Layers and parameters",
                  "equals Keras's count_params()", "model.summary()", "Configuration",
                  "| learning_rate | 0.003 |", "| cat |",
                  # issue 35: the numbers per epoch, training and wall time apart, the software,
@@ -116,7 +119,7 @@ def test_missing_data_skips_only_the_image_figures(tmp_path, store):
     finally:
         run.write_config(dict(cfg, data=None))
     md = report.markdown.read_text()
-    assert "Test images not shown" in md and "--data" in md
+    assert "Test images not shown" in md and "--data" in md and "no gallery: could not" in md
     assert {p.name for p in report.figures} == {"history.png", "confusion.png", "per_class.png"}
 
 
@@ -125,6 +128,63 @@ def test_other_test_images_are_not_passed_off_as_the_runs(tmp_path, store):
     other = Cifar10(*make_arrays(20, 3, seed=1), source="other")
     report = write_report([store.list()[0]], tmp_path / "rep", other)
     assert "holds other test images" in report.markdown.read_text()
+
+
+@pytest.mark.parametrize("k", [3, 120])
+def test_the_report_shows_a_gallery_of_every_class_at_k_classes(k, tmp_path, monkeypatch):
+    """Task 5's gallery, the first 8 training images of each class (issue 35), for a person's
+    3 classes and past a figure's 100 (a second figure): every class's row is its images."""
+    import matplotlib.axes
+
+    from cifar_tui.data import Dataset
+    from cifar_tui.evaluation import evaluate_probs
+    from cifar_tui.runs import Run
+
+    rng = np.random.default_rng(k)
+    y = np.repeat(np.arange(k), 9)
+    x = rng.integers(0, 256, (len(y), 16, 16, 3), dtype=np.uint8)
+    names = ("circle", "square", "triangle") if k == 3 else tuple(f"c{i:03d}" for i in range(k))
+    ds = Dataset(x, y, x[::3], y[::3], source="generated", class_names=names,
+                 name="shapes" if k == 3 else "parts")
+    run = Run(tmp_path / "runs" / "r1")
+    run.path.mkdir(parents=True)
+    run.write_config({**_cfg(epochs=1).to_dict(), "dataset": ds.spec()})
+    run.write_history([{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.4, "loss": 1.0,
+                        "val_loss": 1.1, "seconds": 1.0, "images_per_sec": 100.0}])
+    run.update_state(status="finished", epochs_done=1)
+    probs = np.full((len(ds.y_test), k), 1 / k, np.float32)
+    run.save_predictions(probs, ds.y_test)
+    run.write_metrics(evaluate_probs(probs, ds.y_test, names).to_dict())
+    drawn = []
+    real_imshow = matplotlib.axes.Axes.imshow
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow",
+                        lambda ax, a, *args, **kw: (drawn.append(np.array(a)),
+                                                    real_imshow(ax, a, *args, **kw))[1])
+    report = write_report([run], tmp_path / "rep", ds)
+    md = report.markdown.read_text()
+    galleries = sorted(p for p in report.figures if p.name.startswith("gallery"))
+    assert [p.name for p in galleries] == (["gallery.png"] if k == 3
+                                           else ["gallery-2.png", "gallery.png"])
+    assert _png_size(galleries[-1]) == figures.gallery_pixel_size(min(k, 100))
+    assert f"# {ds.name} report" in md and f"{ds.name}: {k} classes, 16x16 RGB images" in md
+    if k > 100:
+        assert "classes 101-120" in md and _png_size(galleries[0]) == \
+            figures.gallery_pixel_size(20)
+    # the mosaics: row r of a column is class r's first 8 training images, left to right
+    step = 16 + 1
+    rows_seen = []
+    for mosaic in (m for m in drawn if m.ndim == 3 and m.shape[1] == 8 * step):
+        for r in range(mosaic.shape[0] // step):
+            tile = mosaic[r * step:r * step + 16, :16]
+            match = np.flatnonzero((x == tile).all(axis=(1, 2, 3)))
+            if len(match):
+                c = int(y[match[0]])
+                rows_seen.append(c)
+                for j in range(8):
+                    np.testing.assert_array_equal(
+                        mosaic[r * step:r * step + 16, j * step:j * step + 16],
+                        x[np.flatnonzero(y == c)[j]])
+    assert sorted(rows_seen) == list(range(k))
 
 
 def test_worst_of_pair_orders_by_wrong_probability():
