@@ -307,6 +307,7 @@ _LOADER = '''
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
            "test_batch")
+CIFAR100 = ("train", "test", "meta")  # in cifar-100-python/
 
 
 def read_files(path, wanted):
@@ -334,55 +335,115 @@ class BatchUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"{module}.{name}: not in a CIFAR-10 batch")
+            raise pickle.UnpicklingError(f"{module}.{name}: not in a CIFAR batch")
         return super().find_class(module, name)
 
 
+def resized(x):
+    """CIFAR's 32x32 images at IMAGE_SIZE pixels (bicubic), as the app resizes them."""
+    if x.shape[1] == IMAGE_SIZE:
+        return x
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((IMAGE_SIZE, IMAGE_SIZE),
+                                                           Image.Resampling.BICUBIC))
+                     for im in x])
+
+
 def from_batches(files):
-    """cifar-10-batches-py: pickled dicts of (N, 3072) channel-planar rows and labels."""
-    def batch(name):
+    """cifar-10-batches-py or cifar-100-python: pickled dicts of (N, 3072) channel-planar
+    rows and their labels (CIFAR-100: LABELS, fine or coarse)."""
+    def batch(name, key):
         d = BatchUnpickler(io.BytesIO(files[name]), encoding="bytes").load()
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return x, np.asarray(d[b"labels"], dtype=np.int64)
+        return resized(x), np.asarray(d[key], dtype=np.int64)
 
-    train = [batch(n) for n in BATCHES[:5]]
-    x_test, y_test = batch("test_batch")
+    if "data_batch_1" not in files:  # CIFAR-100
+        key = f"{LABELS}_labels".encode()
+        return batch("train", key), batch("test", key)
+    train = [batch(n, b"labels") for n in BATCHES[:5]]
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    return (x_train, y_train), (x_test, y_test)
+    return (x_train, y_train), batch("test_batch", b"labels")
+
+
+def to_array(data):
+    """An image file's bytes as the app makes them: upright, RGB, the centre square resized
+    to IMAGE_SIZE (bicubic); None when it cannot be read (skipped, as the app skips it). The
+    app also decodes big JPEGs at a reduced scale first: their pixels may differ slightly."""
+    from PIL import Image, ImageOps  # pillow: for image folders only
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+    except Exception:
+        return None
+    side = min(im.size)
+    if im.size[0] != im.size[1]:
+        im = ImageOps.fit(im, (side, side))
+    if im.size != (IMAGE_SIZE, IMAGE_SIZE):
+        im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def hold_out(items):
+    """Class folders alone: TEST_FRACTION of each class (one image at least) is the test
+    set, the images the app holds out (drawn with seed 0, the files in name order)."""
+    by_class = {}
+    for item in sorted(items, key=lambda t: t[1]):
+        by_class.setdefault(item[0], []).append(item)
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for members in by_class.values():
+        n_test = min(len(members) - 1, max(1, round(TEST_FRACTION * len(members))))
+        order = rng.permutation(len(members))
+        test += [members[i] for i in order[:n_test]]
+        train += [members[i] for i in order[n_test:]]
+    return train, test
 
 
 def load_data(path):
-    """train/<class>/<image> and test/<class>/<image> (a folder or an archive of one), or the
-    pickled batches; classes numbered as CLASSES lists them."""
+    """train/<class>/<image> and test/<class>/<image>, or <class>/<image> folders alone, in a
+    folder or an archive; or the pickled batches. Classes numbered as CLASSES lists them."""
+    def is_image(name):
+        parts = name.split("/")
+        return (len(parts) >= 2 and parts[-1].lower().endswith(IMAGE_SUFFIXES)
+                and not any(p.startswith(".") or p == "__MACOSX" for p in parts))
+
     def wanted(name):
         parts = name.split("/")
-        if parts[-1] in BATCHES:
-            return True
-        return (len(parts) >= 3 and parts[-3] in ("train", "test")
-                and not parts[-1].startswith(".")
-                and parts[-1].lower().endswith(IMAGE_SUFFIXES))
+        return (parts[-1] in BATCHES or parts[-1] in CIFAR100 and parts[-2:-1] == [
+            "cifar-100-python"] or is_image(name))
+
+    def split_of(name):
+        parts = name.split("/")
+        return parts[-3] if len(parts) >= 3 and parts[-3] in ("train", "test") else ""
 
     files = read_files(path, wanted)
-    batches = {n.split("/")[-1]: data for n, data in files if n.split("/")[-1] in BATCHES}
-    images = [(n, data) for n, data in files if n.split("/")[-1] not in BATCHES]
-    if batches and not images:
-        return from_batches(batches)
+    images = [(n, data) for n, data in files if is_image(n)]
+    if not images:
+        return from_batches({n.split("/")[-1]: data for n, data in files})
+    split = any(split_of(n) for n, _ in images)  # else class folders alone
+    found = {"train": [], "test": [], "": []}
+    skipped = 0
+    for name, data in images:
+        if split and not split_of(name):
+            continue  # the app reads train/ and test/ only, when there are some
+        cls = name.split("/")[-2]
+        if cls not in CLASSES:
+            raise SystemExit(f"{path}: class folder {cls!r} is not one of CLASSES")
+        image = to_array(data)
+        if image is None:
+            skipped += 1
+        else:
+            found[split_of(name)].append((CLASSES.index(cls), name, image))
+    if skipped:
+        print(f"{skipped} image files could not be read: skipped")
+    sets = (found["train"], found["test"]) if split else hold_out(found[""])
     out = []
-    for split in ("train", "test"):
-        items = []
-        for name, data in images:
-            parts = name.split("/")
-            if parts[-3] != split:
-                continue
-            if parts[-2] not in CLASSES:
-                raise SystemExit(f"{path}: class folder {parts[-2]!r} is not one of CLASSES")
-            from PIL import Image  # pillow: for image folders only
-
-            with Image.open(io.BytesIO(data)) as im:
-                items.append((CLASSES.index(parts[-2]), name, np.asarray(im.convert("RGB"))))
+    for what, items in zip(("train", "test"), sets):
         if not items:
-            raise SystemExit(f"{path}: no {split}/<class>/ images")
+            raise SystemExit(f"{path}: no {what} images")
         items.sort(key=lambda t: t[:2])  # by class, then by file name: as the app orders them
         out.append((np.stack([im for _, _, im in items]),
                     np.array([c for c, _, _ in items], dtype=np.int64)))
@@ -454,7 +515,7 @@ def export_script(cfg: TrainConfig, run_id: str | None = None, *, backend: str |
     inline_token = _INLINE.set({})
     try:
         return _script(cfg, model, weights, steps, run_id, backend, data,
-                       tuple(classes or CLASSES), dataset or "CIFAR-10")
+                       tuple(classes or CLASSES), dataset or "CIFAR-10", image_size)
     finally:
         _INLINE.reset(inline_token)
 
@@ -487,7 +548,7 @@ def _with_augmentation(model_lines: list[str], aug: list[str]) -> list[str]:
 
 def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str | None,
             backend: str | None, data: str | None, classes: tuple[str, ...],
-            dataset: str) -> str:
+            dataset: str, image_size: int) -> str:
     lr = model.optimizer.get_config()["learning_rate"]
     lr_src = _value(lr) if isinstance(lr, dict) else repr(cfg.learning_rate)
     model_lines = _with_augmentation(model_code(model, weights), _augment_lines(cfg))
@@ -509,7 +570,8 @@ def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str 
         f"Needs {', '.join(needs)}:",
         f"    pip install {' '.join(n.split(' ')[0] for n in needs if ' (' not in n)}",
         "Run: python train.py [DATA]  (DATA: an image-folder tree or archive with",
-        "train/<class>/ and test/<class>/, or cifar-10-batches-py; default: DATA below)",
+        "train/<class>/ and test/<class>/ or <class>/ folders alone, or cifar-10-batches-py /",
+        "cifar-100-python; default: DATA below)",
         '"""',
         "",
         "import io",
@@ -532,8 +594,11 @@ def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str 
         "",
         "INLINE",
         *([f"RUN_ID = {run_id!r}"] if run_id is not None else []),
-        f"DATA = {data!r}  # what the run trained on; None: Keras's CIFAR-10 download",
+        f"DATA = {data!r}  # what the run trained on; None: Keras's download",
         f"CLASSES = {classes!r}",
+        f"IMAGE_SIZE = {image_size}  # pixels a side: images are centre-cropped and resized",
+        f"TEST_FRACTION = {cfg.test_fraction!r}  # held out of class folders without train/",
+        f"LABELS = {cfg.labels!r}  # CIFAR-100's label set: fine (100) or coarse (20)",
         f"EPOCHS = {cfg.epochs}",
         f"BATCH_SIZE = {cfg.batch_size}",
         f"VAL_SPLIT = {cfg.val_split!r}",
@@ -554,7 +619,10 @@ def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str 
         "if DATA:",
         "    (x_train, y_train), (x_test, y_test) = load_data(DATA)",
         "else:  # needs the internet once",
-        "    (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()",
+        ("    (x_train, y_train), (x_test, y_test) = keras.datasets.cifar100.load_data("
+         "label_mode=LABELS)" if dataset.startswith("CIFAR-100") else
+         "    (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()"),
+        "    x_train, x_test = resized(x_train), resized(x_test)",
     ]
     out += [
         "y_train, y_test = y_train.ravel().astype(\"int64\"), y_test.ravel().astype(\"int64\")",

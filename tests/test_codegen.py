@@ -232,6 +232,59 @@ def test_the_scripts_data_split_and_subset_are_the_apps(flags, fmt, tmp_path, ar
     np.testing.assert_array_equal(s["y_test"], app.y_test)
 
 
+def _noise_png(rng, size: tuple[int, int], mode: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    im.convert(mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("layout", ["class-folders", "split-24px", "cifar100-coarse"])
+def test_the_script_reads_own_folders_and_cifar100_as_the_app(layout, tmp_path):
+    """A person's own data, as the app reads it (issue 33): class folders alone with a held-out
+    test share, photos of other sizes and modes centre-cropped and resized, an unreadable file
+    skipped; CIFAR-100's pickles with the run's label set. The script's loader only read
+    train/<class>/ trees of 32x32 images and CIFAR-10's batches."""
+    from conftest import write_targz, write_tree
+    from test_datasets import cifar100_members
+
+    from cifar_tui.codegen import dataset_export
+    from cifar_tui.data import load_data, stratified_split
+
+    rng = np.random.default_rng(5)
+    if layout == "cifar100-coarse":
+        source = write_targz(tmp_path / "cifar-100-python.tar.gz", cifar100_members(200, 100)[0])
+        cfg = TrainConfig.for_arch("cnn", labels="coarse", subset=6)
+    else:
+        split = layout.startswith("split")
+        members = {}
+        for k, cls in enumerate(("circle", "square", "triangle")):
+            for i in range(7 + k):
+                where = ("test" if i < 2 else "train") + "/" if split else ""
+                members[f"{where}{cls}/{i:03d}.png"] = _noise_png(
+                    rng, (40 + 3 * i, 30), ("RGB", "L", "RGBA")[i % 3])
+        members["circle/broken.png" if not split else "train/circle/broken.png"] = b"not a png"
+        source = write_tree(tmp_path / "shapes", members)
+        cfg = TrainConfig.for_arch("cnn", image_size=24 if split else 32, val_split=0.2)
+    app = load_data(source, use_cache=False, image_size=cfg.image_size, labels=cfg.labels)
+    assert len(app.skipped) == (0 if layout.startswith("cifar") else 1)
+    src = export_script(cfg, "r", **dataset_export(app, cfg))
+    s = _data_part(src, str(source))
+    assert s["CLASSES"] == app.class_names
+    from cifar_tui.data import subset
+
+    app = subset(app, cfg.subset, cfg.test_subset)
+    tr, va = stratified_split(app.y_train, cfg.val_split, cfg.seed)
+    np.testing.assert_array_equal(s["x_train"][s["tr"]], app.x_train[tr])
+    np.testing.assert_array_equal(s["y_train"][s["val"]], app.y_train[va])
+    np.testing.assert_array_equal(s["x_test"], app.x_test)
+    np.testing.assert_array_equal(s["y_test"], app.y_test)
+
+
 def test_the_script_numbers_classes_as_the_run_recorded_them(tmp_path, arrays):
     """Class names come from the run's classes, not a fixed CIFAR-10 list."""
     from conftest import image_members, write_tree

@@ -345,7 +345,7 @@ def test_own_folder_trains_evaluates_predicts_reports_from_the_cli(tmp_path, cap
     assert "was trained on own (3 classes: circle, square, triangle)" in err
     assert run.metrics["per_class"][0]["class"] == "circle"
 
-    # the exported model is the run's: 3 outputs, 24x24 inputs (the loader is issue 35's)
+    # the exported model is the run's: 3 outputs, 24x24 inputs (its loader: test_codegen)
     assert main(["code", run.id, "--runs", str(runs)]) == 0
     script = capsys.readouterr().out
     assert "shape=(24, 24, 3)" in script and "layers.Dense(3," in script
