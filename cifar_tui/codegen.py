@@ -317,13 +317,16 @@ def read_files(path, wanted):
     if path.is_dir():
         names = sorted(f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file())
         return [(n, (path / n).read_bytes()) for n in names if wanted(n)]
+    def plain(name):  # `tar czf x.tar.gz .` writes ./train/...
+        return name[2:] if name.startswith("./") else name
+
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            return sorted((i.filename, z.read(i)) for i in z.infolist()
-                          if not i.is_dir() and wanted(i.filename))
+            return sorted((plain(i.filename), z.read(i)) for i in z.infolist()
+                          if not i.is_dir() and wanted(plain(i.filename)))
     with tarfile.open(path) as t:
-        return sorted((m.name, t.extractfile(m).read()) for m in t
-                      if m.isfile() and wanted(m.name))
+        return sorted((plain(m.name), t.extractfile(m).read()) for m in t
+                      if m.isfile() and wanted(plain(m.name)))
 
 
 class BatchUnpickler(pickle.Unpickler):

@@ -423,6 +423,15 @@ def _load_batches_dir(path: Path, stop: _Stop, labels: str) -> _Decoded:
 # -- archives and image folders --------------------------------------------------------------
 
 
+def _member_name(name: str) -> str:
+    """An archive member's path without the ``./`` that ``tar -czf x.tar.gz .`` (run inside
+    the data folder) puts before every name: read as written, each image was in a hidden
+    folder (``.``) and skipped, and the class folders looked empty."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
 def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes | None]]:
     """Yield (member path, bytes) for the regular files of a tar/zip archive that the loader
     wants (by name), each read up to its size cap, and (folder path, None) for its folders
@@ -433,31 +442,33 @@ def _iter_archive(path: Path, stop: _Stop) -> Iterator[tuple[str, bytes | None]]
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     stop.check(where)
+                    name = _member_name(info.filename)
                     if info.is_dir():
-                        yield info.filename.rstrip("/"), None
+                        yield name.rstrip("/"), None
                         continue
-                    cap = _member_cap(info.filename)
+                    cap = _member_cap(name)
                     if cap is None:
                         continue
                     if info.file_size > cap:
-                        raise _too_big(where, info.filename, info.file_size, cap)
+                        raise _too_big(where, name, info.file_size, cap)
                     with zf.open(info) as f:  # the declared size may lie: read at most cap
-                        yield info.filename, _read_capped(f, where, info.filename, cap)
+                        yield name, _read_capped(f, where, name, cap)
             return
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
                 stop.check(where)
+                name = _member_name(member.name)
                 if member.isdir():
-                    yield member.name.rstrip("/"), None
+                    yield name.rstrip("/"), None
                     continue
-                cap = _member_cap(member.name) if member.isfile() else None
+                cap = _member_cap(name) if member.isfile() else None
                 if cap is None:
                     continue
                 if member.size > cap:
-                    raise _too_big(where, member.name, member.size, cap)
+                    raise _too_big(where, name, member.size, cap)
                 f = tf.extractfile(member)
                 if f is not None:
-                    yield member.name, _read_capped(f, where, member.name, cap)
+                    yield name, _read_capped(f, where, name, cap)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError,
             NotImplementedError) as exc:
         raise DataError(

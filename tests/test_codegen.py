@@ -243,7 +243,8 @@ def _noise_png(rng, size: tuple[int, int], mode: str) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("layout", ["class-folders", "split-24px", "cifar100-coarse"])
+@pytest.mark.parametrize("layout", ["class-folders", "split-24px", "cifar100-coarse",
+                                    "class-folders-tarred-inside"])
 def test_the_script_reads_own_folders_and_cifar100_as_the_app(layout, tmp_path):
     """A person's own data, as the app reads it (issue 33): class folders alone with a held-out
     test share, photos of other sizes and modes centre-cropped and resized, an unreadable file
@@ -269,6 +270,12 @@ def test_the_script_reads_own_folders_and_cifar100_as_the_app(layout, tmp_path):
                     rng, (40 + 3 * i, 30), ("RGB", "L", "RGBA")[i % 3])
         members["circle/broken.png" if not split else "train/circle/broken.png"] = b"not a png"
         source = write_tree(tmp_path / "shapes", members)
+        if layout.endswith("tarred-inside"):  # `tar czf ../shapes.tar.gz .`: ./circle/...
+            import tarfile
+
+            with tarfile.open(tmp_path / "shapes.tar.gz", "w:gz") as tf:
+                tf.add(source, arcname=".")
+            source = tmp_path / "shapes.tar.gz"
         cfg = TrainConfig.for_arch("cnn", image_size=24 if split else 32, val_split=0.2)
     app = load_data(source, use_cache=False, image_size=cfg.image_size, labels=cfg.labels)
     assert len(app.skipped) == (0 if layout.startswith("cifar") else 1)

@@ -503,3 +503,19 @@ def test_class_folders_are_numbered_in_sorted_order_as_keras_numbers_them(names,
     keras_names = keras.utils.image_dataset_from_directory(
         tree / "train", image_size=(32, 32), batch_size=4, verbose=False).class_names
     assert tuple(keras_names) == ds.class_names
+
+
+def test_an_archive_made_inside_the_data_folder_loads(tmp_path):
+    """`cd leaves && tar czf ../leaves.tar.gz .` names every member ./train/...: each image
+    read as in a hidden folder and skipped, and the error said train/circle/ had no images."""
+    import tarfile
+
+    tree = write_tree(tmp_path / "shapes", folder_members(SHAPES))
+    with tarfile.open(tmp_path / "shapes.tar.gz", "w:gz") as tf:
+        tf.add(tree, arcname=".")
+    assert tarfile.open(tmp_path / "shapes.tar.gz").getnames()[1].startswith("./")
+    ds = load_data(tmp_path / "shapes.tar.gz", use_cache=False)
+    want = load_data(tree, use_cache=False)
+    assert ds.class_names == tuple(SHAPES) and not ds.skipped
+    np.testing.assert_array_equal(ds.x_train, want.x_train)
+    np.testing.assert_array_equal(ds.y_test, want.y_test)
