@@ -118,10 +118,23 @@ class AppScreen(Screen):
             maximized.add_class("-maximized")
 
 
+# The header is 80 columns: the title, " — ", and "run <id>" (27 characters) beside it.
+TITLE_NAME_CHARS = 24
+
+
+def title_for(ds: Dataset) -> str:
+    """The header's title: the app and the data set loaded, which every pane shows (its name
+    comes from a folder on disk: printable, and shortened to fit beside the run)."""
+    name = printable(ds.name)
+    if len(name) > TITLE_NAME_CHARS:
+        name = name[:TITLE_NAME_CHARS - 1] + "…"
+    return f"{CifarApp.TITLE} · {name}"
+
+
 class CifarApp(InOrderKeysApp):
     CSS_PATH = "app.tcss"
-    TITLE = "cifar-tui"
-    SUB_TITLE = "CIFAR-10 classifiers with Keras"
+    TITLE = "cifar-tui"  # and the data set's name once it is loaded (title_for)
+    SUB_TITLE = "image classifiers with Keras"
     # Start, stop and quit come first so the footer shows them even at 80 columns, then "? Keys"
     # (the panel listing every key, the hidden ones too); the digits are on the tab labels.
     # Each pane shows its three or four main keys; the rest are show=False, in the Keys panel
@@ -374,6 +387,8 @@ class CifarApp(InOrderKeysApp):
     def _data_loaded(self, message: DataLoaded) -> None:
         self.data_error = message.error
         self.dataset = message.dataset
+        if message.dataset is not None:
+            self.title = title_for(message.dataset)
         if message.error:
             self.notify(message.error, title="Could not load the data", severity="error",
                         timeout=15)

@@ -127,6 +127,26 @@ def make_app(tmp_path, tiny, trainer=None) -> CifarApp:
                     trainer=trainer, sweeper=inline_sweeper(trainer, tiny))
 
 
+@pytest.mark.parametrize(("name", "shown"), [
+    ("shapes", "cifar-tui · shapes"),
+    ("CIFAR-100", "cifar-tui · CIFAR-100"),
+    ("leaves\x1b[31m of my garden, all 40 kinds", "cifar-tui · leaves\\x1b[31m of my ga…"),
+])
+async def test_the_header_names_the_loaded_data_set(tmp_path, name, shown):
+    """The header said "CIFAR-10 classifiers with Keras" whatever the data (issue 33): it names
+    the data set loaded, as text (a folder's name), short enough to leave the run beside it."""
+    from cifar_tui.data import Dataset
+
+    y = np.repeat(np.arange(3), 4)
+    x = np.zeros((len(y), 32, 32, 3), np.uint8)
+    ds = Dataset(x, y, x, y, source="generated", class_names=("a", "b", "c"), name=name)
+    app = make_app(tmp_path, ds, FakeTrainer(ds))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        header = region_text(app, app.query_one("Header"))
+    assert f"{shown} — image classifiers with Keras" in header and "\x1b" not in app.title
+
+
 async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
