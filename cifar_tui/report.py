@@ -261,7 +261,8 @@ def _data_section(facts: Sequence[_RunFacts], fig_dir: Path, rel: Path,
                   else f"{counts.min():,} a class")
         sec.blocks.append(Para(
             f"{ds.name}: {ds.num_classes} classes, {ds.image_size}x{ds.image_size} RGB images, "
-            f"{len(ds.y_train):,} for training ({spread}) and {len(ds.y_test):,} for testing"
+            f"{len(ds.y_train):,} training images ({spread}; a run's validation images are "
+            f"held out of them) and {len(ds.y_test):,} test images"
             f"{f', {len(ds.skipped)} files skipped as unreadable' if ds.skipped else ''}; "
             f"from {ds.source}."))
         for first in range(0, ds.num_classes, figs.GALLERY_CLASSES):

@@ -75,8 +75,9 @@ def test_single_run_report_files_figures_and_markdown(tmp_path, store, data):
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert sorted(linked) == sorted(p.relative_to(tmp_path / "rep").as_posix()
                                     for p in report.figures)
-    for text in ("# CIFAR-10 report", "## Data", "CIFAR-10: 10 classes, 32x32 RGB images, 160 "
-                 "for training (16 a class)", "the first 8 training images of each class",
+    for text in ("# CIFAR-10 report", "## Data",
+                 "CIFAR-10: 10 classes, 32x32 RGB images, 200 training images (20 a class;",
+                 "and 40 test images", "the first 8 training images of each class",
                  "Test accuracy", "Timings", "s/epoch", "images/s", "Layers and parameters",
                  "equals Keras's count_params()", "model.summary()", "Configuration",
                  "| learning_rate | 0.003 |", "| cat |",
