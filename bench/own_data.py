@@ -3,6 +3,7 @@ class names (issue 33).
 
     python bench/own_data.py write [--out /tmp/cifar-tui-own]
     python bench/own_data.py train [--out /tmp/cifar-tui-own] [--arch cnn] [--epochs 3]
+        [--only digits|cifar3] [other flags of cifar-tui train, e.g. --batch-size 128]
 
 ``write`` makes two sources under ``--out`` (never inside the project):
 
@@ -14,7 +15,8 @@ class names (issue 33).
   (cat -> kitty, ship -> boat, frog -> toad), in ``train/<class>/`` and ``test/<class>/``.
 
 ``train`` trains ``--arch`` on each through the command line (``cifar-tui train ... --data``)
-into ``--out``/runs and prints, per source, the command and its test accuracy.
+into ``--out``/runs and prints, per source, the command, its test accuracy, the validation
+accuracy of each epoch and its times.
 """
 
 from __future__ import annotations
@@ -63,29 +65,42 @@ def write_cifar3(out: Path, source: Path = CIFAR_JPG) -> Path:
     return target
 
 
-def train(out: Path, arch: str, epochs: int) -> None:
+SOURCES = {"digits": "digits (sklearn, 10 classes, 8x8 grey -> 32x32)",
+           "cifar3": "CIFAR-10 subset (kitty/boat/toad)"}
+
+
+def train(out: Path, arch: str, epochs: int, only: tuple[str, ...], extra: list[str]) -> None:
+    """Train ``arch`` on each source of ``only`` through ``cifar-tui train --json``; the
+    figures are read from its ``finished`` event (what a script of the user's would read)."""
     import json
 
-    sources = {"digits (sklearn, 10 classes, 8x8 grey -> 32x32)": out / "digits",
-               "CIFAR-10 subset (kitty/boat/toad)": out / "cifar3.tar.gz"}
+    paths = {"digits": out / "digits", "cifar3": out / "cifar3.tar.gz"}
     runs = out / "runs"
-    for what, data in sources.items():
+    for key in only:
+        what, data = SOURCES[key], paths[key]
         cmd = [sys.executable, "-m", "cifar_tui", "train", arch, "--data", str(data),
-               "--epochs", str(epochs), "--runs", str(runs)]
+               "--epochs", str(epochs), *extra, "--runs", str(runs), "--json"]
         t = time.perf_counter()
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - t
-        if res.returncode:
-            print(f"{what}: failed ({res.stderr.strip()[-300:]})")
+        events = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+        done = [e for e in events if e.get("event") == "finished"]
+        shown = " ".join(["cifar-tui", *cmd[3:-1]])
+        if res.returncode or not done:
+            why = next((e.get("error") for e in events if e.get("error")), None)
+            print(f"{what}: failed, exit {res.returncode} "
+                  f"({why or res.stderr.strip()[-300:]})\n  command: {shown}")
             continue
-        listed = json.loads(subprocess.run(
-            [sys.executable, "-m", "cifar_tui", "runs", "--runs", str(runs), "--json"],
-            cwd=ROOT, capture_output=True, text=True, check=True).stdout)
-        latest = max(listed, key=lambda r: r["id"])
-        print(f"{what}\n  command: {' '.join(['cifar-tui', *cmd[3:]])}\n"
-              f"  run {latest['id']}: test accuracy {latest['test_accuracy']:.4f} on "
-              f"{latest.get('test_images') or '?'} test images, best val "
-              f"{latest.get('best_val_accuracy') or 0:.4f}, {wall:.0f} s wall")
+        f = done[-1]
+        epochs_seen = [e for e in events if e.get("event") == "epoch"]
+        per_epoch = ", ".join(f"{e['val_accuracy']:.4f}" for e in epochs_seen
+                              if e.get("val_accuracy") is not None)
+        print(f"{what}\n  command: {shown}\n"
+              f"  run {f['run']}: {f['status']} after {f['epochs_done']} epochs, test accuracy "
+              f"{f['test_accuracy']:.4f} on {f['test_images']} test images, best val "
+              f"{f['best_val_accuracy'] or 0:.4f}\n  val accuracy per epoch: {per_epoch}\n"
+              f"  {f['train_seconds']:.0f} s of training, {f['wall_seconds']:.0f} s wall "
+              f"in cifar-tui, {wall:.0f} s for the whole command")
 
 
 def main() -> None:
@@ -94,14 +109,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/cifar-tui-own"))
     ap.add_argument("--arch", default="cnn")
     ap.add_argument("--epochs", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--only", choices=tuple(SOURCES), action="append",
+                    help="train on this source only (repeatable; default: both)")
+    args, extra = ap.parse_known_args()  # the rest goes to cifar-tui train (--batch-size ...)
+    if extra and args.step != "train":
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
     if ROOT in args.out.resolve().parents:
         sys.exit("--out must be outside the project (the data is not the project's)")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.step == "write":
         print(f"wrote {write_digits(args.out)} and {write_cifar3(args.out)}")
     else:
-        train(args.out, args.arch, args.epochs)
+        train(args.out, args.arch, args.epochs, tuple(args.only or SOURCES), extra)
 
 
 if __name__ == "__main__":
