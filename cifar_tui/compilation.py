@@ -26,6 +26,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .paths import cache_dir
+
 ENV = "CIFAR_TUI_COMPILE_CACHE"  # a folder, or "off"
 # JAX's events for the work between a step's first call and its first run: tracing the Python
 # step, lowering it, and XLA's compile (or, on a cache hit, loading the compiled program).
@@ -66,8 +68,6 @@ def cache_folder(backend: str) -> Path | None:
     if env:
         return Path(env)
     import jax
-
-    from .data import cache_dir
 
     return cache_dir() / "compiled" / f"jax-{jax.__version__}-{_host_key()}"
 

@@ -31,10 +31,10 @@ import numpy as np
 
 from . import CLASSES
 from .config import DATA_OPTIONS, LABELS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+from .paths import cache_dir
 from .procs import pid_alive
 
 ENV_DATA = "CIFAR_TUI_DATA"
-ENV_CACHE = "CIFAR_TUI_CACHE"
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 KERAS_ORIGIN_100 = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CACHE_VERSION = 2
@@ -687,12 +687,6 @@ def _stack(train: list, test: list, classes: tuple[str, ...], name: str,
 
 
 # -- cache -----------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """Where decoded datasets are cached (``$CIFAR_TUI_CACHE`` or ``~/.cache/cifar-tui``)."""
-    env = os.environ.get(ENV_CACHE)
-    return Path(env) if env else Path.home() / ".cache" / "cifar-tui"
 
 
 def _source_key(path: Path, options: str = "") -> str:

@@ -13,6 +13,8 @@ import time
 import traceback
 from pathlib import Path
 
+from .paths import cache_dir
+
 EXIT_ERROR = 1  # a known error: the message says what to fix
 EXIT_USAGE = 2  # bad command line (argparse's own code)
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an unexpected error, traceback in the log
@@ -21,8 +23,6 @@ EXIT_PIPE = 141  # the reader of our output went away (`cifar-tui runs | head`)
 
 
 def log_path() -> Path:
-    from .data import cache_dir
-
     return cache_dir() / "errors.log"
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from .paths import cache_dir
+
 
 def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ and Python logs; must run before ``import tensorflow``."""
@@ -24,8 +26,6 @@ def quiet_tensorflow() -> None:
 
 def log_path() -> Path:
     """Where TensorFlow's native messages go instead of the terminal."""
-    from .data import cache_dir
-
     return cache_dir() / "tensorflow.log"
 
 
