@@ -23,7 +23,7 @@ if sys.argv[1] == "off":
 from cifar_tui.config import TrainConfig
 from cifar_tui.data import load_cifar10
 from cifar_tui.runs import RunStore
-from cifar_tui.training import train
+from cifar_tui.trainer import train
 config = TrainConfig.for_arch(sys.argv[2], epochs=int(sys.argv[3]), subset=int(sys.argv[4]),
                               patience=0, seed=0)
 run = train(config, data=load_cifar10(sys.argv[5]), store=RunStore(sys.argv[6]), evaluate=False)

@@ -144,7 +144,7 @@ def _tta_scores(run, data) -> dict[str, float]:  # noqa: ANN001
     import numpy as np
 
     from cifar_tui.evaluation import predict_probs, tta_views
-    from cifar_tui.training import load_run_model
+    from cifar_tui.trainer import load_run_model
 
     model = load_run_model(run)
     views = tta_views(data.x_test)
@@ -173,7 +173,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from cifar_tui.runs import RunStore
-    from cifar_tui.training import train
+    from cifar_tui.trainer import train
 
     seeds = [int(s) for s in args.seeds.split(",")]
     data = subset(load_cifar10(args.data), args.per_class, test_per_class=1000)  # whole test set

@@ -125,10 +125,7 @@ def ours(data, arch: str, overrides: dict, evaluate: bool) -> dict:  # noqa: ANN
     from cifar_tui.config import TrainConfig
     from cifar_tui.runs import RunStore
 
-    try:
-        from cifar_tui.trainer import evaluate_run, load_run_model, train
-    except ImportError:  # before the trainer was split out of training.py
-        from cifar_tui.training import evaluate_run, load_run_model, train
+    from cifar_tui.trainer import evaluate_run, load_run_model, train
     from cifar_tui.evaluation import evaluate_probs, predict_probs
 
     cfg = TrainConfig.for_arch(arch, **overrides)

@@ -25,7 +25,7 @@ from cifar_tui.data import load_cifar10, subset  # noqa: E402
 
 def rate_and_accuracy(cfg: TrainConfig, data, root: Path) -> tuple[float, float, str]:
     from cifar_tui.runs import RunStore
-    from cifar_tui.training import train
+    from cifar_tui.trainer import train
 
     run = train(cfg, data=data, store=RunStore(root))
     rates = [h["images_per_sec"] for h in run.history()[1:]]

@@ -32,7 +32,7 @@ from cifar_tui.data import load_cifar10, subset  # noqa: E402
 
 def headless(cfg: TrainConfig, data, root: Path) -> float:
     from cifar_tui.runs import RunStore
-    from cifar_tui.training import train
+    from cifar_tui.trainer import train
 
     run = train(cfg, data=data, store=RunStore(root), evaluate=False)
     return mean_rate(run)

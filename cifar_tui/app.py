@@ -82,7 +82,7 @@ class LoadWatch(threading.Event):
 
 
 def _default_trainer(**kwargs: object) -> Run:
-    from .training import train  # imports TensorFlow: only ever called in a worker thread
+    from .trainer import train  # imports TensorFlow: only ever called in a worker thread
 
     return train(**kwargs)
 

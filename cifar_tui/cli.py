@@ -470,7 +470,7 @@ def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  #
         config.validate()  # a bad value is said before the seconds of loading the framework
     if not args.json:
         print("loading the data and the framework...", file=sys.stderr, flush=True)
-    from .training import train  # Keras: seconds, with the handlers above in place
+    from .trainer import train  # Keras: seconds, with the handlers above in place
 
     if run is not None:
         hangup.run_id = run.id
@@ -611,7 +611,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .runs import RunStore
-    from .training import evaluate_run
+    from .trainer import evaluate_run
 
     run = RunStore(args.runs).get(args.run)
     ev = evaluate_run(run, _given_data(args))
@@ -669,7 +669,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from .evaluation import load_image, predict_probs
     from .runs import RunStore
-    from .training import load_run_model
+    from .trainer import load_run_model
 
     run = RunStore(args.runs).get(args.run)
     classes = run.class_names

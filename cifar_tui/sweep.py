@@ -412,7 +412,7 @@ def work(root: Path, name: str, storage: str | None = None, *,
     store = RunStore(root)
     stop = stop or threading.Event()
     if trainer is None:
-        from .training import train as trainer
+        from .trainer import train as trainer
     from .callbacks import ReportEpochs
     from .space import apply
 

@@ -14,6 +14,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import backend
 from .callbacks import (
@@ -187,8 +190,87 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
 
     Returns the run; raises on failure after recording it (status ``failed``).
     """
-    emit = listener or _noop
-    store = store or RunStore()
+    times = _Times(time.perf_counter())  # the wall time counts the data loading too
+    config, run, data = _open_run(config, run, data, store or RunStore(), stop)
+    lock = run.lock()  # one trainer per run: RunLockedError names a live owner
+    times.add_earlier_sessions(run)
+    # progress.json for viewers in other processes; their stop requests reach `emit.stop`
+    emit = Publisher(run, listener or _noop, stop)
+    policy = keras.mixed_precision.global_policy()
+    try:
+        initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
+        where = backend.describe()
+        run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
+                         error=None, backend=keras.backend.backend())
+        run.clear_spawn()  # begun: viewers go by the state and the lock from here
+        data = _run_data(run, config, data, emit.stop, initial_epoch)
+        backend.set_seed(config.seed)
+        batches = _Batches.split(data, config, initial_epoch)
+        if compute := mixed_policy(config):
+            keras.mixed_precision.set_global_policy(compute)
+        with distributed(config) as replicas:
+            model = (_resumed_model(run, batches.steps) if initial_epoch
+                     else _new_model(config, data, batches))
+            early = _early_stopping(run, config, batches, initial_epoch)
+            clock = CompileClock(keras.backend.backend(), bool(model.jit_compile))
+            recorder = RunCallback(run, emit, emit.stop, config.epochs, batches.steps,
+                                   batches.train_size, config.batch_size, early,
+                                   has_val=batches.val is not None,
+                                   train_seconds=times.train_seconds, compile_clock=clock,
+                                   wall_seconds=times.wall_seconds)
+            emit(_started(run, config, model, batches, initial_epoch, replicas, where, clock))
+            status = _fit(run, model, config, batches, initial_epoch, early, times, callbacks=[
+                StopOnNaN(config.learning_rate), FreezeBiases(),
+                Lookahead(config.epochs, batches.steps) if config.lookahead else None,
+                early, recorder, *callbacks])
+        return _finish(run, data, status, evaluate, times, clock, emit)
+    except BaseException as exc:
+        _record_end(run, exc, times, emit)
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        lock.release()
+
+
+@dataclass
+class _Times:
+    """A run's training time (model.fit, validation included) and wall time (data loading,
+    model building and the test evaluation too), each session's added to what the earlier
+    ones recorded. The first epoch's compile time is not told apart (yet)."""
+
+    called: float  # perf_counter when this session's train() began
+    train_before: float = 0.0
+    wall_before: float = 0.0
+    fit_span: list[float] = field(default_factory=list)  # model.fit's start, and its end
+
+    def add_earlier_sessions(self, run: Run) -> None:
+        self.train_before = run.train_seconds or 0.0
+        self.wall_before = _seconds(run.state.get("wall_seconds"))
+
+    def train_seconds(self) -> float:
+        if not self.fit_span:
+            return round(self.train_before, 3)
+        end = self.fit_span[1] if len(self.fit_span) > 1 else time.perf_counter()
+        return round(self.train_before + end - self.fit_span[0], 3)
+
+    def wall_seconds(self) -> float:
+        return round(self.wall_before + time.perf_counter() - self.called, 3)
+
+    @contextlib.contextmanager
+    def fitting(self) -> Iterator[None]:
+        self.fit_span.append(time.perf_counter())
+        try:
+            yield
+        finally:
+            self.fit_span.append(time.perf_counter())
+
+
+def _open_run(config: TrainConfig | None, run: Run | None, data: Dataset | None,
+              store: RunStore, stop: threading.Event | None,
+              ) -> tuple[TrainConfig, Run, Dataset | None]:
+    """The config to train and its run: ``run`` to resume (its own config), or a new run in
+    ``store`` for ``config``, created once its data has loaded (a bad source is said before
+    anything is created in the store). Returns the data when it was loaded here."""
     if run is not None:
         if (why := run.resume_problem()) is not None:  # before the lock's sweep touches a file
             raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
@@ -198,158 +280,173 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
     if config is None:
         raise ValueError("give a config for a new run, or a run to resume")
     config.validate()
-    t_called = time.perf_counter()
     if run is None:
-        if data is None:  # a bad source is said before anything is created in the store
+        if data is None:
             data = load_data(config.data, stop=stop, **data_options(config))
         config = config.resolved()  # the preset's dropout, batch norm...: what is trained
         # the run remembers its data set: another one's classes are refused (check_matches)
         run = store.create({**config.to_dict(), "dataset": data.spec()})
-    lock = run.lock()  # one trainer per run: RunLockedError names a live owner
-    # progress.json for viewers in other processes; their stop requests reach `stop`
-    publisher = Publisher(run, emit, stop)
-    emit, stop = publisher, publisher.stop
-    policy = keras.mixed_precision.global_policy()
-    t_start = t_called
-    # The run's training time (model.fit, validation included) and its wall time (data
-    # loading, model building and the test evaluation too) are every session's: a resume adds
-    # its own to what is recorded. The first epoch's compile time is not told apart (yet).
-    seconds_before = run.train_seconds or 0.0
-    wall_before = _seconds(run.state.get("wall_seconds"))
-    fit_span: list[float] = []  # when model.fit began in this session, and when it ended
+    return config, run, data
 
-    def train_seconds() -> float:
-        if not fit_span:
-            return round(seconds_before, 3)
-        end = fit_span[1] if len(fit_span) > 1 else time.perf_counter()
-        return round(seconds_before + end - fit_span[0], 3)
 
-    def wall_seconds() -> float:
-        return round(wall_before + time.perf_counter() - t_start, 3)
-    try:
-        initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
-        where = backend.describe()
-        run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
-                         error=None, backend=keras.backend.backend())
-        run.clear_spawn()  # begun: viewers go by the state and the lock from here
-        if data is None:  # a resume: a stop ends a first, long load too
-            data = load_data(config.data, stop=stop, **data_options(config))
-        if initial_epoch:  # the model's head and input were made for the data it began on
-            check_matches(run.config.get("dataset"), data, f"run {run.id}")
-        elif run.config.get("dataset") != data.spec():
-            run.record_dataset(data.spec())
-        # what `cifar-tui code RUN` exports the loader of: the source and its classes
-        run.update_state(data_source=data.source, classes=list(data.class_names))
-        data = subset(data, config.subset, config.test_subset)
-        backend.set_seed(config.seed)
+def _run_data(run: Run, config: TrainConfig, data: Dataset | None,
+              stop: threading.Event, initial_epoch: int) -> Dataset:
+    """The images this run trains and tests on: the config's subset of its data set, loaded
+    here for a resume (where a stop ends a first, long load too), and recorded in the run."""
+    if data is None:
+        data = load_data(config.data, stop=stop, **data_options(config))
+    if initial_epoch:  # the model's head and input were made for the data it began on
+        check_matches(run.config.get("dataset"), data, f"run {run.id}")
+    elif run.config.get("dataset") != data.spec():
+        run.record_dataset(data.spec())
+    # what `cifar-tui code RUN` exports the loader of: the source and its classes
+    run.update_state(data_source=data.source, classes=list(data.class_names))
+    return subset(data, config.subset, config.test_subset)
+
+
+@dataclass(frozen=True)
+class _Batches:
+    """The training images split into a training and a stratified validation part, as batches
+    for model.fit: training ones shuffled per epoch (from ``initial_epoch`` on a resume, so
+    they continue the unbroken run's order) with the short last batch dropped."""
+
+    train_index: np.ndarray  # of data.x_train
+    val_index: np.ndarray
+    train: ArrayBatches
+    val: ArrayBatches | None  # None without a validation split
+
+    @classmethod
+    def split(cls, data: Dataset, config: TrainConfig, initial_epoch: int) -> _Batches:
         tr, va = stratified_split(data.y_train, config.val_split, config.seed)
-        bs = config.batch_size
-        k = data.num_classes
-        train_batches = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
-                                     num_classes=k,
-                                     seed=config.seed, epoch=initial_epoch, drop_remainder=True,
-                                     alternate_flip=config.augment_flip and config.alternate_flip)
-        val_batches = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256),
-                                    num_classes=k)
-                       if len(va) else None)
-        steps = train_batches.num_batches
-        compute = mixed_policy(config)
-        if compute:
-            keras.mixed_precision.set_global_policy(compute)
-        with distributed(config) as replicas:
-            if initial_epoch:
-                model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
-                run.check_checkpoint(model, steps)
-            else:
-                stage = InputStage(scale=1 / 255 if config.normalize else 1.0,
-                                   flip=config.augment_flip and not config.alternate_flip,
-                                   pixels=config.crop_pixels if config.augment_crop else 0,
-                                   seed=config.seed)
-                model = build_model(config.arch, stage=stage, num_classes=data.num_classes,
-                                    image_size=data.image_size, **config.model_options())
-                sample = tr[balanced_sample(data.y_train[tr], FAST["whitening"]["sample"],
-                                            config.seed)]
-                init_whitening(model, data.x_train[sample])
-                opt = make_optimizer(config.optimizer, learning_rate(config, steps),
-                                     config.weight_decay, config.momentum)
-                opt.exclude_from_weight_decay(var_list=[  # decay would move a frozen bias
-                    layer.bias for layer in model.layers if isinstance(layer, FreezableBias)])
-                compile_model(model, opt, config.label_smoothing, jit_compile(config),
-                              steps_per_execution(config))
-            state = run.state
-            early = None
-            if config.patience and len(va):
-                early = ResumableEarlyStopping(
-                    best=state.get("es_best") if initial_epoch else None,
-                    wait=int(state.get("es_wait") or 0) if initial_epoch else 0,
-                    monitor="val_accuracy", mode="max", patience=config.patience)
-            lookahead = Lookahead(config.epochs, steps) if config.lookahead else None
-            clock = CompileClock(keras.backend.backend(), bool(model.jit_compile))
-            recorder = RunCallback(run, emit, stop, config.epochs, steps, len(tr), bs, early,
-                                   has_val=bool(len(va)), train_seconds=train_seconds,
-                                   compile_clock=clock, wall_seconds=wall_seconds)
-            # the hardware for reports' timings; the image counts for every accuracy shown
-            half = half_precision(model)
-            jit, why = jit_choice(config)
-            if why and bool(model.jit_compile) != jit:  # resumed from another machine's choice
-                why = None
-            run.update_state(hardware=describe_hardware(half, why), train_images=len(tr),
-                             val_images=len(va), versions=backend.versions())
-            emit(Started(run.id, config.to_dict(), initial_epoch, config.epochs, steps, len(tr),
-                         len(va), model.count_params(), replicas,
-                         (f"{where} in {half}" if half else where) + (f" ({why})" if why else ""),
-                         compiles=clock.compiles and initial_epoch < config.epochs))
-            status = "finished"
-            if early is not None and initial_epoch > 1 and early.wait_exhausted():
-                # It had already stopped early (killed during its test evaluation, say): Keras's
-                # rule met at the last committed epoch; training on would add an epoch that the
-                # unbroken run never trained.
-                status = "early-stopped"
-            elif initial_epoch < config.epochs:
-                fit_span.append(time.perf_counter())
-                try:
-                    model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
-                              initial_epoch=initial_epoch, verbose=0,
-                              callbacks=[c for c in (StopOnNaN(config.learning_rate),
-                                                     FreezeBiases(), lookahead,
-                                                     early, recorder, *callbacks)
-                                         if c is not None])
-                    if early is not None and early.stopped_epoch > 0 \
-                            and run.epochs_done < config.epochs:
-                        status = "early-stopped"
-                except StopRequested:
-                    status = "stopped"
-                except Pruned:
-                    status = "pruned"
-                finally:
-                    fit_span.append(time.perf_counter())
-        evaluation = None
-        if evaluate and status not in ("stopped", "pruned") and run.model_path.exists():
-            evaluation = evaluate_run(run, data)
-        total, wall = train_seconds(), wall_seconds()
-        cache = clock.cache_counts()
-        run.update_state(status=status, train_seconds=total, wall_seconds=wall,
-                         **({"compile_cache": {"loaded": cache[0], "compiled": cache[1]}}
-                            if cache else {}))
-        emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                      evaluation, total, run.weights_note() if evaluation else None, wall,
-                      compile_seconds=run.compile_seconds, cache=cache))
-        return run
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
-            total, wall = train_seconds(), wall_seconds()
-            run.update_state(status="stopped", train_seconds=total, wall_seconds=wall)
-            emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
-                          None, total, None, wall))
-            raise
-        message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
-        run.update_state(status="failed", error=message, train_seconds=train_seconds(),
-                         wall_seconds=wall_seconds())
-        emit(Failed(run.id, message))
-        raise
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-        lock.release()
+        k, bs = data.num_classes, config.batch_size
+        train = ArrayBatches(data.x_train[tr], data.y_train[tr], bs, shuffle=True,
+                             num_classes=k, seed=config.seed, epoch=initial_epoch,
+                             drop_remainder=True,
+                             alternate_flip=config.augment_flip and config.alternate_flip)
+        val = (ArrayBatches(data.x_train[va], data.y_train[va], max(bs, 256), num_classes=k)
+               if len(va) else None)
+        return cls(tr, va, train, val)
+
+    @property
+    def steps(self) -> int:
+        return self.train.num_batches
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_index)
+
+
+def _new_model(config: TrainConfig, data: Dataset, batches: _Batches) -> keras.Model:
+    """The config's model for this data, compiled with its optimizer and schedule; `fast`'s
+    whitening filled from a class-balanced sample of the training images."""
+    stage = InputStage(scale=1 / 255 if config.normalize else 1.0,
+                       flip=config.augment_flip and not config.alternate_flip,
+                       pixels=config.crop_pixels if config.augment_crop else 0,
+                       seed=config.seed)
+    model = build_model(config.arch, stage=stage, num_classes=data.num_classes,
+                        image_size=data.image_size, **config.model_options())
+    tr = batches.train_index
+    sample = tr[balanced_sample(data.y_train[tr], FAST["whitening"]["sample"], config.seed)]
+    init_whitening(model, data.x_train[sample])
+    opt = make_optimizer(config.optimizer, learning_rate(config, batches.steps),
+                         config.weight_decay, config.momentum)
+    opt.exclude_from_weight_decay(var_list=[  # decay would move a frozen bias
+        layer.bias for layer in model.layers if isinstance(layer, FreezableBias)])
+    compile_model(model, opt, config.label_smoothing, jit_compile(config),
+                  steps_per_execution(config))
+    return model
+
+
+def _resumed_model(run: Run, steps: int) -> keras.Model:
+    """The run's last committed epoch, optimizer state and all (safe_mode: no code runs)."""
+    model = keras.saving.load_model(run.checkpoint_path, safe_mode=True)
+    run.check_checkpoint(model, steps)
+    return model
+
+
+def _early_stopping(run: Run, config: TrainConfig, batches: _Batches,
+                    initial_epoch: int) -> ResumableEarlyStopping | None:
+    """Keras's early stopping on validation accuracy (none without patience or a validation
+    split), carrying on from the best and wait a resumed run recorded."""
+    if not config.patience or batches.val is None:
+        return None
+    state = run.state if initial_epoch else {}
+    return ResumableEarlyStopping(best=state.get("es_best"), wait=int(state.get("es_wait") or 0),
+                                  monitor="val_accuracy", mode="max", patience=config.patience)
+
+
+def _started(run: Run, config: TrainConfig, model: keras.Model, batches: _Batches,
+             initial_epoch: int, replicas: int, where: str, clock: CompileClock) -> Started:
+    """The Started event, with the run's hardware (for reports' timings, with why XLA is on or
+    off for `fast`) and image counts (for every accuracy shown) recorded first."""
+    half = half_precision(model)
+    jit, why = jit_choice(config)
+    if why and bool(model.jit_compile) != jit:  # resumed from another machine's choice
+        why = None
+    val_size = len(batches.val_index)
+    run.update_state(hardware=describe_hardware(half, why), train_images=batches.train_size,
+                     val_images=val_size, versions=backend.versions())
+    return Started(run.id, config.to_dict(), initial_epoch, config.epochs, batches.steps,
+                   batches.train_size, val_size, model.count_params(), replicas,
+                   (f"{where} in {half}" if half else where) + (f" ({why})" if why else ""),
+                   compiles=clock.compiles and initial_epoch < config.epochs)
+
+
+def _fit(run: Run, model: keras.Model, config: TrainConfig, batches: _Batches,
+         initial_epoch: int, early: ResumableEarlyStopping | None, times: _Times,
+         callbacks: Sequence[keras.callbacks.Callback | None]) -> str:
+    """model.fit from ``initial_epoch`` to the config's last epoch; the run's status after it."""
+    if early is not None and initial_epoch > 1 and early.wait_exhausted():
+        # It had already stopped early (killed during its test evaluation, say): Keras's rule
+        # met at the last committed epoch; training on would add an epoch that the unbroken
+        # run never trained.
+        return "early-stopped"
+    if initial_epoch >= config.epochs:
+        return "finished"
+    try:
+        with times.fitting():
+            model.fit(batches.train, validation_data=batches.val, epochs=config.epochs,
+                      initial_epoch=initial_epoch, verbose=0,
+                      callbacks=[c for c in callbacks if c is not None])
+    except StopRequested:
+        return "stopped"
+    except Pruned:
+        return "pruned"
+    if early is not None and early.stopped_epoch > 0 and run.epochs_done < config.epochs:
+        return "early-stopped"
+    return "finished"
+
+
+def _finish(run: Run, data: Dataset, status: str, evaluate: bool, times: _Times,
+            clock: CompileClock, emit: Listener) -> Run:
+    """Test the run's best weights (unless it was stopped or pruned), record its status and
+    times, and say so."""
+    evaluation = None
+    if evaluate and status not in ("stopped", "pruned") and run.model_path.exists():
+        evaluation = evaluate_run(run, data)
+    total, wall = times.train_seconds(), times.wall_seconds()
+    cache = clock.cache_counts()
+    run.update_state(status=status, train_seconds=total, wall_seconds=wall,
+                     **({"compile_cache": {"loaded": cache[0], "compiled": cache[1]}}
+                        if cache else {}))
+    emit(Finished(run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
+                  evaluation, total, run.weights_note() if evaluation else None, wall,
+                  compile_seconds=run.compile_seconds, cache=cache))
+    return run
+
+
+def _record_end(run: Run, exc: BaseException, times: _Times, emit: Listener) -> None:
+    """Record how a training that raised ended: stopped when it was asked to (Ctrl-C, a stop
+    during the first data load), else failed, with the message the user reads."""
+    total, wall = times.train_seconds(), times.wall_seconds()
+    if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
+        run.update_state(status="stopped", train_seconds=total, wall_seconds=wall)
+        emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
+                      None, total, None, wall))
+        return
+    message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
+    run.update_state(status="failed", error=message, train_seconds=total, wall_seconds=wall)
+    emit(Failed(run.id, message))
 
 
 def load_run_model(run: Run) -> keras.Model:

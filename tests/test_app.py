@@ -12,9 +12,9 @@ from textual.widgets import DataTable, Input, ProgressBar, RichLog, Select, Stat
 
 from cifar_tui.app import CifarApp
 from cifar_tui.evaluation import evaluate_probs
+from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
 from cifar_tui.panes.train import TrainPane
 from cifar_tui.runs import RunStore
-from cifar_tui.training import BatchProgress, EpochEnd, Failed, Finished, Started
 
 SIZE = (100, 32)
 

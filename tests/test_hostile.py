@@ -315,12 +315,12 @@ def test_signal_handlers_are_in_place_before_keras_loads(tmp_path, monkeypatch):
     seen: dict = {}
 
     class Training(types.ModuleType):
-        def __getattr__(self, name: str):  # the moment `from .training import train` runs
+        def __getattr__(self, name: str):  # the moment `from .trainer import train` runs
             seen.update({s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM,
                                                            signal.SIGINT)})
             raise RuntimeError("stop here: nothing to train")
 
-    monkeypatch.setitem(sys.modules, "cifar_tui.training", Training("cifar_tui.training"))
+    monkeypatch.setitem(sys.modules, "cifar_tui.trainer", Training("cifar_tui.trainer"))
     before = {signal.SIGHUP: signal.SIG_DFL, signal.SIGTERM: signal.SIG_DFL,
               signal.SIGINT: signal.default_int_handler}  # a fresh process's
     saved = {s: signal.signal(s, h) for s, h in before.items()}
@@ -397,7 +397,7 @@ def test_an_early_stopped_run_killed_in_its_evaluation_does_not_train_on(tmp_pat
                                                                          monkeypatch):
     # Was: the resume trained one more epoch (es_wait 1 -> 2) that the unbroken run did not.
     from cifar_tui import trainer
-    from cifar_tui.training import train
+    from cifar_tui.trainer import train
 
     slow = cfg(epochs=6, patience=1, learning_rate=1e-12, optimizer="sgd", val_split=0.2)
     unbroken = train(slow, data=tiny, store=RunStore(tmp_path / "a"), evaluate=False)

@@ -16,7 +16,7 @@ from cifar_tui.data import Cifar10
 from cifar_tui.evaluation import worst_of_pair
 from cifar_tui.report import write_report
 from cifar_tui.runs import RunStore
-from cifar_tui.training import train
+from cifar_tui.trainer import train
 
 SMALL = "C8-P-C16-P-F-FC32"
 

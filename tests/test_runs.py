@@ -18,8 +18,9 @@ from conftest import SMALL_SPEC, small_run_config
 
 from cifar_tui.cli import main
 from cifar_tui.config import TrainConfig
+from cifar_tui.events import EpochEnd
 from cifar_tui.runs import Run, RunLockedError, RunStore, process_start
-from cifar_tui.training import EpochEnd, train
+from cifar_tui.trainer import train
 
 SMALL = SMALL_SPEC
 cfg = small_run_config
@@ -438,7 +439,8 @@ def test_killed_writers_leftovers_are_swept_by_the_next_owner(tmp_path, arrays, 
 
     from conftest import write_batches
 
-    from cifar_tui.data import cache_dir, load_cifar10
+    from cifar_tui.data import load_cifar10
+    from cifar_tui.paths import cache_dir
 
     stale = cache_dir() / ".tmp-999999999-dead"
     stale.mkdir(parents=True)

@@ -25,20 +25,11 @@ from cifar_tui.evaluation import (
     expected_calibration_error,
     most_confused_pairs,
 )
+from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started, describe
 from cifar_tui.models import SpecError
+from cifar_tui.pipeline import ArrayBatches
 from cifar_tui.runs import Run, RunStore, StorageError, atomic_write_text
-from cifar_tui.training import (
-    ArrayBatches,
-    BatchProgress,
-    EpochEnd,
-    Failed,
-    Finished,
-    Started,
-    describe,
-    evaluate_run,
-    load_run_model,
-    train,
-)
+from cifar_tui.trainer import evaluate_run, load_run_model, train
 
 SMALL = "C8-P-C16-P-F-FC32"
 
@@ -455,7 +446,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from cifar_tui.config import TrainConfig
-        from cifar_tui.training import train
+        from cifar_tui.trainer import train
         from cifar_tui.runs import RunStore
         seen = []
         cfg = TrainConfig.for_arch("custom", spec="{SMALL}", epochs=1, batch_size=8,
@@ -472,7 +463,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, arrays):
 
 @pytest.mark.slow
 def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnable):
-    from cifar_tui.training import WarmupLinear
+    from cifar_tui.schedules import WarmupLinear
 
     sched = WarmupLinear(1.0, 100, 20)
     values = [float(sched(s)) for s in (0, 10, 20, 60, 100)]

@@ -192,7 +192,7 @@ class PredictPane(Pane):
     @work(thread=True, exclusive=True, group="predict-file", exit_on_error=False)
     def classify_file(self, path: Path) -> None:
         from ..evaluation import load_image, predict_probs
-        from ..training import load_run_model  # TensorFlow: in this worker thread
+        from ..trainer import load_run_model  # TensorFlow: in this worker thread
 
         run = self.app.current_run
         try:

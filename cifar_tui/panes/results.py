@@ -138,7 +138,7 @@ class ResultsPane(Pane):
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def evaluate(self, run, ds) -> None:  # noqa: ANN001
-        from ..training import evaluate_run  # TensorFlow: in this worker thread
+        from ..trainer import evaluate_run  # TensorFlow: in this worker thread
 
         try:
             evaluate_run(run, ds)
