@@ -6,10 +6,11 @@ The UI reads these to fill its forms before TensorFlow has loaded.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .recipe import FAST
+from .recipe import FAST, keras_rates
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup-cosine", "linear", "warmup-linear")
@@ -27,7 +28,9 @@ SPEC_HELP = (
 class ArchInfo:
     """A named architecture, described in one place: what it is, the function in models.py
     that builds it, the model options it takes (the form shows those fields, the flags pass
-    them on), their preset values, and its training defaults."""
+    them on), their preset values, and its training defaults. ``derived``: the training
+    settings that follow from others (fast: the learning rate and weight decay from the batch
+    size and momentum), given a config; see ``TrainConfig.retune``."""
 
     name: str
     description: str
@@ -35,6 +38,7 @@ class ArchInfo:
     fields: frozenset[str] = frozenset()  # of MODEL_OPTIONS
     options: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    derived: Callable[[TrainConfig], dict[str, Any]] | None = None
 
 
 # The TrainConfig fields that shape the model rather than its training: the form shows one
@@ -67,7 +71,8 @@ ARCHS: dict[str, ArchInfo] = {
                   "augment_flip": True, "augment_crop": True, "weight_decay": 5e-4,
                   "patience": 0}),
         ArchInfo("fast", "airbench-style: patch whitening, 3 conv groups, lookahead, TTA",
-                 "build_fast", frozenset(), {}, FAST["train"]),  # the recipe: recipe.py
+                 "build_fast", frozenset(), {}, FAST["train"],  # the recipe: recipe.py
+                 lambda cfg: keras_rates(cfg.batch_size, cfg.momentum)),
         ArchInfo("transfer", "MobileNetV2 from keras.applications on 96x96 upsampled input",
                  "build_transfer", frozenset({"dropout", "weights"}),
                  {"base": "mobilenetv2", "weights": "imagenet"},
@@ -264,18 +269,22 @@ class TrainConfig:
                                      sweep="true,false")
     optimizer: str = _param("sgd", "optimizer", choices=OPTIMIZERS)
     learning_rate: float = _param(
-        0.01, "initial learning rate", flags=("--lr", "--learning-rate"),
+        0.01, "initial learning rate (fast: from the batch size and momentum, as airbench's "
+        "11.5 per 1024 images, unless given)", flags=("--lr", "--learning-rate"),
         limits=Limits(0, MAX_LEARNING_RATE, low_open=True,
                       too_high="learning rate {value:g} would diverge: use at most {high:g} "
                                "(typical: 0.001 adam, 0.01-0.1 sgd)"),
         sweep="1e-4..1e-1:log")
     schedule: str = _param("constant", "learning-rate schedule", label="lr schedule",
                            choices=SCHEDULES)
-    momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam)",
+    momentum: float = _param(0.9, "momentum (sgd family) or beta 1 (adam); fast retunes its "
+                             "learning rate and weight decay to it",
                              limits=Limits(0, 1, high_open=True))
-    weight_decay: float = _param(0.0, "decoupled weight decay", limits=Limits(0),
+    weight_decay: float = _param(0.0, "decoupled weight decay (fast: airbench's 0.0153 per 1024 "
+                                 "images at the momentum, unless given)", limits=Limits(0),
                                  sweep="1e-5..1e-2:log")
-    batch_size: int = _param(32, "images per training step", limits=Limits(1, MAX_BATCH_SIZE),
+    batch_size: int = _param(32, "images per training step; fast retunes its learning rate "
+                             "to it", limits=Limits(1, MAX_BATCH_SIZE),
                              sweep="32,64,128")
     epochs: int = _param(10, "passes over the training images", limits=Limits(1, MAX_EPOCHS))
     patience: int = _param(2, "early stopping on val accuracy: epochs without a new best",
@@ -343,10 +352,23 @@ class TrainConfig:
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
-        """The preset's training defaults, then ``overrides`` (None values are ignored)."""
-        info = arch_info(arch)
-        values = {**info.training, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(arch=arch, **values)
+        """The preset's training defaults, then ``overrides`` (None values are ignored), with
+        the settings the preset derives retuned to them (``retune``)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(arch=arch, **arch_info(arch).training).retune(**given)
+
+    def retune(self, **values: Any) -> TrainConfig:
+        """These settings with ``values``, and the settings this architecture derives from
+        others (fast: learning rate and weight decay from batch size and momentum) derived again,
+        those still at their derived values and not in ``values``: a value set by hand stays."""
+        new = replace(self, **values)
+        derive = arch_info(self.arch).derived if self.arch in ARCHS else None
+        if derive is None or new.arch != self.arch:
+            return new
+        before = derive(self)
+        follow = {k: v for k, v in derive(new).items()
+                  if k not in values and getattr(self, k) == before[k]}
+        return replace(new, **follow) if follow else new
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -410,10 +432,18 @@ class TrainConfig:
         if self.optimizer in ("adam", "adamw") and self.learning_rate > 0.01:
             found["learning_rate"] = (f"{self.learning_rate:g} is high for {self.optimizer} "
                                       "(typical 0.001)")
-        # above 1, unless the preset's own rate is (the fast recipe tunes 1.5 on a mean loss)
-        elif self.learning_rate > max(1.0, arch_info(self.arch).training.get("learning_rate", 0)):
+        # above 1, unless the preset's own rate is (the fast recipe tunes 1.5 on a mean loss,
+        # 3 at batch 2048)
+        elif self.learning_rate > max(1.0, self._preset_rate()):
             found["learning_rate"] = f"{self.learning_rate:g} is high (typical 0.01-0.1)"
         return found
+
+    def _preset_rate(self) -> float:
+        info = arch_info(self.arch) if self.arch in ARCHS else None
+        if info is None:
+            return 0.0
+        preset = info.derived(self) if info.derived is not None else info.training
+        return preset.get("learning_rate", 0.0)
 
     def resolved(self) -> TrainConfig:
         """These settings with each unset model option this architecture takes at its preset's

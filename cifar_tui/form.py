@@ -80,6 +80,21 @@ def display(value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+def derived_values(values: dict[str, Any], user_set: set[str]) -> dict[str, Any]:
+    """The settings the form's architecture derives from others (fast: the learning rate and
+    weight decay from the batch size and momentum) at what ``values`` say, as their widgets hold
+    them, but for those in ``user_set`` (typed by hand: they stay). Empty while the form is
+    wrong."""
+    try:
+        cfg = config_from_form(values)
+    except FormError:
+        return {}
+    derive = arch_info(cfg.arch).derived
+    if derive is None:
+        return {}
+    return {k: display(v) for k, v in derive(cfg).items() if k not in user_set}
+
+
 def config_from_form(values: dict[str, Any]) -> TrainConfig:
     """The form's raw values (text, bools, choices; keyed by field name) as a TrainConfig.
 

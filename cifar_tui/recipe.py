@@ -9,6 +9,32 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+# airbench94's tuned rates, per 1024 examples and independent of the momentum (its ``hyp``):
+# Keras's learning rate and weight decay are derived from them (``keras_rates``), so that a
+# batch size or momentum other than the recipe's trains at the same per-example rates.
+LR_PER_1024: Final = 11.5
+WD_PER_1024: Final = 0.0153
+
+
+def kilostep_scale(momentum: float) -> float:
+    """airbench's step scale: with Nesterov momentum a constant gradient moves a weight
+    ``1 + 1 / (1 - momentum)`` steps' worth, counted per 1024 examples."""
+    return 1024 * (1 + 1 / (1 - momentum))
+
+
+def keras_rates(batch_size: int, momentum: float) -> dict[str, float]:
+    """Keras's ``learning_rate`` and ``weight_decay`` for airbench's per-1024 rates at this batch
+    size and momentum, to 2 significant figures (1.5 and 0.0089 at 1024 and 0.85).
+
+    airbench divides its lr by ``kilostep_scale`` on a loss summed over the batch; Keras's loss is
+    the batch mean, hence the batch size. Its decay per 1024 examples, amplified by momentum
+    (``1 / (1 - momentum)``), takes ``wd * batch / kilostep_scale`` a step; Keras's decoupled
+    decay takes ``lr * weight_decay``, unamplified: the batch size and scale cancel out."""
+    lr = LR_PER_1024 * batch_size / kilostep_scale(momentum)
+    wd = WD_PER_1024 / (LR_PER_1024 * (1 - momentum))
+    return {"learning_rate": float(f"{lr:.2g}"), "weight_decay": float(f"{wd:.2g}")}
+
+
 FAST: Final[dict[str, Any]] = {
     # The run's settings: the Model form and `cifar-tui train fast` start from these.
     "train": {
@@ -18,12 +44,8 @@ FAST: Final[dict[str, Any]] = {
         "epochs": 13,
         "optimizer": "nesterov",
         "momentum": 0.85,
-        # airbench's lr 11.5 per 1024 examples is divided by 1024 * (1 + 1 / (1 - 0.85)) and the
-        # loss summed over the batch: lr 1.5 on Keras's mean loss.
-        "learning_rate": 1.5,
-        # airbench's 0.0153 per 1024 examples decays each weight by 1.33 % a step at peak once
-        # momentum has amplified it; Keras's decay is decoupled (lr * wd a step): 0.0133 / 1.5.
-        "weight_decay": 0.0089,
+        # "learning_rate", "weight_decay": keras_rates(batch_size, momentum), added below: 1.5 on
+        # Keras's mean loss, and a decay of 1.33 % a step at peak as airbench's (0.0133 / 1.5).
         "schedule": "warmup-linear",  # the triangle below
         "label_smoothing": 0.2,
         "augment_flip": True,
@@ -80,3 +102,6 @@ FAST: Final[dict[str, Any]] = {
     # diagonal shifts of this many pixels (each with its mirror), averaged in logit space.
     "tta_shift": 1,
 }
+# The Keras rates of the recipe's batch size and momentum; a run's own batch size or momentum
+# retunes them (config.ArchInfo.derived).
+FAST["train"].update(keras_rates(FAST["train"]["batch_size"], FAST["train"]["momentum"]))

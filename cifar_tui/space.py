@@ -197,4 +197,5 @@ def apply(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
     values = dict(values)
     if "arch" in values:
         values = {**dict.fromkeys(MODEL_OPTIONS), **values}
-    return replace(base, **values)
+        return replace(base, **values)
+    return base.retune(**values)  # fast's lr and weight decay follow a swept batch size

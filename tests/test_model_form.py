@@ -310,3 +310,28 @@ async def test_esc_and_a_digit_read_together_leave_the_field_for_that_pane(tmp_p
         await app.push_screen(ModalScreen())
         await burst("\x1b3")
         assert app.screen.is_modal and tabs.active == "results"
+
+
+async def test_fasts_lr_and_weight_decay_follow_its_batch_size_and_momentum(tmp_path, tiny):
+    """airbench's rates are per 1024 images: at batch 512 the learning rate is halved, at
+    momentum 0.9 both are retuned, as the form shows; a rate typed by hand is kept."""
+    app = make_app(tmp_path, tiny)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot)
+        app.query_one("#arch", Select).value = "fast"
+        await pilot.pause()
+        lr, wd = app.query_one("#f-learning_rate", Input), app.query_one("#f-weight_decay", Input)
+        assert (lr.value, wd.value) == ("1.5", "0.0089")
+        app.query_one("#f-batch_size", Input).value = "512"
+        await pilot.pause()
+        assert (lr.value, wd.value) == ("0.75", "0.0089")
+        assert (app.config.learning_rate, app.config.weight_decay) == (0.75, 0.0089)
+        app.query_one("#f-momentum", Input).value = "0.9"
+        await pilot.pause()
+        assert (lr.value, wd.value) == ("0.52", "0.013")
+        lr.value = "0.3"  # the user's own rate stays; the decay still follows
+        await pilot.pause()
+        app.query_one("#f-momentum", Input).value = "0.85"
+        await pilot.pause()
+        assert (lr.value, wd.value) == ("0.3", "0.0089")
+        assert (app.config.learning_rate, app.config.weight_decay) == (0.3, 0.0089)

@@ -412,17 +412,97 @@ def test_fused_batch_norm_leaves_a_gpu_to_keras(monkeypatch):
     assert "FusedBatchNormV3" not in {op.type for op in graph.get_operations()}
 
 
-def test_the_recipe_table_is_what_runs():
+# airbench94.py's own ``hyp`` (github.com/KellerJordan/cifar10-airbench), written out here as
+# the independent source the recipe is checked against.
+AIRBENCH94 = {"batch_size": 1024, "lr": 11.5, "momentum": 0.85, "weight_decay": 0.0153,
+              "label_smoothing": 0.2, "whiten_bias_epochs": 3, "flip": True, "translate": 2,
+              "ema": {"start_epochs": 3, "decay_base": 0.95, "decay_pow": 3.0,
+                      "every_n_steps": 5},
+              "batchnorm_momentum": 0.6, "widths": (64, 256, 256), "scaling_factor": 1 / 9,
+              "triangle": {"start": 0.2, "end": 0.07, "peak": 0.23}}
+
+
+def airbench_keras_rates(batch_size: int, momentum: float) -> tuple[float, float]:
+    """airbench's torch SGD rates turned into Keras's: its lr on a summed loss times the batch
+    (Keras's loss is the mean), and its momentum-amplified coupled decay per step divided by
+    that lr (Keras's decay is decoupled, lr * wd a step)."""
+    kilostep_scale = 1024 * (1 + 1 / (1 - momentum))
+    torch_lr = AIRBENCH94["lr"] / kilostep_scale
+    torch_wd = AIRBENCH94["weight_decay"] * batch_size / kilostep_scale
+    keras_lr = torch_lr * batch_size
+    return keras_lr, torch_wd / (1 - momentum) / keras_lr
+
+
+def test_the_fast_run_trains_with_airbench94s_hyperparameters(tiny):
+    """What the trainer builds for a `fast` run (optimizer, schedule, loss, net, lookahead) is
+    airbench94's hyp, rescaled for Keras; epochs (13, not 9.9) is a documented difference."""
+    from cifar_tui import trainer
     from cifar_tui.config import TrainConfig
-    from cifar_tui.models import build_fast
     from cifar_tui.recipe import FAST
 
+    cfg = TrainConfig.for_arch("fast", epochs=2)
+    model = trainer._new_model(cfg, tiny, trainer._Batches.split(tiny, cfg, 0))
+    opt = model.optimizer
+    lr, wd = airbench_keras_rates(AIRBENCH94["batch_size"], AIRBENCH94["momentum"])
+    assert cfg.batch_size == AIRBENCH94["batch_size"]
+    assert opt.nesterov and float(opt.momentum) == pytest.approx(AIRBENCH94["momentum"])
+    assert opt.weight_decay == pytest.approx(wd, rel=0.01)  # 2 significant figures
+    schedule = opt._learning_rate
+    tri = AIRBENCH94["triangle"]
+    assert schedule.peak == pytest.approx(lr, rel=0.01)
+    assert (schedule.start, schedule.end) == (tri["start"], tri["end"])
+    assert schedule.warmup_steps == int(tri["peak"] * schedule.total_steps)
+    assert model.loss.get_config()["label_smoothing"] == AIRBENCH94["label_smoothing"]
+    assert (cfg.augment_flip, cfg.alternate_flip, cfg.crop_pixels) == (True, True, 2)
+    widths = [model.get_layer(f"group{i}_conv2").filters for i in (1, 2, 3)]
+    assert tuple(widths) == AIRBENCH94["widths"]
+    assert model.get_layer("group1_1_bn").momentum == AIRBENCH94["batchnorm_momentum"]
+    assert float(model.get_layer("logit_scale").scale) == pytest.approx(
+        AIRBENCH94["scaling_factor"])
+    assert model.get_layer("whiten_bias").epochs == AIRBENCH94["whiten_bias_epochs"]
+    ema = AIRBENCH94["ema"]
+    look = trainer.Lookahead(cfg.epochs, 4)
+    assert (look.start_epoch, look.rate, look.power, look.every) == (
+        ema["start_epochs"], ema["decay_base"], ema["decay_pow"], ema["every_n_steps"])
+    # and the table's "net" part is what build_fast builds (overridable)
+    from cifar_tui.models import build_fast
+
+    assert build_fast(widths=(32, 48, 48)).get_layer("group3_conv2").filters == 48
+    assert FAST["net"]["widths"] == AIRBENCH94["widths"]
+
+
+def test_fast_keeps_its_tuned_rates_at_the_recipes_batch_size_and_momentum():
+    """The derived rates are the numbers `fast` trained with before they were derived: its
+    numerics do not change."""
+    from cifar_tui.config import TrainConfig
+    from cifar_tui.recipe import FAST, keras_rates
+
+    assert keras_rates(1024, 0.85) == {"learning_rate": 1.5, "weight_decay": 0.0089}
     cfg = TrainConfig.for_arch("fast")
-    assert {k: getattr(cfg, k) for k in FAST["train"]} == FAST["train"]
-    model = build_fast(widths=(32, 48, 48))  # the table's "net" part, overridable
-    assert model.get_layer("group3_conv2").filters == 48
-    assert model.get_layer("group1_1_bn").momentum == FAST["net"]["bn_momentum"]
-    assert float(model.get_layer("logit_scale").scale) == pytest.approx(FAST["net"]["logit_scale"])
+    assert (cfg.learning_rate, cfg.weight_decay) == (1.5, 0.0089)
+    assert (FAST["train"]["learning_rate"], FAST["train"]["weight_decay"]) == (1.5, 0.0089)
+
+
+@pytest.mark.parametrize(("batch", "momentum"), [(512, 0.85), (2048, 0.85), (1024, 0.9),
+                                                 (256, 0.8)])
+def test_a_batch_size_or_momentum_of_your_own_retunes_fasts_lr_and_weight_decay(batch,
+                                                                                 momentum):
+    """A stale lr 1.5 at batch 512 doubles the per-example step; a stale 0.0089 at momentum 0.9
+    decays less than airbench's 0.0153 per 1024 images does."""
+    from cifar_tui.config import TrainConfig
+    from cifar_tui.space import apply
+
+    lr, wd = airbench_keras_rates(batch, momentum)
+    for cfg in (TrainConfig.for_arch("fast", batch_size=batch, momentum=momentum),
+                apply(TrainConfig.for_arch("fast"), {"batch_size": batch, "momentum": momentum})):
+        assert cfg.learning_rate == pytest.approx(lr, rel=0.05)
+        assert cfg.weight_decay == pytest.approx(wd, rel=0.05)
+    # a rate given by hand stays, and other presets derive nothing
+    mine = TrainConfig.for_arch("fast", batch_size=batch, learning_rate=0.3, weight_decay=0.001)
+    assert (mine.learning_rate, mine.weight_decay) == (0.3, 0.001)
+    assert TrainConfig.for_arch("resnet9", batch_size=batch).learning_rate == 0.2
+    swept = apply(TrainConfig.for_arch("fast", learning_rate=0.3), {"batch_size": batch})
+    assert swept.learning_rate == 0.3
 
 
 def test_fast_compiles_with_xla_on_tensorflow_unless_told_otherwise(monkeypatch):

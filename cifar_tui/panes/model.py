@@ -19,7 +19,16 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..config import DEFAULT_ARCH, TrainConfig, arch_info
-from ..form import FORM, MODEL_OPTIONS, FormError, config_from_form, display, preset_values, visible
+from ..form import (
+    FORM,
+    MODEL_OPTIONS,
+    FormError,
+    config_from_form,
+    derived_values,
+    display,
+    preset_values,
+    visible,
+)
 from ..messages import ConfigChanged
 from ..widgets import (
     FieldCheckbox,
@@ -166,6 +175,12 @@ class ModelPane(Pane):
             parts.append("the preset set " + ", ".join(replaced))
         return f"{arch}: " + "; ".join(parts) if parts else None
 
+    def _retune(self) -> None:
+        """Derived settings follow what they derive from (fast's learning rate and weight decay
+        its batch size and momentum), unless the user typed them."""
+        for name, value in derived_values(self.values(), self.user_set).items():
+            self._set(name, value)
+
     def validate_form(self) -> TrainConfig | None:
         """Parse and check the form; show each reason under its field; tell the app."""
         if not self.query("#arch"):
@@ -213,9 +228,11 @@ class ModelPane(Pane):
             note = self.switch_arch(str(event.value))
             if note is not None:  # the user's own values were kept or replaced: say which
                 self.notify(note, title="Architecture changed")
+            self._retune()
         else:
             self._shown[name] = event.value
             self.user_set.add(name)
+            self._retune()
         self.validate_form()
         if self._table_wanted:
             self.refresh_params()
