@@ -13,6 +13,7 @@ App forwards the next key when the marker reaches it (or the key was the App's o
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from textual import events, on
 from textual.app import App
@@ -20,13 +21,12 @@ from textual.message import Message
 from textual.timer import Timer
 
 
+@dataclass
 class KeyActedOn(Message):
     """Posted right behind a forwarded key to the widget that got it; it bubbles up the same
     path, so when the App has it every handler on that path has had the key."""
 
-    def __init__(self, number: int) -> None:
-        super().__init__()
-        self.number = number
+    number: int
 
 
 class InOrderKeysApp(App):

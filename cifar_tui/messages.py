@@ -7,6 +7,7 @@ Training events from the core arrive as one message class per event kind.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -18,92 +19,88 @@ if TYPE_CHECKING:
 
 
 # -- panes -> app ----------------------------------------------------------------------------
+@dataclass
 class ConfigChanged(Message):
     """The Model form changed: the config it now describes, or why it describes none."""
 
-    def __init__(self, config: TrainConfig | None, error: str | None = None) -> None:
-        super().__init__()
-        self.config, self.error = config, error
+    config: TrainConfig | None
+    error: str | None = None
 
 
+@dataclass
 class StartTraining(Message):
     """Train ``config``, or resume ``run`` when given."""
 
-    def __init__(self, config: TrainConfig | None = None, run: Run | None = None) -> None:
-        super().__init__()
-        self.config, self.run = config, run
+    config: TrainConfig | None = None
+    run: Run | None = None
 
 
+@dataclass
 class StartSweep(Message):
     """Start a grid study of the Model form's config over ``params`` (``--param`` specs, lists
     only), one trial per grid point, in detached workers."""
 
-    def __init__(self, params: list[str], what: str) -> None:
-        super().__init__()
-        self.params, self.what = params, what
+    params: list[str]
+    what: str
 
 
+@dataclass
 class OpenRun(Message):
     """Make ``run`` the current run (Results, Predict and the title show it)."""
 
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self.run = run
+    run: Run
 
 
+@dataclass
 class RunChanged(Message):
     """A pane wrote to ``run`` (e.g. a new evaluation): views of it must be redrawn."""
 
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self.run = run
+    run: Run
 
 
+@dataclass
 class ExportReport(Message):
     """Write the report (markdown, HTML, PNG figures) of ``runs``."""
 
-    def __init__(self, runs: list[Run]) -> None:
-        super().__init__()
-        self.runs = runs
+    runs: list[Run]
 
 
+@dataclass
 class ShowPair(Message):
     """Show the test images of class ``true`` predicted as ``predicted``, worst first."""
 
-    def __init__(self, true: int, predicted: int) -> None:
-        super().__init__()
-        self.true, self.predicted = true, predicted
+    true: int
+    predicted: int
 
 
+@dataclass
 class SetNormalize(Message):
     """Scale pixels to [0, 1] (True) or feed 0..255 (False) in the runs started from now."""
 
-    def __init__(self, normalize: bool) -> None:
-        super().__init__()
-        self.normalize = normalize
+    normalize: bool
 
 
 # -- worker threads -> app -------------------------------------------------------------------
+@dataclass
 class DataLoaded(Message):
-    def __init__(self, dataset: Dataset | None, error: str | None = None) -> None:
-        super().__init__()
-        self.dataset, self.error = dataset, error
+    """The data set has loaded, or why it could not."""
+
+    dataset: Dataset | None
+    error: str | None = None
 
 
+@dataclass
 class DataProgress(Message):
     """The first load of a source has read ``files`` files (then it is cached)."""
 
-    def __init__(self, files: int) -> None:
-        super().__init__()
-        self.files = files
+    files: int
 
 
+@dataclass
 class TrainingMessage(Message):
     """Base of the per-kind training messages; ``event`` is the core's event dataclass."""
 
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self.event = event
+    event: Any
 
 
 class TrainingQueued(TrainingMessage):
@@ -115,23 +112,23 @@ class TrainingAttached(TrainingMessage):
 
 
 class TrainingStarted(TrainingMessage):
-    pass
+    """``event``: events.Started."""
 
 
 class TrainingProgress(TrainingMessage):
-    pass
+    """``event``: events.BatchProgress."""
 
 
 class EpochEnded(TrainingMessage):
-    pass
+    """``event``: events.EpochEnd."""
 
 
 class TrainingFinished(TrainingMessage):
-    pass
+    """``event``: events.Finished."""
 
 
 class TrainingFailed(TrainingMessage):
-    pass
+    """``event``: events.Failed."""
 
 
 def training_message(event: object) -> TrainingMessage:

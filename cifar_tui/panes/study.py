@@ -8,6 +8,7 @@ every few seconds while the pane is shown; the pane draws what it posts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -28,13 +29,14 @@ STATE_CELLS = {"complete": "done", "running": "run", "pruned": "pruned", "failed
 HELP = "enter open the trial's run  [ ] other study  u reload"
 
 
+@dataclass
 class StudyRead(Message):
     """A study as read in the worker (``sweep.status``), or why it could not be."""
 
-    def __init__(self, name: str | None, status: dict | None, studies: list[str],
-                 error: str | None = None) -> None:
-        super().__init__()
-        self.name, self.status, self.studies, self.error = name, status, studies, error
+    name: str | None
+    status: dict | None
+    studies: list[str]
+    error: str | None = None
 
 
 def _short(name: str) -> str:
@@ -64,6 +66,23 @@ class StudyPane(Pane):
         self.study: str | None = None  # the study shown; None: the newest
         self.studies: list[str] = []
         self.rows: list[dict] = []
+
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def head_box(self) -> Static:
+        return self.query_one("#study-head", Static)
+
+    @property
+    def trials_table(self) -> DataTable:
+        return self.query_one("#study-trials", DataTable)
+
+    @property
+    def chart(self) -> PlotextPlot:
+        return self.query_one("#study-chart", PlotextPlot)
+
+    @property
+    def importance_box(self) -> Static:
+        return self.query_one("#study-importance", Static)
 
     def compose(self) -> ComposeResult:
         yield Static("No study yet: cifar-tui sweep ARCH, or b / g in Runs (6)", id="study-head")
@@ -119,7 +138,7 @@ class StudyPane(Pane):
     @on(StudyRead)
     def _show(self, message: StudyRead) -> None:
         self.studies = message.studies
-        head = self.query_one("#study-head", Static)
+        head = self.head_box
         if message.name is None:
             return
         self.study = message.name
@@ -140,7 +159,7 @@ class StudyPane(Pane):
         self._importances(s)
 
     def _table(self, s: dict) -> None:
-        table = self.query_one("#study-trials", DataTable)
+        table = self.trials_table
         params = list(dict.fromkeys(p.split("=")[0] for p in s["space"]))
         cursor = table.cursor_row
         columns = ["#", "state", "epoch", "value", "best", *map(_short, params)]
@@ -162,7 +181,7 @@ class StudyPane(Pane):
             table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
 
     def _chart(self, s: dict) -> None:
-        plot = self.query_one("#study-chart", PlotextPlot)
+        plot = self.chart
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
@@ -182,7 +201,7 @@ class StudyPane(Pane):
         plot.refresh()
 
     def _importances(self, s: dict) -> None:
-        box = self.query_one("#study-importance", Static)
+        box = self.importance_box
         if not s["importances"]:
             box.update("[b]importance[/b]\n[dim]after two complete trials that differ[/dim]")
             return
@@ -193,7 +212,7 @@ class StudyPane(Pane):
         box.update("\n".join(lines))
 
     def _cursor_run(self) -> Run | None:
-        table = self.query_one("#study-trials", DataTable)
+        table = self.trials_table
         if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
             return None
         run_id = self.rows[table.cursor_row]["run"]
