@@ -45,6 +45,27 @@ class DataPane(Pane):
         self.zoom = 1
         self.page = 0
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def summary_box(self) -> Static:
+        return self.query_one("#data-summary", Static)
+
+    @property
+    def counts_box(self) -> Static:
+        return self.query_one("#data-counts", Static)
+
+    @property
+    def normalization_box(self) -> Static:
+        return self.query_one("#data-normalization", Static)
+
+    @property
+    def gallery_box(self) -> MaximizableScroll:
+        return self.query_one("#gallery-box", MaximizableScroll)
+
+    @property
+    def normalize_switch(self) -> Switch:
+        return self.query_one("#normalize", Switch)
+
     def compose(self) -> ComposeResult:
         with Horizontal():
             with VerticalScroll(id="data-info"):
@@ -69,13 +90,13 @@ class DataPane(Pane):
     def show_load_progress(self, files: int) -> None:
         """A first load decodes every image (20 s for the JPEG archive): how far it has got."""
         if self.app.dataset is None and files:
-            self.query_one("#data-summary", Static).update(
+            self.summary_box.update(
                 f"Loading the data: {files:,} files decoded.\nThe first load of "
                 "a source decodes every image; later ones read the cache in under a second.")
 
     def show_data(self, ds: Dataset | None = None) -> None:
         self.refresh_bindings()  # the [/] pages depend on the class count
-        summary = self.query_one("#data-summary", Static)
+        summary = self.summary_box
         if ds is None:
             summary.update(Text(f"Could not load the data:\n{self.app.data_error}",
                                 style="red"))
@@ -96,7 +117,7 @@ class DataPane(Pane):
             *(stat_line([(f"{k[0].upper()} {k[2:]:<5}", str(tuple(s[k])))])
               for k in ("x_train", "y_train", "x_test", "y_test")),
         ))
-        self.query_one("#data-counts", Static).update(
+        self.counts_box.update(
             class_counts_table(s["train_counts"], s["test_counts"]))
         self.show_normalization()
         self.show_gallery()
@@ -104,7 +125,7 @@ class DataPane(Pane):
     def show_normalization(self, _: bool | None = None) -> None:
         ds = self.dataset
         normalized = self.app.normalize
-        switch = self.query_one("#normalize", Switch)
+        switch = self.normalize_switch
         if switch.value != normalized:
             with switch.prevent(Switch.Changed):
                 switch.value = normalized
@@ -126,7 +147,7 @@ class DataPane(Pane):
                         style="bold")
         else:  # a hundred digits say less than where the 1 is
             text.append(f"{k} values, 1 at index {label}", style="bold")
-        self.query_one("#data-normalization", Static).update(text)
+        self.normalization_box.update(text)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id == "normalize":
@@ -163,7 +184,7 @@ class DataPane(Pane):
                             lambda: self.action_page(1))
 
     def action_maximize_gallery(self) -> None:
-        self.query_one("#gallery-box", MaximizableScroll).toggle_maximized()
+        self.gallery_box.toggle_maximized()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Pages only where the classes do not fit one: no [/] hint for CIFAR-10.
@@ -178,7 +199,7 @@ class DataPane(Pane):
         pages = (ds.num_classes - 1) // self.PAGE + 1
         self.page = (self.page + step) % pages
         self.show_gallery()
-        self.query_one("#gallery-box", MaximizableScroll).scroll_home(animate=False)
+        self.gallery_box.scroll_home(animate=False)
 
     def action_zoom(self, step: int) -> None:
         self.zoom = min(len(self.SHRINKS) - 1, max(0, self.zoom + step))

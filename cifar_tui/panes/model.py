@@ -81,6 +81,23 @@ class ModelPane(Pane):
         self._shown: dict[str, Any] = {}
         self._build_error: tuple[tuple, str] | None = None  # (model key, why it did not build)
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def arch_description(self) -> Static:
+        return self.query_one("#arch-description", Static)
+
+    @property
+    def form_box(self) -> VerticalScroll:
+        return self.query_one("#model-form", VerticalScroll)
+
+    @property
+    def param_box(self) -> MaximizableScroll:
+        return self.query_one("#param-box", MaximizableScroll)
+
+    @property
+    def param_table(self) -> Static:
+        return self.query_one("#param-table", Static)
+
     def compose(self) -> ComposeResult:
         # Built with the cnn preset's values and mounted lazily (after the first frame): this
         # form is most of the app's widgets.
@@ -125,8 +142,22 @@ class ModelPane(Pane):
             self.call_after_refresh(self.refresh_params)
 
     # -- form <-> config -------------------------------------------------------------------
-    def _widget(self, name: str) -> Any:
-        return self.query_one("#arch" if name == "arch" else f"#f-{name}")
+    @property
+    def form_mounted(self) -> bool:
+        """Whether the form is there yet (it mounts after the first frame)."""
+        return bool(self.query("#arch"))
+
+    def _widget(self, name: str) -> Input | Select | Checkbox:
+        """The widget of form field ``name``."""
+        return self.query_one("#arch" if name == "arch" else f"#f-{name}")  # type: ignore
+
+    def _row(self, name: str) -> Vertical:
+        """Form field ``name``'s row: its label, widget and error line."""
+        return self.query_one(f"#row-{name}", Vertical)
+
+    def _error_line(self, name: str) -> Static:
+        """Where the reason a value of field ``name`` is refused shows."""
+        return self.query_one(f"#err-{name}", Static)
 
     def values(self) -> dict[str, Any]:
         """The raw values of the form, by field name."""
@@ -156,7 +187,7 @@ class ModelPane(Pane):
         for f in FORM:
             if f.name == "arch":
                 continue
-            self.query_one(f"#row-{f.name}").display = visible(f.name, arch)
+            self._row(f.name).display = visible(f.name, arch)
             if f.name in MODEL_OPTIONS:  # part of what the architecture is
                 self._set(f.name, preset.get(f.name))
                 if f.name in self.user_set and display(preset.get(f.name)) != before[f.name] \
@@ -167,7 +198,7 @@ class ModelPane(Pane):
                 kept.append(_describe(f.name, before[f.name]))
             else:
                 self._set(f.name, preset.get(f.name))
-        self.query_one("#arch-description", Static).update(arch_info(arch).description)
+        self.arch_description.update(arch_info(arch).description)
         parts = []
         if kept:
             parts.append("kept your " + ", ".join(kept))
@@ -183,7 +214,7 @@ class ModelPane(Pane):
 
     def validate_form(self) -> TrainConfig | None:
         """Parse and check the form; show each reason under its field; tell the app."""
-        if not self.query("#arch"):
+        if not self.form_mounted:
             return None
         errors: dict[str, str] = {}
         warnings: dict[str, str] = {}
@@ -199,7 +230,7 @@ class ModelPane(Pane):
                 errors = {"spec" if visible("spec", config.arch) else "arch": self._build_error[1]}
                 config = None
         for f in FORM:
-            line = self.query_one(f"#err-{f.name}", Static)
+            line = self._error_line(f.name)
             if f.name in errors:
                 line.update(Text(f"\u2717 {errors[f.name]}", style="bold red"))
             elif f.name in warnings:
@@ -248,15 +279,15 @@ class ModelPane(Pane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         in_field = typing_in_field(self.app)
         if action == "next_field":
-            return self.screen.maximized is None and bool(self.query("#arch"))
+            return self.screen.maximized is None and self.form_mounted
         if action in ("refresh_params", "maximize_table", "cycle_view") and in_field:
             return None  # the key goes into the field
         return True
 
     def fields(self) -> list[Widget]:
         """The form's visible fields, in order."""
-        return [w for w in self.query_one("#model-form").query("Input, Select, Checkbox")
-                if w.parent is not None and w.parent.parent.display]
+        return [w for w in self.form_box.query("Input, Select, Checkbox")
+if w.parent is not None and w.parent.parent.display]
 
     def action_next_field(self, step: int) -> None:
         """Tab and shift+tab walk the visible fields, whatever had focus before."""
@@ -287,7 +318,7 @@ class ModelPane(Pane):
             row.set_class(focused is not None and row in focused.ancestors, "-focused")
 
     def action_maximize_table(self) -> None:
-        box = self.query_one("#param-box", MaximizableScroll)
+        box = self.param_box
         box.toggle_maximized()
         if self.screen.maximized is None:
             self.focus()  # back to the pane: tab enters the form at its first field
@@ -298,10 +329,10 @@ class ModelPane(Pane):
 
     def refresh_params(self, force: bool = False) -> None:
         """Rebuild the parameter table if the model the form describes changed."""
-        cfg = self.config if self.query("#arch") else TrainConfig.for_arch(DEFAULT_ARCH)
-        if self.query("#arch") and cfg is None:
+        cfg = self.config if self.form_mounted else TrainConfig.for_arch(DEFAULT_ARCH)
+        if self.form_mounted and cfg is None:
             cfg = self.validate_form()
-        table = self.query_one("#param-table", Static)
+        table = self.param_table
         if cfg is None:
             self._show_view()  # the error, in place of the table
             self._model_key = None
@@ -395,7 +426,7 @@ class ModelPane(Pane):
             self._show_view()
 
     def _show_view(self) -> None:
-        table = self.query_one("#param-table", Static)
+        table = self.param_table
         if self.error is not None:
             # A build started before the edit that broke the form must not hide why.
             table.styles.width = "100%"  # wrapped to the pane, not scrolled sideways

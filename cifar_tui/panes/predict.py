@@ -42,6 +42,23 @@ class PredictPane(Pane):
         self.pair_pos = 0
         self._shown_run: str | None = None
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def header_box(self) -> Static:
+        return self.query_one("#pred-header", Static)
+
+    @property
+    def caption_box(self) -> Static:
+        return self.query_one("#pred-caption", Static)
+
+    @property
+    def bars_box(self) -> Static:
+        return self.query_one("#pred-bars", Static)
+
+    @property
+    def path_input(self) -> Input:
+        return self.query_one("#pred-path", Input)
+
     def compose(self) -> ComposeResult:
         yield Static("No predictions yet: train or evaluate a run first.", id="pred-header")
         with Horizontal(id="pred-body"):
@@ -83,11 +100,11 @@ class PredictPane(Pane):
     def refresh_run(self, _: object = None) -> None:
         run, ds = self.app.current_run, self.app.dataset
         self.probs = self.labels = self.images = None
-        header = self.query_one("#pred-header", Static)
+        header = self.header_box
         # Nothing of the previous run may stay on screen under this one's name.
         self.query_one(ImageView).show(None)
-        self.query_one("#pred-caption", Static).update("")
-        self.query_one("#pred-bars", Static).update("")
+        self.caption_box.update("")
+        self.bars_box.update("")
         if run is None:
             return
         if run.id != self._shown_run:  # another run: the last one's pair filter and image go
@@ -133,12 +150,11 @@ class PredictPane(Pane):
             n = len(self.pair_images)
             header = (f"{t} \u2192 {q}: {self.pair_pos + 1}/{n}, worst first (a: all images)"
                       if n else f"no {t} predicted as {q} in this run (a: all images)")
-        self.query_one("#pred-header", Static).update(header)
+        self.header_box.update(header)
         classes = self.app.current_run.class_names
         self.query_one(ImageView).show(_for_screen(self.images[i]), scale=1)
-        self.query_one("#pred-caption", Static).update(self._caption(label, pred, p, classes))
-        self.query_one("#pred-bars", Static).update(probability_bars(p, label,
-                                                                     classes=classes))
+        self.caption_box.update(self._caption(label, pred, p, classes))
+        self.bars_box.update(probability_bars(p, label, classes=classes))
 
     @staticmethod
     def _caption(label: int | None, pred: int, p: np.ndarray,
@@ -175,7 +191,7 @@ class PredictPane(Pane):
         self.show()
 
     def action_open_file(self) -> None:
-        box = self.query_one("#pred-path", Input)
+        box = self.path_input
         box.display = True
         box.focus()
 
@@ -212,12 +228,11 @@ class PredictPane(Pane):
     def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray,
                    classes: tuple[str, ...]) -> None:
         side = image.shape[0]
-        self.query_one("#pred-header", Static).update(
+        self.header_box.update(
             f"{markup_safe(path)} (resized to {side}x{side})")
         self.query_one(ImageView).show(_for_screen(image), scale=1)
-        self.query_one("#pred-caption", Static).update(self._caption(None, int(probs.argmax()),
-                                                                     probs, classes))
-        self.query_one("#pred-bars", Static).update(probability_bars(probs, classes=classes))
+        self.caption_box.update(self._caption(None, int(probs.argmax()), probs, classes))
+        self.bars_box.update(probability_bars(probs, classes=classes))
 
 
 def _for_screen(image: np.ndarray) -> np.ndarray:

@@ -43,6 +43,23 @@ class ResultsPane(Pane):
         self.pairs: list[dict] = []
         self._shown_run: str | None = None
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def header_box(self) -> Static:
+        return self.query_one("#results-header", Static)
+
+    @property
+    def heatmap_box(self) -> Static:
+        return self.query_one("#heatmap", Static)
+
+    @property
+    def per_class_box(self) -> Static:
+        return self.query_one("#per-class", Static)
+
+    @property
+    def confused_box(self) -> Static:
+        return self.query_one("#confused", Static)
+
     def compose(self) -> ComposeResult:
         yield Static("No run yet: train one (s) or pick one in Runs (6).", id="results-header")
         with VerticalScroll():
@@ -69,7 +86,7 @@ class ResultsPane(Pane):
 
     def refresh_run(self, _: object = None) -> None:
         run = self.app.current_run
-        header = self.query_one("#results-header", Static)
+        header = self.header_box
         if run is None:
             return
         metrics = run.metrics
@@ -80,8 +97,8 @@ class ResultsPane(Pane):
             self.pairs = []
             header.update(f"Run {markup_safe(run.id)} ({markup_safe(run.status)}) has no test "
                           "evaluation yet: press e.")
-            for wid in ("#heatmap", "#per-class", "#confused"):
-                self.query_one(wid, Static).update("")
+            for box in (self.heatmap_box, self.per_class_box, self.confused_box):
+                box.update("")
             return
         weights = f" ({note})" if (note := run.weights_note()) else ""
         trained = run.train_seconds
@@ -90,14 +107,13 @@ class ResultsPane(Pane):
             ("test accuracy", f"{metrics['accuracy']:.2%} on {metrics['n']:,} images{weights}"),
             ("loss", f"{metrics['loss']:.4f}"), ("ECE", f"{metrics['ece']:.4f}"),
             ("trained", f"{epochs(run.epochs_done)} in {trained:.0f} s" if trained else "-")]))
-        self.query_one("#heatmap", Static).update(
+        self.heatmap_box.update(
             confusion_heatmap(np.array(metrics["confusion"]), self.normalized, run.class_names))
-        self.query_one("#per-class", Static).update(per_class_table(metrics["per_class"],
-                                                                    self.sort))
+        self.per_class_box.update(per_class_table(metrics["per_class"], self.sort))
         self.pairs = metrics["confused_pairs"]
         if self.pair_index is not None and self.pair_index >= len(self.pairs):
             self.pair_index = None
-        self.query_one("#confused", Static).update(
+        self.confused_box.update(
             confused_pairs_text(self.pairs, self.pair_index))
 
     def action_next_pair(self) -> None:
@@ -133,7 +149,7 @@ class ResultsPane(Pane):
         if run is None or ds is None:
             self.notify("Need a run and loaded data to evaluate", severity="warning")
             return
-        self.query_one("#results-header", Static).update(f"Evaluating {markup_safe(run.id)}...")
+        self.header_box.update(f"Evaluating {markup_safe(run.id)}...")
         self.evaluate(run, ds)
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)

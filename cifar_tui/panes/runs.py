@@ -102,6 +102,19 @@ class RunsPane(Pane):
         self.sort_column: str | None = None
         self.sort_desc = True
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def live_line(self) -> Static:
+        return self.query_one("#runs-live", Static)
+
+    @property
+    def help_line(self) -> Static:
+        return self.query_one("#runs-help", Static)
+
+    @property
+    def legend_box(self) -> Static:
+        return self.query_one("#runs-legend", Static)
+
     def compose(self) -> ComposeResult:
         yield RowTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static(HELP, id="runs-help")
@@ -147,7 +160,7 @@ class RunsPane(Pane):
 
         lines = [f"{short_id(i)} {describe(self.runs[i])} (pid {owner_pid(self.runs[i])})"
                  for i in self.runs if i in self._live]
-        live = self.query_one("#runs-live", Static)
+        live = self.live_line
         live.update(Text(printable("\n".join(lines), newlines=True)))
         live.display = bool(lines)
 
@@ -221,14 +234,14 @@ class RunsPane(Pane):
             table.add_row("\u2713" if row[0] in self.selected else " ", short_id(row[0]),
                           *text[1:], key=row[0])
         which = "selected runs" if len(self.selected) > 1 else "all runs (space selects)"
-        self.query_one("#runs-help", Static).update(
+        self.help_line.update(
             f"HParams of {which}: o sort, O reverse, h back")
         self._columns = view.columns
 
     def action_toggle_hparams(self) -> None:
         self.hparams = not self.hparams
         if not self.hparams:
-            self.query_one("#runs-help", Static).update(HELP)
+            self.help_line.update(HELP)
         self.refresh_runs()
 
     def action_sort_next(self) -> None:
@@ -269,7 +282,7 @@ class RunsPane(Pane):
                  for name, i in zip(names, ids)]
         series = [(name, self.runs[i].history()) for name, i in zip(names, ids)]
         legend = self.query_one(HistoryPlot).show(series, self.metric)
-        self.query_one("#runs-legend", Static).update(legend)
+        self.legend_box.update(legend)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if not self.selected:

@@ -52,6 +52,19 @@ class TrainPane(Pane):
                       TrainingProgress: self._progress, EpochEnded: self._epoch_end,
                       TrainingFinished: self._finished, TrainingFailed: self._failed}
 
+    # -- the pane's widgets, by id ------------------------------------------------------------
+    @property
+    def system_line(self) -> Static:
+        return self.query_one("#train-system", Static)
+
+    @property
+    def status_line(self) -> Static:
+        return self.query_one("#train-status", Static)
+
+    @property
+    def overfit_warning(self) -> Static:
+        return self.query_one("#overfit-warning", Static)
+
     def compose(self) -> ComposeResult:
         yield Static("Press s to train the model set up in the Model pane (2).", id="train-status")
         with Horizontal(id="train-bar-row"):
@@ -73,8 +86,7 @@ class TrainPane(Pane):
     def show_system(self, sample: Any) -> None:
         """The training process's CPU, memory and GPU (sysmon.SystemSample); absent: blank."""
         text = sample.describe() if sample is not None else ""
-        self.query_one("#train-system", Static).update(f"[dim]{text}[/]" if text else "",
-                                                       layout=False)
+        self.system_line.update(f"[dim]{text}[/]" if text else "", layout=False)
 
     def show_last_run(self, run: Any) -> None:
         """While nothing trains, show the current run's curves rather than an empty pane."""
@@ -91,7 +103,7 @@ class TrainPane(Pane):
         else:
             text = (f"Last run {run.id}: {status}, {epochs(done)}. "
                     "Press s to train the model set up in the Model pane (2).")
-        self.query_one("#train-status", Static).update(Text(printable(text)))  # ids: text
+        self.status_line.update(Text(printable(text)))  # ids: text
         if status in ENDED:  # as this session's run would end: not an empty "--%" bar
             self._ended_bar(status, done, run.epochs_planned)
         self.plot()
@@ -118,14 +130,14 @@ class TrainPane(Pane):
 
     def _warn(self, text: Text | str) -> None:
         """The overfitting warning; without one its row goes to the plot."""
-        warning = self.query_one("#overfit-warning", Static)
+        warning = self.overfit_warning
         warning.update(text)
         warning.display = bool(text)
 
     def _queued(self, config: Any) -> None:
         self.history, self.status, self.run_id = [], "starting", ""
         self.epochs, self.steps, self.images = config.epochs, 0, (None, None)
-        self.query_one("#train-status", Static).update(
+        self.status_line.update(
             f"Starting {config.headline()}; loading Keras on {requested_backend()}...")
         self._warn("")
         self._bar(None, 0)
@@ -146,7 +158,7 @@ class TrainPane(Pane):
         else:
             text = Text(printable(f"Following run {run.id}, trained by {who}; x stops it "
                                   "after the batch."))
-        self.query_one("#train-status", Static).update(text)
+        self.status_line.update(text)
         self._warn("")
         self._bar(None, 0)
         self.query_one(RichLog).write(f"[bold]following run {markup_safe(run.id)}[/] "
@@ -164,7 +176,7 @@ class TrainPane(Pane):
         self.query_one(RichLog).write(Text(printable(describe(event))))
         # no longer "starting"/"loading Keras": say so before the first batch's figures, and
         # that the first step compiles (seconds to minutes), so a slow first epoch is explained
-        self.query_one("#train-status", Static).update(stat_line([
+        self.status_line.update(stat_line([
             ("epoch", f"{event.initial_epoch + 1}/{event.epochs}"),
             ("step", f"0/{event.steps}" + (" compiling..." if event.compiles else ""))]))
         self._bar(event.steps or None, 0)
@@ -175,7 +187,7 @@ class TrainPane(Pane):
         self.steps = event.steps
         # Fixed-size line: no layout pass, so frequent updates cost training little. The run's
         # name is in the title: the line fits 80 columns.
-        self.query_one("#train-status", Static).update(stat_line([
+        self.status_line.update(stat_line([
             ("epoch", f"{event.epoch}/{event.epochs}"),
             ("step", f"{event.step}/{event.steps}"), ("loss", f"{event.loss:.4f}"),
             ("acc", f"{event.accuracy:.4f}"), ("img/s", f"{event.images_per_sec:.0f}"),
@@ -186,7 +198,7 @@ class TrainPane(Pane):
         if self.steps:  # the epoch is complete (short ones may show no step in between)
             self._bar(self.steps, self.steps)
         m = event.metrics
-        self.query_one("#train-status", Static).update(stat_line([
+        self.status_line.update(stat_line([
             ("epoch", f"{event.epoch}/{event.epochs} done"),
             ("loss", f"{m.get('loss', float('nan')):.4f}"),
             ("acc", f"{m.get('accuracy', float('nan')):.4f}"),
@@ -213,7 +225,7 @@ class TrainPane(Pane):
         elif event.status == "stopped":
             summary += "; resume it from Runs (6) with R"
         self.query_one(RichLog).write(Text(printable(summary), style="bold"))
-        self.query_one("#train-status", Static).update(Text(printable(summary)))
+        self.status_line.update(Text(printable(summary)))
 
     def _failed(self, event: Any) -> None:
         from ..runs import Run
@@ -224,8 +236,7 @@ class TrainPane(Pane):
         self._ended_bar("failed", done, self.epochs)
         message = plain_error(event.message)
         self.query_one(RichLog).write(Text(f"failed: {message}", style="bold red"))
-        self.query_one("#train-status", Static).update(Text(f"Training failed: {message}",
-                                                            style="red"))
+        self.status_line.update(Text(f"Training failed: {message}", style="red"))
 
     def plot(self) -> None:
         train, val = self.images
