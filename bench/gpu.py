@@ -123,10 +123,9 @@ def notebook_cnn(data, batch_size: int, epochs: int, mixed: bool) -> dict:  # no
 def ours(data, arch: str, overrides: dict, evaluate: bool) -> dict:  # noqa: ANN001
     """The project's own trainer, then (for ``fast``) test accuracy with and without TTA."""
     from cifar_tui.config import TrainConfig
-    from cifar_tui.runs import RunStore
-
-    from cifar_tui.trainer import evaluate_run, load_run_model, train
     from cifar_tui.evaluation import evaluate_probs, predict_probs
+    from cifar_tui.runs import RunStore
+    from cifar_tui.trainer import evaluate_run, load_run_model, train
 
     cfg = TrainConfig.for_arch(arch, **overrides)
     store = RunStore(tempfile.mkdtemp(prefix="gpu-bench-"))
