@@ -11,7 +11,7 @@ from conftest import gallery_lines, static_text
 from textual.widgets import DataTable, Input, ProgressBar, RichLog, Select, Static, TabbedContent
 
 from cifar_tui.app import CifarApp
-from cifar_tui.evaluation import evaluate_probs
+from cifar_tui.evaluation import detect_overfitting, evaluate_probs
 from cifar_tui.events import BatchProgress, EpochEnd, Failed, Finished, Started
 from cifar_tui.panes.train import TrainPane
 from cifar_tui.runs import RunStore
@@ -55,53 +55,73 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
 class FakeTrainer:
     """Emits a believable event stream and writes a real run (history, metrics, predictions).
 
+    The events are events.py's own, built by field name, in the order the real trainer sends
+    them (``test_the_fake_trainer_speaks_the_real_trainers_protocol`` holds it to that).
     ``hist`` makes val accuracy fall in the last epoch while train accuracy rises.
     """
+
+    STEPS, TRAIN_SIZE, VAL_SIZE = 4, 48, 12
 
     def __init__(self, tiny, epochs: int = 3, block: bool = False) -> None:
         self.tiny, self.epochs, self.block = tiny, epochs, block
         self.calls: list[dict] = []
         self.started = threading.Event()
+        self.progress_sent = 0
 
     def __call__(self, *, data, store: RunStore, listener, stop, config=None, run=None):
         self.calls.append({"config": config, "run": run})
         if run is None:
             run = store.create(config.to_dict())
-        cfg = run.config
         run.update_state(status="running")
-        listener(Started(run.id, cfg, 0, self.epochs, 4, 48, 12, 1234))
+        listener(Started(run_id=run.id, config=run.config, initial_epoch=0, epochs=self.epochs,
+                         steps=self.STEPS, train_size=self.TRAIN_SIZE, val_size=self.VAL_SIZE,
+                         params=1234))
         self.started.set()
-        history = []
+        history: list[dict] = []
         for epoch in range(1, self.epochs + 1):
-            for step in range(1, 5):
+            for step in range(1, self.STEPS + 1):
                 if stop.wait(0.3) if self.block else stop.is_set():
                     run.update_state(status="stopped")
-                    listener(Finished(run.id, "stopped", epoch - 1, None))
+                    listener(Finished(run_id=run.id, status="stopped", epochs_done=epoch - 1,
+                                      best_val_accuracy=None))
                     return run
-                listener(BatchProgress(run.id, epoch, self.epochs, step, 4, 1.0, 0.5, 900.0,
-                                       1.0))
-            val = [0.3, 0.5, 0.45][epoch - 1] if epoch <= 3 else 0.45
-            # val loss rises every epoch while train loss falls: an overfitting trend by epoch 3
-            history.append({"epoch": epoch, "accuracy": 0.3 + 0.2 * epoch, "loss": 2 - epoch / 3,
-                            "val_accuracy": val, "val_loss": 1.9 + epoch / 10, "seconds": 1.0,
-                            "images_per_sec": 900.0, "learning_rate": 0.01})
+                listener(BatchProgress(run_id=run.id, epoch=epoch, epochs=self.epochs,
+                                       step=step, steps=self.STEPS, loss=1.0, accuracy=0.5,
+                                       images_per_sec=900.0, eta_s=1.0))
+                self.progress_sent += 1
+            history.append(self.row(epoch))
             run.write_history(history)
             run.update_state(epochs_done=epoch)
-            from cifar_tui.evaluation import detect_overfitting
+            listener(EpochEnd(run_id=run.id, epoch=epoch, epochs=self.epochs,
+                              metrics=history[-1], history=list(history),
+                              overfitting=detect_overfitting(history), best=epoch == 2))
+        ev = self.evaluate(run, data.y_test)
+        run.update_state(status="finished")
+        listener(Finished(run_id=run.id, status="finished", epochs_done=self.epochs,
+                          best_val_accuracy=0.5, evaluation=ev, seconds=3.0))
+        return run
 
-            listener(EpochEnd(run.id, epoch, self.epochs, history[-1], list(history),
-                              detect_overfitting(history), epoch == 2))
-        labels = data.y_test
+    @staticmethod
+    def row(epoch: int) -> dict:
+        """History's row of ``epoch``: val loss rises every epoch while train loss falls (an
+        overfitting trend by epoch 3), val accuracy peaks at epoch 2."""
+        val = [0.3, 0.5, 0.45][epoch - 1] if epoch <= 3 else 0.45
+        return {"epoch": epoch, "accuracy": 0.3 + 0.2 * epoch, "loss": 2 - epoch / 3,
+                "val_accuracy": val, "val_loss": 1.9 + epoch / 10, "seconds": 1.0,
+                "images_per_sec": 900.0, "learning_rate": 0.01}
+
+    @staticmethod
+    def evaluate(run, labels: np.ndarray):  # noqa: ANN001, ANN205 - a Run; an Evaluation
+        """Every third test image wrong (cat->frog etc.), stored in the run as the real
+        evaluation stores it."""
         probs = np.full((len(labels), 10), 0.02, dtype=np.float32)
         pred = labels.copy()
-        pred[::3] = (pred[::3] + 3) % 10  # every third image wrong: cat->frog etc.
+        pred[::3] = (pred[::3] + 3) % 10
         probs[np.arange(len(labels)), pred] = 0.82
         ev = evaluate_probs(probs, labels)
         run.save_predictions(probs, labels)
         run.write_metrics(ev.to_dict())
-        run.update_state(status="finished")
-        listener(Finished(run.id, "finished", self.epochs, 0.5, ev, 3.0))
-        return run
+        return ev
 
 
 def inline_sweeper(trainer, tiny):
@@ -171,18 +191,38 @@ async def test_data_pane_shapes_counts_toggle_and_gallery(tmp_path, tiny):
         assert app.screen.maximized is None
 
 
-async def test_data_load_error_is_shown(tmp_path):
+def notices(app: CifarApp) -> list[tuple[str, str]]:
+    """From now on, what the app tells the user: (message, severity) of each notification."""
+    told: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def recorded(message: str, **kwargs) -> None:  # noqa: ANN003 - as App.notify's
+        told.append((message, kwargs.get("severity", "information")))
+        notify(message, **kwargs)
+
+    app.notify = recorded  # type: ignore[method-assign]
+    return told
+
+
+async def test_data_load_error_is_shown_and_training_without_data_is_refused(tmp_path, tiny):
     def broken(source, stop=None):
         from cifar_tui.data import DataError
 
         raise DataError("x.tar.gz: the archive is corrupt or truncated")
 
-    app = CifarApp(runs_root=tmp_path / "runs", loader=broken)
+    trainer = FakeTrainer(tiny)
+    app = CifarApp(runs_root=tmp_path / "runs", loader=broken, trainer=trainer)
+    told = notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "corrupt" in text_of(app, "#data-summary"))
+        await pilot.press("2")  # the Model form describes a config: only the data is missing
+        await wait_for(pilot, lambda: app.config is not None)
         await pilot.press("s")  # training without data is refused, not crashed
         await pilot.pause()
-        assert not app.training
+        assert ("The data is not loaded yet (see the Data pane)", "warning") in told
+        assert not app.training and app.train_event is None and not trainer.calls
+        assert not list(app.store.list())
+        assert "Press s to train" in text_of(app, "#train-status")  # the Train pane unmoved
 
 
 async def test_a_first_data_load_shows_how_many_images_are_decoded(tmp_path, arrays,
@@ -704,6 +744,44 @@ async def test_command_palette_lists_actions(tmp_path, tiny):
         await pilot.press("enter")
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "runs"
+
+
+def protocol(events: list) -> list[str]:
+    """An event stream's shape: the event kinds in order, a run of BatchProgress as one."""
+    kinds: list[str] = []
+    for event in events:
+        kind = type(event).__name__
+        if not (kind == "BatchProgress" and kinds and kinds[-1] == kind):
+            kinds.append(kind)
+    return kinds
+
+
+def test_the_fake_trainer_speaks_the_real_trainers_protocol(tmp_path, tiny):
+    """The fake trainer the pane tests use sends what the real one sends, in the same order,
+    with the same history columns, and leaves the run files the panes read."""
+    from conftest import small_run_config
+
+    from cifar_tui.trainer import train
+
+    cfg = small_run_config(epochs=2, val_split=0.2)
+    real: list = []
+    fake: list = []
+    real_run = train(cfg, data=tiny, store=RunStore(tmp_path / "real"), listener=real.append)
+    fake_run = FakeTrainer(tiny, epochs=2)(data=tiny, store=RunStore(tmp_path / "fake"),
+                                            listener=fake.append, stop=threading.Event(),
+                                            config=cfg)
+    assert protocol(fake) == protocol(real) == [
+        "Started", "BatchProgress", "EpochEnd", "BatchProgress", "EpochEnd", "Finished"]
+    optional = {"compile_seconds"}  # only where compiling was measured
+    ends = [[e for e in events if isinstance(e, EpochEnd)] for events in (fake, real)]
+    for mine, theirs in zip(*ends, strict=True):
+        assert set(mine.metrics) == set(theirs.metrics) - optional
+        assert [set(r) for r in mine.history] == [set(r) - optional for r in theirs.history]
+    assert (fake[-1].status, real[-1].status) == ("finished", "finished")
+    assert fake[-1].evaluation is not None and real[-1].evaluation is not None
+    assert (fake_run.status, fake_run.epochs_done) == (real_run.status, real_run.epochs_done)
+    assert set(fake_run.metrics) <= set(real_run.metrics)
+    assert fake_run.predictions() is not None and real_run.predictions() is not None
 
 
 async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
