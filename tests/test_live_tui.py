@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import pty
@@ -18,7 +19,10 @@ from conftest import make_arrays, write_batches
 from test_live import ENV, SMALL, wait_until
 
 from cifar_tui.config import TrainConfig
+from cifar_tui.panes.runs import short_id
 from cifar_tui.runs import RunStore
+
+RUNS_HELP = "R resume"  # on the Runs pane's help line
 
 
 class PtyApp:
@@ -49,8 +53,23 @@ class PtyApp:
     def send(self, keys: str) -> None:
         os.write(self.fd, keys.encode())
 
-    def screen_has(self, text: str) -> bool:
-        return text.encode() in self.output
+    def screen_has(self, text: str, since: int = 0) -> bool:
+        """Whether ``text`` has been drawn (since the output was ``since`` bytes long)."""
+        return text.encode() in self.output[since:]
+
+    def press(self, keys: str, then_shows: tuple[str, ...], what: str,
+              timeout: float = 30) -> None:
+        """Send ``keys`` and wait until the screen draws each of ``then_shows`` in answer."""
+        mark = len(self.output)
+        self.send(keys)
+        wait_until(lambda: all(self.screen_has(text, mark) for text in then_shows),
+                   timeout=timeout, what=what)
+
+    def assert_silent_while(self, condition, what: str) -> None:  # noqa: ANN001
+        """Nothing written to the terminal from now until ``condition`` is true."""
+        written = len(self.output)
+        wait_until(condition, timeout=60, what=what)
+        assert len(self.output) == written, f"wrote to the terminal after the hangup ({what})"
 
     def hang_up(self) -> None:
         """What an SSH drop does: the terminal's master side goes away."""
@@ -104,9 +123,8 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
     app = PtyApp(["--runs", str(runs), "--data", str(data)])
     try:
         wait_until(lambda: app.screen_has("Runs"), timeout=60, what="the TUI's first frame")
-        time.sleep(1.0)
-        app.send("6")  # Runs pane: the one run is highlighted
-        time.sleep(1.0)
+        # Runs pane: the one run is highlighted (its row drawn)
+        app.press("6", then_shows=(RUNS_HELP, short_id(run.id)), what="the run in Runs")
         app.send("R")  # resume it, i.e. train it from its start, in the TUI
         wait_until(lambda: run.epochs_done >= 1, what="a first epoch trained in the TUI")
         assert run.status == "running" and run.state["pid"] == app.pid
@@ -114,10 +132,11 @@ def test_hangup_during_a_tui_training_does_not_stop_it(tmp_path, how):
 
         if how == "signal":
             os.kill(app.pid, signal.SIGHUP)
-            time.sleep(1.0)
-            written = len(app.output)
-            time.sleep(2.0)
-            assert len(app.output) == written, "wrote to the terminal after the hangup"
+            # the screen closes (its last writes), then two more epochs land with nothing drawn
+            done = run.epochs_done
+            wait_until(lambda: run.epochs_done >= done + 1, what="an epoch after the hangup")
+            done = run.epochs_done
+            app.assert_silent_while(lambda: run.epochs_done >= done + 2, "two more epochs")
         assert_training_at_hangup(run, epochs)
         app.hang_up()  # the terminal is gone: writes would fail with EIO
 
@@ -150,10 +169,10 @@ def test_hangup_during_a_foreground_train_does_not_stop_it(tmp_path, how):
             os.kill(term.pid, signal.SIGHUP)
             wait_until(lambda: term.screen_has("goes on without this terminal"), timeout=10,
                        what="the hangup notice")
-            time.sleep(1.0)
-            written = len(term.output)
-            time.sleep(2.0)
-            assert len(term.output) == written, "wrote to the terminal after the hangup"
+            done = run.epochs_done  # the notice's write may still be read: one epoch for it
+            wait_until(lambda: run.epochs_done >= done + 1, what="an epoch after the notice")
+            done = run.epochs_done
+            term.assert_silent_while(lambda: run.epochs_done >= done + 2, "two more epochs")
         assert_training_at_hangup(run, epochs)
         term.hang_up()
         assert term.exit_code(timeout=180) == 0
@@ -174,6 +193,19 @@ async def wait_for(pilot, condition, timeout: float = 90.0) -> None:  # noqa: AN
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.1)
+
+
+def count_polls(follower) -> list[int]:  # noqa: ANN001 - a live.Follower
+    """From now on, how many times the app has polled ``follower`` (a list of one count)."""
+    count = [0]
+    poll = follower.poll
+
+    def counted() -> list[object]:
+        count[0] += 1
+        return poll()
+
+    follower.poll = counted
+    return count
 
 
 def log_lines(app) -> list[str]:  # noqa: ANN001
@@ -214,11 +246,11 @@ async def test_tui_follows_a_run_of_another_process_and_x_stops_it(tmp_path):
             assert app.query_one("TabbedContent").active == "train"
             other = PtyApp(["--runs", str(runs), "--data", str(data)])
             await wait_for(pilot, lambda: other.screen_has("Runs"), timeout=60)
-            await pilot.pause(1.0)
-            other.send("6")
-            await pilot.pause(1.0)
-            other.send("\r")
-            await pilot.pause(1.0)
+            await asyncio.to_thread(other.press, "6", then_shows=(RUNS_HELP, short_id(run.id)),
+                                    what="the run in the second TUI's Runs pane")
+            # enter: the Train view follows the run; its progress line names the step
+            await asyncio.to_thread(other.press, "\r", then_shows=("step",),
+                                    what="the second TUI following the run")
             other.send("v")  # the log, behind the plot: the followed run's epochs land there
             await wait_for(pilot, lambda: other.screen_has("val_acc"), timeout=30)
 
@@ -257,6 +289,7 @@ async def test_opening_a_starting_run_shows_the_live_view_then_why_it_never_bega
     import subprocess
 
     from conftest import static_text
+    from test_app import notices
     from textual.widgets import Static
 
     from cifar_tui.app import CifarApp
@@ -283,7 +316,8 @@ async def test_opening_a_starting_run_shows_the_live_view_then_why_it_never_bega
             assert app.query_one("TabbedContent").active == "train"
             status = app.query_one("#train-status", Static)
             assert f"is starting in process {child.pid}" in static_text(status)
-            await pilot.pause(1.5)  # a few polls: still starting, still waiting, no end
+            polls = count_polls(app.follower)
+            await wait_for(pilot, lambda: polls[0] >= 2, timeout=10)  # still starting, no end
             assert not app.follower.done and "starting" in static_text(status)
             child.kill()
             child.wait()
@@ -301,11 +335,13 @@ async def test_opening_a_starting_run_shows_the_live_view_then_why_it_never_bega
             assert app.query_one("#train-progress").has_class("-failed")  # not a live bar
             assert any("train.log" in line for line in log_lines(app))
             await pilot.press("6")  # opened again from Runs: it says what happened, not Results
-            await pilot.pause(2.5)  # the Runs pane's live refresh
+            # the Runs pane's live refresh: the run is no longer shown as starting
+            await wait_for(pilot, lambda: "starting" not in static_text(live), timeout=10)
+            told = notices(app)
             await pilot.press("enter")
-            await pilot.pause(0.2)
-            assert any("ended before it began" in n.message and n.severity == "error"
-                       for n in app._notifications)
+            await wait_for(pilot, lambda: told, timeout=10)
+            assert any("ended before it began" in message and severity == "error"
+                       for message, severity in told), told
     finally:
         child.kill()
         child.wait()
