@@ -297,3 +297,17 @@ def test_every_train_flag_is_a_config_field_and_keeps_its_name():
     # left out: the preset's value; a global --subset before the subcommand still counts
     assert _config_from_args(_parser().parse_args(["train", "fast"])).batch_size == 1024
     assert _config_from_args(_parser().parse_args(["--subset", "7", "train", "cnn"])).subset == 7
+
+
+def test_derived_values_follow_the_form_but_not_what_the_user_typed():
+    """fast's learning rate and weight decay follow its batch size and momentum in the form;
+    one the user typed stays, and a form that is wrong changes nothing."""
+    from cifar_tui.form import derived_values
+
+    assert derived_values(form_values("fast"), set()) == {"learning_rate": "1.5",
+                                                          "weight_decay": "0.0089"}
+    values = form_values("fast", batch_size="512", momentum="0.9")
+    assert derived_values(values, set()) == {"learning_rate": "0.52", "weight_decay": "0.013"}
+    assert derived_values(values, {"learning_rate"}) == {"weight_decay": "0.013"}
+    assert derived_values({**values, "batch_size": "lots"}, set()) == {}
+    assert derived_values(form_values("cnn", batch_size="512"), set()) == {}  # none derived
