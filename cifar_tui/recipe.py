@@ -24,7 +24,9 @@ def kilostep_scale(momentum: float) -> float:
 
 def keras_rates(batch_size: int, momentum: float) -> dict[str, float]:
     """Keras's ``learning_rate`` and ``weight_decay`` for airbench's per-1024 rates at this batch
-    size and momentum, to 2 significant figures (1.5 and 0.0089 at 1024 and 0.85).
+    size and momentum, to 2 significant figures (1.5 and 0.0089 at 1024 and 0.85): the exact
+    1.536 and 0.00887 would change the numerics every accuracy figure in bench/RESULTS.md was
+    measured with.
 
     airbench divides its lr by ``kilostep_scale`` on a loss summed over the batch; Keras's loss is
     the batch mean, hence the batch size. Its decay per 1024 examples, amplified by momentum
