@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import collections
 import shutil
-import statistics
 import sys
 import tempfile
 import threading

@@ -13,10 +13,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
@@ -34,11 +35,14 @@ from .data import Dataset, LoadCancelled, load_data
 from .form import config_from_form, preset_values
 from .keyorder import InOrderKeysApp
 from .messages import (
+    ClassifyImage,
     ConfigChanged,
     DataLoaded,
     DataProgress,
+    EvaluateRun,
     ExportReport,
     OpenRun,
+    ReadRuns,
     RunChanged,
     SetNormalize,
     ShowPair,
@@ -60,8 +64,9 @@ from .panes.results import ResultsPane
 from .panes.runs import RunsPane
 from .panes.study import StudyPane
 from .panes.train import TrainPane
-from .runs import Run, RunStore
-from .widgets import ESC_DIGIT_KEYS, AppFirstFooter, plain_error, typing_in_field
+from .runs import Run, RunSnapshot, RunStore
+from .status import RunStatus
+from .widgets import ESC_DIGIT_KEYS, AppFirstFooter, Pane, plain_error, typing_in_field
 
 PANES = ("data", "model", "train", "results", "predict", "runs", "study")
 # Every pane is laid out for 80x24 and still works at 80x22 (an 80x24 terminal inside tmux or
@@ -93,6 +98,17 @@ def _default_sweeper(root: Path, name: str) -> str:
 
     started = start_workers(root, name)
     return f"{len(started)} worker(s), pid {', '.join(str(pid) for pid, _ in started)}"
+
+
+@dataclass(frozen=True)
+class Classified:
+    """An image file classified by a run's model (Predict's o)."""
+
+    run_id: str
+    path: Path
+    image: np.ndarray
+    probs: np.ndarray
+    class_names: tuple[str, ...]
 
 
 class AppScreen(Screen):
@@ -174,14 +190,18 @@ class CifarApp(InOrderKeysApp):
     normalize: var[bool] = var(True, init=False)
     current_run: var[Run | None] = var(None, always_update=True, init=False)
     runs_version: var[int] = var(0, init=False)  # bumped when the run store changes
+    # Every run as last read (newest first), by a worker thread: the Runs pane draws these.
+    runs: var[tuple[RunSnapshot, ...]] = var((), init=False)
     # The latest training message (TrainingQueued, TrainingStarted, TrainingProgress, ...).
     train_event: var[TrainingMessage | None] = var(None, always_update=True, init=False)
-    train_status: var[str] = var("idle", init=False)  # idle starting running done
+    # The run the Train view shows: None before any; STARTING, RUNNING, then how it ended.
+    train_status: var[RunStatus | None] = var(None, init=False)
     # CPU/memory/GPU of the process training the run in the Train view (sysmon.SystemSample)
     system: var[object | None] = var(None, always_update=True, init=False)
     # (true, predicted) classes whose test images Predict shows, worst first; None: all images
     pair: var[tuple[int, int] | None] = var(None, always_update=True, init=False)
     current_study: var[str | None] = var(None, always_update=True, init=False)  # Study view
+    classified: var[Classified | None] = var(None, always_update=True, init=False)  # o, Predict
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -219,6 +239,8 @@ class CifarApp(InOrderKeysApp):
         # What the Model form describes (ModelPane posts ConfigChanged on every edit).
         self.config: TrainConfig | None = config_from_form(preset_values(DEFAULT_ARCH, subset))
         self.config_error: str | None = None
+        # the model Predict's image files are classified with: ((run id, model file), model)
+        self._model_cache: tuple[tuple[str, Path], object] | None = None
 
     # -- layout ----------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -273,6 +295,10 @@ class CifarApp(InOrderKeysApp):
         # Reading a followed run's small files and sampling /proc once a second costs the UI
         # thread well under a millisecond; no thread whose lifetime could outlast the app.
         self.set_interval(1.0, self._tick)
+        # Runs trained by any process (this app, --detach, another shell) show their progress:
+        # the store is read again every 2 s, in a worker (unchanged ended runs: stats only).
+        self.read_runs()
+        self.set_interval(2.0, self.read_runs)
 
     def on_resize(self, event: events.Resize) -> None:
         width, height = event.size
@@ -342,10 +368,8 @@ class CifarApp(InOrderKeysApp):
 
     def _focus_pane(self, pane: Widget) -> None:
         # Focus inside the pane so its key bindings (shown in the footer) work at once.
-        if pane.id in ("runs", "study"):
-            pane.query_one(f"#{pane.id}-{'table' if pane.id == 'runs' else 'trials'}").focus()
-        elif pane.can_focus:
-            pane.focus()
+        if isinstance(pane, Pane):
+            pane.take_focus()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -425,7 +449,7 @@ class CifarApp(InOrderKeysApp):
 
     def action_start_training(self) -> None:
         if (config := self._form_config()) is not None:
-            self.post_message(StartTraining(config))
+            self.start_training(config)
 
     @on(StartTraining)
     def _start_message(self, message: StartTraining) -> None:
@@ -442,7 +466,7 @@ class CifarApp(InOrderKeysApp):
             return
         self.follower = None  # the Train view shows this training now
         self.stop_event = threading.Event()
-        self.train_status = "starting"
+        self.train_status = RunStatus.STARTING
         self.train_event = TrainingQueued(config or TrainConfig.from_dict(run.config))
         described = self.train_event.event.headline()
         self.sub_title = f"starting {described}"  # not the previous run's name
@@ -479,7 +503,7 @@ class CifarApp(InOrderKeysApp):
 
     @on(TrainingStarted)
     def _training_started(self, message: TrainingStarted) -> None:
-        self.train_status = "running"
+        self.train_status = RunStatus.RUNNING
         if self.follower is None:
             self.train_run_id = message.event.run_id
         self.runs_version += 1
@@ -488,13 +512,13 @@ class CifarApp(InOrderKeysApp):
 
     @on(TrainingFinished)
     def _training_finished(self, message: TrainingFinished) -> None:
-        self.train_status = "done"
+        self.train_status = RunStatus(message.event.status)
         self.runs_version += 1
         self.current_run = self.store.get(message.event.run_id)
 
     @on(TrainingFailed)
     def _training_failed(self, message: TrainingFailed) -> None:
-        self.train_status = "done"
+        self.train_status = RunStatus.FAILED
         self.runs_version += 1
         self.notify(plain_error(message.event.message), title="Training failed",
                     severity="error", timeout=15)
@@ -502,12 +526,12 @@ class CifarApp(InOrderKeysApp):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.train_worker and event.state in (WorkerState.SUCCESS,
                                                                  WorkerState.ERROR):
-            if event.state == WorkerState.ERROR and self.train_status in ("starting",
-                                                                           "running"):
+            if event.state == WorkerState.ERROR and self.train_status is not None \
+                    and self.train_status.live:
                 # Died without reporting a failure: before the trainer could report (TensorFlow
                 # missing), or when recording the failure failed too (a full disk). A reported
                 # failure or stop came first (its message was posted before the worker ended)
-                # and set "done".
+                # and set how it ended.
                 from .errors import error_message
                 from .events import Failed
 
@@ -558,13 +582,11 @@ class CifarApp(InOrderKeysApp):
     # -- runs ------------------------------------------------------------------------------
     @on(OpenRun)
     def _open_run(self, message: OpenRun) -> None:
-        from .live import LIVE_STATUSES
-
         run = self.current_run = message.run
         owner = run.owner()
         if owner is not None and owner.pid == os.getpid():
             self.action_tab("train")  # the run this app trains
-        elif run.status in LIVE_STATUSES:  # trained by another process, or on its way to be
+        elif run.status.live:  # trained by another process, or on its way to be
             self.attach(run)
 
     # -- runs trained by other processes ---------------------------------------------------
@@ -577,7 +599,7 @@ class CifarApp(InOrderKeysApp):
                         f"other from a shell: cifar-tui watch {run.id}", severity="warning")
             return
         self.follower = Follower(run)
-        self.train_status = "starting"
+        self.train_status = RunStatus.STARTING
         self.train_event = TrainingAttached(run)
         self.action_tab("train")
         self._tick()
@@ -613,6 +635,78 @@ class CifarApp(InOrderKeysApp):
 
             self.monitor = SystemMonitor(pid)
         self.system = self.monitor.sample()
+
+    def watch_runs_version(self) -> None:
+        self.read_runs()
+
+    @on(ReadRuns)
+    def _read_runs_again(self) -> None:
+        self.read_runs(fresh=True)
+
+    def read_runs(self, fresh: bool = False) -> None:
+        """Read the store again in a worker; ``fresh``: every run's files, not only those of
+        live runs and runs whose files changed (RunSnapshot.reusable)."""
+        previous = {} if fresh else {s.id: s for s in self.runs}
+        self.run_worker(partial(self._read_snapshots, previous), thread=True, group="runs",
+                        exclusive=True, exit_on_error=False)
+
+    def _read_snapshots(self, previous: dict[str, RunSnapshot]) -> None:
+        from textual.worker import get_current_worker
+
+        snapshots = tuple(self.store.snapshots(previous))
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._runs_read, snapshots)
+
+    def _runs_read(self, snapshots: tuple[RunSnapshot, ...]) -> None:
+        if len(snapshots) != len(self.runs) or any(
+                new is not old for new, old in zip(snapshots, self.runs)):
+            self.runs = snapshots  # the same objects: nothing changed, nothing to redraw
+
+    @on(EvaluateRun)
+    def _evaluate(self, message: EvaluateRun) -> None:
+        if self.dataset is None:
+            self.notify("Need a run and loaded data to evaluate", severity="warning")
+            return
+        self.run_worker(partial(self._evaluate_run, message.run, self.dataset), thread=True,
+                        group="evaluate", exclusive=True, exit_on_error=False)
+
+    def _evaluate_run(self, run: Run, data: Dataset) -> None:
+        from .training import evaluate_run  # TensorFlow: in this worker thread
+
+        try:
+            evaluate_run(run, data)  # under the run's lock: a live trainer's run is refused
+        except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
+            self.call_from_thread(self.notify, str(exc), title="Evaluation failed",
+                                  severity="error")
+        self.post_message(RunChanged(run))
+
+    @on(ClassifyImage)
+    def _classify(self, message: ClassifyImage) -> None:
+        if self.current_run is None:
+            self.notify("No run to classify with: train one (s) or open one in Runs (6)",
+                        severity="warning")
+            return
+        self.run_worker(partial(self._classify_image, self.current_run, message.path),
+                        thread=True, group="classify", exclusive=True, exit_on_error=False)
+
+    def _classify_image(self, run: Run, path: Path) -> None:
+        from .evaluation import load_image, predict_probs
+        from .training import load_run_model  # TensorFlow: in this worker thread
+
+        try:
+            image = load_image(path, run.image_size)
+            model_path, _ = run.evaluation_weights()
+            key = (run.id, model_path)
+            if self._model_cache is None or self._model_cache[0] != key:
+                self._model_cache = (key, load_run_model(run))
+            probs = predict_probs(self._model_cache[1], image[None],
+                                  normalize=run.config.get("normalize", True))[0]
+        except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
+            self.call_from_thread(self.notify, str(exc), title="Cannot classify",
+                                  severity="error")
+            return
+        self.call_from_thread(setattr, self, "classified",
+                              Classified(run.id, path, image, probs, run.class_names))
 
     @on(RunChanged)
     def _run_changed(self, message: RunChanged) -> None:
@@ -721,14 +815,15 @@ class CifarApp(InOrderKeysApp):
         from .live import start_detached
 
         run = self.store.get(self.train_run_id)
+        status = run.status
         if not background:  # what happened to it, as Background says where it goes on
             self.exit(message=Text(printable(
-                f"run {run.id} {run.status} after {epochs(run.epochs_done)}"
+                f"run {run.id} {status} after {epochs(run.epochs_done)}"
                 + (f"; resume it: cifar-tui train --resume {run.id}, or R in the Runs "
-                   "pane" if run.status == "stopped" else ""))))
+                   "pane" if status is RunStatus.STOPPED else ""))))
             return
-        if run.status in ("finished", "early-stopped", "failed"):
-            self.exit(message=Text(printable(f"run {run.id} {run.status}")))
+        if status.complete or status is RunStatus.FAILED:
+            self.exit(message=Text(printable(f"run {run.id} {status}")))
             return
         try:
             pid, log = start_detached(run)

@@ -15,7 +15,7 @@ from .evaluation import detect_overfitting
 from .events import BatchProgress, EpochEnd, Listener
 from .layers import FreezableBias
 from .recipe import FAST
-from .runs import Run
+from .runs import Run, improves
 
 keras = import_keras()
 
@@ -284,10 +284,9 @@ class RunCallback(keras.callbacks.Callback):
         if compiling is not None:
             row["compile_seconds"] = round(compiling, 3)
         self.history = [h for h in self.history if h["epoch"] < epoch + 1] + [row]
-        score = row.get("val_accuracy") if self.has_val else None
-        improved = score is None or self.best is None or score > self.best
-        if improved:
-            self.best = score if score is not None else self.best
+        improved = improves(self.best, row)  # the one rule of the run's model (runs.py)
+        if improved and row.get("val_accuracy") is not None:
+            self.best = row["val_accuracy"]
         times = {key: clock() for key, clock in (("train_seconds", self.train_seconds),
                                                   ("wall_seconds", self.wall_seconds)) if clock}
         self.run.commit_epoch(

@@ -22,6 +22,7 @@ from .errors import (
 )
 from .jsonout import dumps
 from .names import printable
+from .status import RunStatus
 
 
 # Subcommands repeat the global options with SUPPRESS defaults, so `cifar-tui --data X data`
@@ -457,8 +458,8 @@ def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  #
     config = run = None
     if args.resume:  # which run, and whether it can be resumed: said before loading Keras
         run = store.writable(args.resume)
-        if run.status in ("finished", "early-stopped"):
-            print(printable(f"run {run.id} is already {run.status}"), file=sys.stderr)
+        if (status := run.status).complete:
+            print(printable(f"run {run.id} is already {status}"), file=sys.stderr)
             return 0
         if (why := run.resume_problem()) is not None:
             raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
@@ -482,7 +483,7 @@ def _train_foreground(args: argparse.Namespace, store, stop: threading.Event,  #
     show.close()
     if not args.json:
         print(f"saved in {printable(run.path)}")
-    return 0 if run.status != "stopped" else 130
+    return 130 if run.status is RunStatus.STOPPED else 0
 
 
 def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - RunStore
@@ -493,8 +494,8 @@ def _train_detached(args: argparse.Namespace, store) -> int:  # noqa: ANN001 - R
 
     if args.resume:
         run = store.writable(args.resume)
-        if run.status in ("finished", "early-stopped"):
-            print(printable(f"run {run.id} is already {run.status}"), file=sys.stderr)
+        if (status := run.status).complete:
+            print(printable(f"run {run.id} is already {status}"), file=sys.stderr)
             return 0
         if (why := run.resume_problem()) is not None:  # say it here, not in a background log
             raise RunDamagedError(f"run {run.id} cannot be resumed: {why}")
@@ -524,7 +525,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     run = RunStore(args.runs).get(args.run)
     if not args.json:
-        print(printable(f"run {run.id}: {run.config.get('arch')}, {describe(run)}"),
+        snap = run.snapshot()
+        print(printable(f"run {run.id}: {snap.config.get('arch')}, {describe(snap)}"),
               flush=True)
     follower = Follower(run)
     show = printer("watch", args.json)
@@ -533,7 +535,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for event in follower.poll():
             show(event)
             if isinstance(event, Failed) or (isinstance(event, Finished)
-                                             and event.status in ("interrupted", "stopped")):
+                                             and RunStatus(event.status).cut_short):
                 code = 1
         if follower.done:
             show.close()
@@ -579,11 +581,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
                          "--sort COLUMN")
     from .jsonout import run_row
 
-    runs = RunStore(args.runs).newest_first()
-    rows = [live_summary(r) for r in runs]
+    snaps = RunStore(args.runs).snapshots()
+    rows = [live_summary(snap) for snap in snaps]
     if args.json:
-        print(dumps("runs", {"runs": [run_row({**row, "train_seconds": run.train_seconds})
-                                      for row, run in zip(rows, runs)]}))
+        print(dumps("runs", {"runs": [run_row({**row, "train_seconds": snap.train_seconds})
+                                      for row, snap in zip(rows, snaps)]}))
         return 0
     if not rows:
         print("no runs yet: cifar-tui train ARCH")

@@ -31,11 +31,14 @@ from .events import BatchProgress, EpochEnd, Failed, Finished, Listener, Started
 from .runs import (
     Run,
     RunLockedError,
+    RunSnapshot,
     StorageError,
     atomic_write_text,
+    best_epoch,
     open_run_file,
     read_run_text,
 )
+from .status import RunStatus
 
 if TYPE_CHECKING:  # sklearn stays unloaded until a viewer needs it
     from .evaluation import Evaluation
@@ -49,8 +52,6 @@ PROGRESS_COUNTS = ("pid", "epoch", "epochs", "step", "steps", "train_size", "val
                    "initial_epoch")
 PROGRESS_NUMBERS = ("loss", "accuracy", "images_per_sec", "eta_s", "eta_run_s", "updated",
                     "started")
-# A run's status while some process trains it or is on its way to (Run.status).
-LIVE_STATUSES = ("running", "starting")
 
 
 # -- the trainer's side ----------------------------------------------------------------------
@@ -188,8 +189,9 @@ def request_stop(run: Run) -> None:
                            f"{run.state.get('pid', 'its pid')}).") from exc
 
 
-def read_progress(run: Run) -> dict | None:
-    """The live progress of ``run``'s current training session, or None.
+def read_progress(run: Run, state: dict | None = None) -> dict | None:
+    """The live progress of ``run``'s current training session, or None (``state``: its
+    state.json as just read, if it was).
 
     Only progress written by the process that trains the run now counts: a file left by an earlier
     session (stopped, killed) says nothing about this one.
@@ -198,7 +200,8 @@ def read_progress(run: Run) -> dict | None:
         data = json.loads(read_run_text(run.path / PROGRESS, PROGRESS_CAP))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("pid") != run.state.get("pid") \
+    state = run.state if state is None else state
+    if not isinstance(data, dict) or data.get("pid") != state.get("pid") \
             or progress_problem(data) is not None:
         return None  # a damaged file is no progress (it is disposable; the run is not)
     return data
@@ -222,17 +225,7 @@ def progress_problem(data: dict) -> str | None:
 
 def owner_pid(run: Run) -> int | None:
     """The pid of the live process training ``run`` (or starting to), else None."""
-    status = run.status
-    if status not in LIVE_STATUSES:
-        return None
-    owner = run.owner()
-    if owner is not None:
-        return owner.pid
-    if status == "starting":
-        spawn = run.spawn()
-        return spawn.owner.pid if spawn is not None else None
-    pid = run.state.get("pid")  # a run from before the lock file
-    return int(pid) if isinstance(pid, int) else None
+    return run.live_pid()
 
 
 def refuse_if_live(run: Run) -> None:
@@ -254,17 +247,17 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def describe(run: Run) -> str:
+def describe(snap: RunSnapshot) -> str:
     """One line for lists: 'running, epoch 4/10, 812 img/s, ETA 3 min', or the plain status."""
-    status = run.status
-    epochs = run.config.get("epochs", "?")
-    if status == "starting":
-        return f"starting (epoch {run.epochs_done + 1}/{epochs}): loading data and Keras"
-    if status != "running":
+    status = snap.status
+    epochs = snap.config.get("epochs", "?")
+    if status is RunStatus.STARTING:
+        return f"starting (epoch {snap.epochs_done + 1}/{epochs}): loading data and Keras"
+    if status is not RunStatus.RUNNING:
         return status
-    p = read_progress(run)
+    p = snap.progress
     if p is None:
-        return f"running, starting (epoch {run.epochs_done + 1}/{epochs})"
+        return f"running, starting (epoch {snap.epochs_done + 1}/{epochs})"
     parts = [f"running, epoch {p.get('epoch', '?')}/{p.get('epochs', epochs)}"]
     if p.get("images_per_sec"):
         parts.append(f"{p['images_per_sec']:.0f} img/s")
@@ -273,21 +266,18 @@ def describe(run: Run) -> str:
     return ", ".join(parts)
 
 
-def live_summary(run: Run) -> dict:
-    """``Run.summary()`` plus what a live view needs: pid (if live), epoch, seconds per epoch
-    and batch-level progress."""
-    s = run.summary()
-    hist = run.history()
-    secs = [h["seconds"] for h in hist if "seconds" in h]
-    pid = owner_pid(run)
-    progress = read_progress(run) if pid is not None else None
+def live_summary(snap: RunSnapshot) -> dict:
+    """``RunSnapshot.summary()`` plus what a live view needs: pid (if live), epoch, seconds per
+    epoch and batch-level progress."""
+    s = snap.summary()
+    secs = [h["seconds"] for h in snap.rows if "seconds" in h]
     s.update({
-        "pid": pid, "live": pid is not None, "epoch": run.epochs_done,
-        "epochs_total": run.config.get("epochs"),
+        "pid": snap.owner_pid, "live": snap.owner_pid is not None, "epoch": snap.epochs_done,
+        "epochs_total": snap.config.get("epochs"),
         "seconds_per_epoch": round(sum(secs) / len(secs), 3) if secs else None,
-        "progress": progress, "description": describe(run),
-        "error": (run.start_error() or run.state.get("error")) if s["status"] == "failed"
-        else None,
+        "progress": snap.progress if snap.owner_pid is not None else None,
+        "description": describe(snap),
+        "error": snap.error if snap.shown_status is RunStatus.FAILED else None,
     })
     return s
 
@@ -302,7 +292,7 @@ class Follower:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.done = False
-        self.status = "unknown"
+        self.status = RunStatus.UNKNOWN
         self._started = False
         self._epochs_seen = 0
         self._progress_stamp: float | None = None
@@ -311,32 +301,32 @@ class Follower:
         if self.done:
             return []
         run, events = self.run, []
-        # state first: history is written before the state that ends a run, so a final state
-        # read here means the history read next is complete.
-        self.status = status = run.status
-        progress = read_progress(run) if status == "running" else None
-        if status in LIVE_STATUSES and progress is None and not self._started:
+        # one read of the run's files: state, history (written before the state that ends a
+        # run, so a final state means a complete history), progress
+        snap = run.snapshot()
+        self.status = status = snap.status
+        progress = snap.progress
+        if status.live and progress is None and not self._started:
             return []  # the trainer is still loading data and TensorFlow
-        if status not in LIVE_STATUSES and (why := self._lost()) is not None:
+        if not status.live and (why := self._lost(snap)) is not None:
             self.done = True  # nothing more can be read: say why, never "unknown after 0"
             return [Failed(run.id, why)]
-        if status not in LIVE_STATUSES and not self._started \
-                and (why := run.start_error()) is not None:
+        if not status.live and not self._started \
+                and (why := run.start_error(snap.state)) is not None:
             self.done = True  # its trainer died before it began: nothing more will come
             return [Failed(run.id, why)]
         from .evaluation import detect_overfitting  # sklearn: loaded on the first real poll
 
-        history = run.history()
-        cfg = run.config
-        epochs = run.epochs_planned
+        history = snap.history()
+        epochs = snap.epochs_planned
         if not self._started:
             p = progress or {}
-            st = run.state  # a finished run has no progress: its image counts are recorded
+            st = snap.state  # a finished run has no progress: its image counts are recorded
 
             def count(value: object) -> int:
                 return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
-            events.append(Started(run.id, cfg, int(p.get("initial_epoch", 0)), epochs,
+            events.append(Started(run.id, snap.config, int(p.get("initial_epoch", 0)), epochs,
                                   int(p.get("steps", 0)),
                                   int(p.get("train_size", count(st.get("train_images")))),
                                   int(p.get("val_size", count(st.get("val_images")))),
@@ -345,11 +335,9 @@ class Follower:
             self._started = True
         for i in range(self._epochs_seen, len(history)):
             so_far = history[:i + 1]
-            row = so_far[-1]
-            prior = [h.get("val_accuracy", -1.0) for h in so_far[:-1]]
-            best = "val_accuracy" in row and row["val_accuracy"] > max(prior, default=-1.0)
-            events.append(EpochEnd(run.id, int(row["epoch"]), epochs, row, so_far,
-                                   detect_overfitting(so_far), best))
+            best = best_epoch(so_far) == so_far[-1]["epoch"]  # the trainer's rule
+            events.append(EpochEnd(run.id, int(so_far[-1]["epoch"]), epochs, so_far[-1],
+                                   so_far, detect_overfitting(so_far), best))
         self._epochs_seen = max(self._epochs_seen, len(history))
         if progress is not None and progress.get("updated") != self._progress_stamp:
             self._progress_stamp = progress.get("updated")
@@ -363,22 +351,20 @@ class Follower:
                     float(progress.get("accuracy", math.nan)),
                     float(progress.get("images_per_sec", 0.0)),
                     float(progress.get("eta_s", 0.0))))
-        if status not in LIVE_STATUSES:
+        if not status.live:
             self.done = True
-            if status == "failed":
-                events.append(Failed(run.id, str(run.state.get("error") or "failed")))
+            if status is RunStatus.FAILED:
+                events.append(Failed(run.id, str(snap.state.get("error") or status)))
             else:
-                evaluation = (_evaluation(run) if status in ("finished", "early-stopped")
-                              else None)
+                evaluation = _evaluation(snap) if status.complete else None
                 events.append(Finished(
-                    run.id, status, run.epochs_done, run.state.get("best_val_accuracy"),
-                    evaluation, run.train_seconds or 0.0,
-                    run.weights_note() if evaluation else None,
-                    compile_seconds=run.compile_seconds, cache=_cache_counts(run)))
+                    run.id, status, snap.epochs_done, snap.state.get("best_val_accuracy"),
+                    evaluation, snap.train_seconds or 0.0,
+                    snap.weights_note() if evaluation else None,
+                    compile_seconds=snap.compile_seconds, cache=_cache_counts(snap.state)))
         return events
 
-
-    def _lost(self) -> str | None:
+    def _lost(self, snap: RunSnapshot) -> str | None:
         """Why a run that is not live can no longer be followed, or None: its folder moved
         or went, or its files are damaged and no trainer holds it to write them again (one
         that does is waited for: its next commit rewrites state.json)."""
@@ -386,15 +372,14 @@ class Follower:
         if not run.path.is_dir():
             return (f"run {run.id}'s folder {run.path} is gone (moved or removed); a trainer "
                     "of it carries on where it is now")
-        damage = run.damage()
-        if damage is None or run.lock_held():
+        if snap.damage is None or run.lock_held():
             return None
-        return f"run {run.id} is damaged: {damage}"
+        return f"run {run.id} is damaged: {snap.damage}"
 
 
-def _cache_counts(run: Run) -> tuple[int, int] | None:
+def _cache_counts(state: dict) -> tuple[int, int] | None:
     """state.json's ``compile_cache`` as (loaded, compiled), or None if absent or malformed."""
-    cache = run.state.get("compile_cache")
+    cache = state.get("compile_cache")
     if not isinstance(cache, dict):
         return None
     counts = cache.get("loaded"), cache.get("compiled")
@@ -402,7 +387,7 @@ def _cache_counts(run: Run) -> tuple[int, int] | None:
     return counts if ok else None  # type: ignore[return-value]
 
 
-def _evaluation(run: Run) -> Evaluation | None:
+def _evaluation(run: RunSnapshot) -> Evaluation | None:
     from .evaluation import Evaluation
 
     try:

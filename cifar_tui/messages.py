@@ -8,6 +8,7 @@ Training events from the core arrive as one message class per event kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -59,6 +60,24 @@ class RunChanged(Message):
 
 
 @dataclass
+class ReadRuns(Message):
+    """Read every run's files again (u in Runs), not only those that may have changed."""
+
+
+@dataclass
+class EvaluateRun(Message):
+    """Evaluate ``run`` on the loaded data's test set (its metrics.json and predictions)."""
+
+    run: Run
+
+
+@dataclass
+class ClassifyImage(Message):
+    """Classify the image file at ``path`` with the current run's model."""
+
+    path: Path
+
+
 class ExportReport(Message):
     """Write the report (markdown, HTML, PNG figures) of ``runs``."""
 

@@ -39,9 +39,10 @@ import re
 import socket
 import stat
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,7 @@ import numpy as np
 
 from . import CLASSES
 from .procs import boot_id, pid_alive, process_start
+from .status import RunStatus
 
 ENV_RUNS = "CIFAR_TUI_RUNS"
 HISTORY_FIELDS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate",
@@ -286,6 +288,11 @@ class RunLockedError(RuntimeError):
                          f"first{stop}, or watch it; one run has one trainer at a time.")
 
 
+# The runs whose lock this process holds: (device, inode) of the folder -> the holding thread.
+_HELD: dict[tuple[int, int], int] = {}
+_HELD_GUARD = threading.Lock()
+
+
 class RunLock:
     """An exclusive lock on a run, held while a process trains it.
 
@@ -300,16 +307,28 @@ class RunLock:
         self.run, self.path = run, run.path / LOCK_NAME
         self._fd: int | None = None  # the run folder, locked
         self._record: int | None = None
+        self._nested = False  # taken again by the thread that holds it (see acquire)
+        self._key: tuple[int, int] | None = None
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._fd is not None or self._nested
 
-    def acquire(self) -> RunLock:
-        """Take the lock or raise RunLockedError naming the live owner."""
+    def acquire(self, reenter: bool = False) -> RunLock:
+        """Take the lock or raise RunLockedError naming the live owner. ``reenter``: a writer
+        called by the one that holds the lock, in its thread (the trainer's test evaluation),
+        writes under that hold; any other taker, in this process too, is refused."""
         import fcntl
 
         fd = _open_run_dir(self.run.path)
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        with _HELD_GUARD:
+            holder = _HELD.get(key)
+        if reenter and holder == threading.get_ident():
+            os.close(fd)
+            self._nested = True
+            return self
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
@@ -343,13 +362,21 @@ class RunLock:
             if isinstance(exc, StorageError):
                 raise
             raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
-        self._fd, self._record = fd, rec
+        self._fd, self._record, self._key = fd, rec, key
+        with _HELD_GUARD:
+            _HELD[key] = threading.get_ident()
         self.run.sweep()  # whatever a killed owner left half-written goes now
         return self
 
     def release(self) -> None:
         """Give the lock up (the record is emptied; the kernel lock goes with the descriptor)."""
+        if self._nested:  # the outer hold keeps it
+            self._nested = False
+            return
         fd, self._fd = self._fd, None
+        if fd is not None and self._key is not None:
+            with _HELD_GUARD:
+                _HELD.pop(self._key, None)
         rec, self._record = self._record, None
         if rec is not None:
             try:
@@ -426,8 +453,194 @@ def metrics_problem(m: dict, classes: Sequence[str] = CLASSES) -> str | None:
     return None
 
 
+class RunFacts:
+    """What a run's files say, derived from its config, state, history and metrics: the one
+    definition of each, shared by ``Run`` (which reads its files at each use) and
+    ``RunSnapshot`` (which holds one read of them)."""
+
+    config: dict
+    state: dict
+    metrics: dict
+
+    def history(self) -> list[dict]:  # pragma: no cover - each subclass has its own
+        raise NotImplementedError
+
+    @property
+    def epochs_done(self) -> int:
+        done = self.state.get("epochs_done", 0)
+        return done if _count(done) else 0
+
+    @property
+    def epochs_planned(self) -> int:
+        """The epochs its config asks for; 0 where unknown or not a count (a damaged file)."""
+        epochs = self.config.get("epochs", 0)
+        return epochs if _count(epochs) else 0
+
+    @property
+    def dataset(self) -> dict:
+        """The data set the run was trained on (name, classes, image_size): recorded in its
+        config since runs took any data set; CIFAR-10 at 32x32 for runs from before."""
+        return _dataset(self.config)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset["classes"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.dataset["image_size"])
+
+    @property
+    def image_counts(self) -> tuple[int | None, int | None]:
+        """(train, validation) images the trainer recorded, from one read of state.json; None
+        where unknown (runs from before the counts) or not a count."""
+        st = self.state
+        train, val = st.get("train_images"), st.get("val_images")
+        return (train if _count(train) else None), (val if _count(val) else None)
+
+    @property
+    def train_seconds(self) -> float | None:
+        """Training time (model.fit) of all sessions (a resumed run's included); runs older than
+        ``train_seconds`` in state.json: the sum of their epochs' times. None if unknown."""
+        total = self.state.get("train_seconds")
+        if isinstance(total, int | float) and not isinstance(total, bool) and math.isfinite(total):
+            return float(total)
+        secs = [h["seconds"] for h in self.history() if math.isfinite(h.get("seconds", math.nan))]
+        return float(sum(secs)) if secs else None
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Wall time of all training sessions: data loading, building, fit and evaluation."""
+        total = self.state.get("wall_seconds")
+        ok = isinstance(total, int | float) and not isinstance(total, bool)
+        return float(total) if ok and math.isfinite(total) else None
+
+    @property
+    def compile_seconds(self) -> float | None:
+        """Seconds of its training time spent compiling (every session's), or None where no
+        epoch measured it (older runs; an estimate that could not be made)."""
+        secs = [h["compile_seconds"] for h in self.history()
+                if math.isfinite(h.get("compile_seconds", math.nan))]
+        return float(sum(secs)) if secs else None
+
+    def weights_note(self) -> str | None:
+        """Which epoch's weights the stored test evaluation used: "weights of epoch 3, best
+        val"; it says so when the run has trained further since. None if not recorded."""
+        m = self.metrics
+        epoch = m.get("weights_epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return None
+        note = f"weights of epoch {epoch}"
+        if m.get("weights") in ("best val", "last epoch"):
+            note += f", {m['weights']}"
+        then, now = m.get("epochs_done"), self.epochs_done
+        if isinstance(then, int) and now > then:
+            note += f"; evaluated after {then} of the {now} epochs now done"
+        return note
+
+
+# What a snapshot reads; their stats are its signature (Run.signature).
+SNAPSHOT_FILES = ("config.json", "state.json", "history.csv", "metrics.json",
+                  "predictions.npz", SPAWN_NAME, LOCK_NAME)
+
+
+def _dataset(cfg: dict) -> dict:
+    spec = cfg.get("dataset")
+    classes = spec.get("classes") if isinstance(spec, dict) else None
+    size = spec.get("image_size") if isinstance(spec, dict) else None
+    if (isinstance(classes, list) and len(classes) >= 2
+            and all(isinstance(c, str) for c in classes) and _count(size) and size > 0):
+        return {"name": str(spec.get("name") or "images"), "classes": classes,
+                "image_size": size}
+    return {"name": "CIFAR-10", "classes": list(CLASSES), "image_size": 32}
+
+
+def _damage(cfg: dict, cfg_err: str | None, st: dict, st_err: str | None, rows: list[dict],
+            rows_err: str | None, met: dict, met_err: str | None, predictions: Path,
+            classes: Sequence[str]) -> str | None:
+    """Why a run's files cannot be trusted, or None: an unreadable or mistyped file, a state
+    that contradicts its config, a diverged (NaN) loss. (The files as ``Run.snapshot`` read
+    them.)"""
+    from .config import TrainConfig
+
+    if cfg_err:
+        return cfg_err
+    try:
+        config = TrainConfig.from_dict(cfg)
+    except (ValueError, TypeError) as exc:
+        return f"config.json: {exc}"
+    if st_err:
+        return st_err
+    done = st.get("epochs_done", 0)
+    if not _count(done):
+        return f"state.json: epochs_done is {done!r}, not a count of epochs"
+    if done > config.epochs:
+        return f"state.json says {done} epochs are done, but the run has {config.epochs}"
+    if not isinstance(st.get("status", ""), str):
+        return f"state.json: status is {st['status']!r}"
+    if rows_err:
+        return rows_err
+    rows = [r for r in rows if r["epoch"] <= done]
+    if [r["epoch"] for r in rows] != list(range(1, len(rows) + 1)) or len(rows) < done:
+        return f"history.csv has epochs {[r['epoch'] for r in rows]}, state says {done}"
+    for r in rows:
+        bad = [k for k in ("loss", "val_loss") if k in r and not math.isfinite(r[k])]
+        if bad:
+            return f"diverged: {bad[0]} is {r[bad[0]]} at epoch {r['epoch']}"
+    if met_err or (met and (met_err := metrics_problem(met, classes))):
+        return met_err
+    return predictions_problem(predictions, len(classes))
+
+
+def predictions_problem(path: Path, k: int) -> str | None:
+    """Why predictions.npz is not a set of test predictions for ``k`` classes, or None (also
+    when there is none). Its probabilities' header is read, not the array (10,000 x K floats):
+    a Runs-table refresh must not load every run's predictions."""
+    if not path.exists():
+        return None
+    bad = "predictions.npz is not a readable set of test predictions"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            with z.zip.open("probs.npy") as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+            labels = z["labels"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return bad
+    if len(shape) != 2 or shape[1] != k or labels.shape != (shape[0],) \
+            or not np.issubdtype(dtype, np.floating) \
+            or not np.issubdtype(labels.dtype, np.integer) \
+            or (len(labels) and (labels.min() < 0 or labels.max() >= k)):
+        return bad
+    return None
+
+
+def improves(best: float | None, row: dict) -> bool:
+    """Whether the epoch ``row`` gives the run's model (the best so far), after epochs whose
+    best validation accuracy was ``best``: the trainer's rule (callbacks.RunCallback) and every
+    view's. An epoch with no validation accuracy (``--val-split 0``) always does: with nothing
+    to choose by, the run's model is its latest."""
+    score = row.get("val_accuracy")
+    if score is None:
+        return True
+    return best is None or score > best
+
+
+def best_epoch(history: Sequence[dict]) -> int | None:
+    """The epoch whose weights are the run's model (``improves``); None before the first."""
+    best, epoch = None, None
+    for row in history:
+        if improves(best, row):
+            epoch = int(row["epoch"])
+            if row.get("val_accuracy") is not None:
+                best = row["val_accuracy"]
+    return epoch
+
+
 @dataclass
-class Run:
+class Run(RunFacts):
     path: Path
 
     @property
@@ -456,46 +669,6 @@ class Run:
         return path, {"weights_epoch": int(match.group(1)) if match else None,
                       "weights": "best val" if best else "last epoch",
                       "epochs_done": self.epochs_done}
-
-    def weights_note(self) -> str | None:
-        """Which epoch's weights the stored test evaluation used: "weights of epoch 3, best
-        val"; it says so when the run has trained further since. None if not recorded."""
-        m = self.metrics
-        epoch = m.get("weights_epoch")
-        if not isinstance(epoch, int) or isinstance(epoch, bool):
-            return None
-        note = f"weights of epoch {epoch}"
-        if m.get("weights") in ("best val", "last epoch"):
-            note += f", {m['weights']}"
-        then, now = m.get("epochs_done"), self.epochs_done
-        if isinstance(then, int) and now > then:
-            note += f"; evaluated after {then} of the {now} epochs now done"
-        return note
-
-    @property
-    def train_seconds(self) -> float | None:
-        """Training time (model.fit) of all sessions (a resumed run's included); runs older than
-        ``train_seconds`` in state.json: the sum of their epochs' times. None if unknown."""
-        total = self.state.get("train_seconds")
-        if isinstance(total, int | float) and not isinstance(total, bool) and math.isfinite(total):
-            return float(total)
-        secs = [h["seconds"] for h in self.history() if math.isfinite(h.get("seconds", math.nan))]
-        return float(sum(secs)) if secs else None
-
-    @property
-    def wall_seconds(self) -> float | None:
-        """Wall time of all training sessions: data loading, building, fit and evaluation."""
-        total = self.state.get("wall_seconds")
-        ok = isinstance(total, int | float) and not isinstance(total, bool)
-        return float(total) if ok and math.isfinite(total) else None
-
-    @property
-    def compile_seconds(self) -> float | None:
-        """Seconds of its training time spent compiling (every session's), or None where no
-        epoch measured it (older runs; an estimate that could not be made)."""
-        secs = [h["compile_seconds"] for h in self.history()
-                if math.isfinite(h.get("compile_seconds", math.nan))]
-        return float(sum(secs)) if secs else None
 
     @property
     def predictions_path(self) -> Path:
@@ -527,27 +700,6 @@ class Run:
     def write_config(self, config: dict) -> None:
         self._write_json("config.json", config)
 
-    @property
-    def dataset(self) -> dict:
-        """The data set the run was trained on (name, classes, image_size): recorded in its
-        config since runs took any data set; CIFAR-10 at 32x32 for runs from before."""
-        spec = self.config.get("dataset")
-        classes = spec.get("classes") if isinstance(spec, dict) else None
-        size = spec.get("image_size") if isinstance(spec, dict) else None
-        if (isinstance(classes, list) and len(classes) >= 2
-                and all(isinstance(c, str) for c in classes) and _count(size) and size > 0):
-            return {"name": str(spec.get("name") or "images"), "classes": classes,
-                    "image_size": size}
-        return {"name": "CIFAR-10", "classes": list(CLASSES), "image_size": 32}
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return tuple(self.dataset["classes"])
-
-    @property
-    def image_size(self) -> int:
-        return int(self.dataset["image_size"])
-
     def record_dataset(self, spec: dict) -> None:
         """Keep the data set's name, class names and image size in config.json."""
         self.write_config({**self.config, "dataset": spec})
@@ -555,14 +707,6 @@ class Run:
     @property
     def state(self) -> dict:
         return self._read_json("state.json")
-
-    @property
-    def image_counts(self) -> tuple[int | None, int | None]:
-        """(train, validation) images the trainer recorded, from one read of state.json; None
-        where unknown (runs from before the counts) or not a count."""
-        st = self.state
-        train, val = st.get("train_images"), st.get("val_images")
-        return (train if _count(train) else None), (val if _count(val) else None)
 
     def update_state(self, **changes: object) -> None:
         self._write_json("state.json", {**self.state, **changes})
@@ -698,54 +842,14 @@ class Run:
         return probs, labels
 
     def damage(self) -> str | None:
-        """Why this run's files cannot be trusted, or None: an unreadable or mistyped file, a
-        state that contradicts its config, a diverged (NaN) loss."""
-        from .config import TrainConfig
-
-        cfg, err = self._load_json("config.json")
-        if err:
-            return err
-        try:
-            config = TrainConfig.from_dict(cfg)
-        except (ValueError, TypeError) as exc:
-            return f"config.json: {exc}"
-        st, err = self._load_json("state.json")
-        if err:
-            return err
-        done = st.get("epochs_done", 0)
-        if not isinstance(done, int) or isinstance(done, bool) or done < 0:
-            return f"state.json: epochs_done is {done!r}, not a count of epochs"
-        if done > config.epochs:
-            return f"state.json says {done} epochs are done, but the run has {config.epochs}"
-        if not isinstance(st.get("status", ""), str):
-            return f"state.json: status is {st['status']!r}"
-        try:
-            text = read_run_text(self.path / "history.csv")
-        except FileNotFoundError:
-            text = ""
-        except (OSError, ValueError) as exc:
-            return f"history.csv is unreadable ({exc})"
-        rows, err = _parse_history(text)
-        if err:
-            return f"history.csv: {err}"
-        rows = [r for r in rows if r["epoch"] <= done]
-        if [r["epoch"] for r in rows] != list(range(1, len(rows) + 1)) or len(rows) < done:
-            return f"history.csv has epochs {[r['epoch'] for r in rows]}, state says {done}"
-        for r in rows:
-            bad = [k for k in ("loss", "val_loss") if k in r and not math.isfinite(r[k])]
-            if bad:
-                return f"diverged: {bad[0]} is {r[bad[0]]} at epoch {r['epoch']}"
-        metrics, err = self._load_json("metrics.json")
-        if err or (metrics and (err := metrics_problem(metrics, self.class_names))):
-            return err
-        if self.predictions_path.exists() and self.predictions() is None:
-            return "predictions.npz is not a readable set of test predictions"
-        return None
+        """Why this run's files cannot be trusted, or None (``RunSnapshot.damage``)."""
+        return self.snapshot().damage
 
     # -- ownership -------------------------------------------------------------------------
-    def lock(self) -> RunLock:
-        """Take this run's lock (``with run.lock(): ...``), or raise RunLockedError."""
-        return RunLock(self).acquire()
+    def lock(self, reenter: bool = False) -> RunLock:
+        """Take this run's lock (``with run.lock(): ...``), or raise RunLockedError;
+        ``reenter``: see ``RunLock.acquire``."""
+        return RunLock(self).acquire(reenter)
 
     def lock_held(self) -> bool:
         """Whether some process holds this run's kernel lock (the truth, whatever the ``lock``
@@ -779,13 +883,16 @@ class Run:
             "boot": boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
             "time": time.time(), "log": str(log)}))
 
-    def spawn(self) -> Spawn | None:
+    def spawn(self, state: dict | None = None) -> Spawn | None:
         """The trainer started for this run that has not begun training it (alive or dead),
-        or None."""
+        or None. ``state``: state.json as just read, if it was."""
+        if not (self.path / SPAWN_NAME).exists():  # a stat: most runs have no record
+            return None
         spawn = Spawn.read(self.path / SPAWN_NAME)
         # It has begun if it wrote the run's state (it removes the record just after, but the
         # record may have been written after that, on a machine slow to return from fork).
-        if spawn is None or spawn.owner.pid == self.state.get("pid"):
+        state = self.state if state is None else state
+        if spawn is None or spawn.owner.pid == state.get("pid"):
             return None
         return spawn
 
@@ -796,11 +903,12 @@ class Run:
         except OSError:
             pass
 
-    def start_error(self) -> str | None:
+    def start_error(self, state: dict | None = None) -> str | None:
         """Why the latest start of this run never began training, or None: its spawned trainer
         died first (an import error, a bad config, a kill), or no process ever took a run
-        created long ago."""
-        spawn = self.spawn()
+        created long ago. ``state``: state.json as just read, if it was."""
+        state = self.state if state is None else state
+        spawn = self.spawn(state)
         if spawn is not None:
             if spawn.owner.alive():
                 return None
@@ -809,7 +917,7 @@ class Run:
             return (f"the training process of run {self.id} (pid {spawn.owner.pid}, started "
                     f"{spawn.owner.since}) ended before it began training; its log: "
                     f"{spawn.log}" + (f" (last line: {tail})" if tail else ""))
-        if self.state.get("status") == "created" and self.owner() is None \
+        if RunStatus.read(state.get("status")) is RunStatus.CREATED and self.owner() is None \
                 and self._age() > START_GRACE_S:
             return (f"no process has trained run {self.id} since it was created: start it with "
                     f"cifar-tui train --resume {self.id} (or R in the Runs pane)")
@@ -822,56 +930,176 @@ class Run:
         except OSError:
             return math.inf
 
+
     # -- derived ---------------------------------------------------------------------------
     @property
-    def status(self) -> str:
-        """starting (a trainer is on its way), running, finished, early-stopped, pruned (a
-        sweep's pruner ended it after ``epochs_done`` epochs), stopped, failed (also: a trainer
-        that died before it began, see ``start_error``), interrupted
-        (its trainer died), or created (made, never trained)."""
-        st = self.state
-        status = st.get("status", "unknown")
-        if not isinstance(status, str):
-            status = "unknown"
-        if status in ("running", "unknown"):
+    def status(self) -> RunStatus:
+        """What state.json says, corrected by who holds the run (see ``RunStatus``)."""
+        return self._status(self.state)
+
+    def _status(self, st: dict) -> RunStatus:
+        status = RunStatus.read(st.get("status"))
+        if status in (RunStatus.RUNNING, RunStatus.UNKNOWN):
             if self.lock_held():  # a trainer has it, whatever its files say now
-                return "running"
-            if status == "unknown":
+                return RunStatus.RUNNING
+            if status is RunStatus.UNKNOWN:
                 return status
             if (self.path / LOCK_NAME).exists():
-                return "interrupted"
+                return RunStatus.INTERRUPTED
             same_host = st.get("host") == socket.gethostname()  # runs from before the lock
             pid = st.get("pid")
             if same_host and not (isinstance(pid, int) and pid_alive(pid)):
-                return "interrupted"
+                return RunStatus.INTERRUPTED
             return status
-        spawn = self.spawn()
+        spawn = self.spawn(st)
         if spawn is not None and spawn.owner.alive():
-            return "starting"
-        if status == "created":
+            return RunStatus.STARTING
+        if status is RunStatus.CREATED:
             if spawn is not None:  # its trainer died before it began
-                return "failed"
+                return RunStatus.FAILED
             if self.owner() is not None or self._age() <= START_GRACE_S:
-                return "starting"  # a trainer has the lock, or is about to take it
+                return RunStatus.STARTING  # a trainer has the lock, or is about to take it
         return status
 
-    @property
-    def epochs_done(self) -> int:
-        done = self.state.get("epochs_done", 0)
-        return done if _count(done) else 0
+    def summary(self) -> dict:
+        """One row for lists (``RunSnapshot.summary``)."""
+        return self.snapshot().summary()
+
+    def signature(self) -> tuple:
+        """The size and change time of each file a snapshot reads (stats, no reads): equal
+        signatures, same files."""
+        out = []
+        for name in SNAPSHOT_FILES:
+            try:
+                st = os.stat(self.path / name, follow_symlinks=False)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def snapshot(self, progress: bool = True) -> RunSnapshot:
+        """The run as its files say now, each file read once (predictions.npz: its headers and
+        labels only). ``progress``: also read a live run's progress.json."""
+        signature = self.signature()
+        cfg, cfg_err = self._load_json("config.json")
+        st, st_err = self._load_json("state.json")
+        try:
+            hist_text, hist_err = read_run_text(self.path / "history.csv"), None
+        except FileNotFoundError:
+            hist_text, hist_err = "", None
+        except (OSError, ValueError) as exc:
+            hist_text, hist_err = "", f"history.csv is unreadable ({exc})"
+        met, met_err = self._load_json("metrics.json")
+        rows, rows_err = _parse_history(hist_text)
+        rows_err = hist_err or (rows_err and f"history.csv: {rows_err}")
+        done = st.get("epochs_done", 0)
+        history = tuple(r for r in rows if r["epoch"] <= (done if _count(done) else 0))
+        classes = _dataset(cfg)["classes"]
+        damage = _damage(cfg, cfg_err, st, st_err, rows, rows_err, met, met_err,
+                         self.predictions_path, classes)
+        status = self._status(st)
+        owner_pid = self._owner_pid(status, st) if status.live else None
+        live_progress = None
+        if progress and status is RunStatus.RUNNING and owner_pid is not None:
+            from .live import read_progress  # live builds on this module
+
+            live_progress = read_progress(self, st)
+        error = None
+        if status is RunStatus.FAILED:
+            error = self.start_error(st) or st.get("error")
+            error = str(error) if error else None
+        return RunSnapshot(
+            run=self, status=status, config=cfg, state=st, rows=history,
+            metrics=met if met and metrics_problem(met, classes) is None else {},
+            damage=damage or None, error=error, owner_pid=owner_pid,
+            progress=live_progress, signature=signature)
+
+    def live_pid(self) -> int | None:
+        """The pid of the live process training this run (or starting to), else None."""
+        st = self.state
+        status = self._status(st)
+        return self._owner_pid(status, st) if status.live else None
+
+    def _owner_pid(self, status: RunStatus, st: dict) -> int | None:
+        """The pid of the live process training this run (or starting to), else None."""
+        owner = self.owner()
+        if owner is not None:
+            return owner.pid
+        if status is RunStatus.STARTING:
+            spawn = self.spawn(st)
+            return spawn.owner.pid if spawn is not None else None
+        pid = st.get("pid")  # a run from before the lock file
+        return int(pid) if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+@dataclass(frozen=True)
+class RunSnapshot(RunFacts):
+    """A run as one read of its files found it (``Run.snapshot()``): what every list, the CLI,
+    ``watch``, the app and the panes ask about a run, so each file is read once per look and
+    each question is answered in one place. ``run`` is for acting on it (open, resume)."""
+
+    run: Run
+    status: RunStatus
+    config: dict
+    state: dict
+    rows: tuple[dict, ...]  # the committed epochs of history.csv
+    metrics: dict  # the stored test evaluation; {} when missing or damaged
+    damage: str | None  # why its files cannot be trusted
+    error: str | None  # why it failed (status FAILED)
+    owner_pid: int | None  # the live process training it (or starting to)
+    progress: dict | None  # a running run's progress.json (live.read_progress)
+    signature: tuple = ()  # Run.signature() when read
 
     @property
-    def epochs_planned(self) -> int:
-        """The epochs its config asks for; 0 where unknown or not a count (a damaged file)."""
-        epochs = self.config.get("epochs", 0)
-        return epochs if _count(epochs) else 0
+    def id(self) -> str:
+        return self.run.id
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    def history(self) -> list[dict]:
+        return list(self.rows)
+
+    @property
+    def live(self) -> bool:
+        return self.status.live
+
+    @property
+    def ended(self) -> bool:
+        return self.status.ended
+
+    @property
+    def complete(self) -> bool:
+        return self.status.complete
+
+    @property
+    def resumable(self) -> bool:
+        """Can be trained further now: its status allows it, no one trains it, its files are
+        sound."""
+        return self.status.resumable and self.owner_pid is None and self.damage is None
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights are the run's model (``best_epoch``)."""
+        return best_epoch(self.rows)
+
+    @property
+    def shown_status(self) -> RunStatus:
+        """Its status as lists show it: DAMAGED when its files cannot be trusted."""
+        return RunStatus.DAMAGED if self.damage else self.status
+
+    def reusable(self, signature: tuple) -> bool:
+        """Whether this snapshot still holds for a run whose files now have ``signature``: an
+        ended run, with no trainer on its way, whose files have not changed (a live or
+        starting one changes without its files changing: its trainer may die)."""
+        return (self.status.ended and signature == self.signature
+                and self.signature[SNAPSHOT_FILES.index(SPAWN_NAME)] is None)
 
     def summary(self) -> dict:
         """One row for lists. A damaged run has status "damaged" and ``damage``, the reason;
         every value has its documented type whatever the files hold."""
-        cfg, st, hist, met = self.config, self.state, self.history(), self.metrics
-        damage = self.damage()
-        vals = [h["val_accuracy"] for h in hist
+        cfg, st, met = self.config, self.state, self.metrics
+        vals = [h["val_accuracy"] for h in self.rows
                 if math.isfinite(h.get("val_accuracy", math.nan))]
 
         def typed(value: object, *kinds: type) -> object:
@@ -885,7 +1113,7 @@ class Run:
         return {
             "id": self.id, "arch": typed(cfg.get("arch"), str),
             "dataset": data["name"], "classes": len(data["classes"]),
-            "status": "damaged" if damage else self.status, "damage": damage,
+            "status": self.shown_status, "damage": self.damage,
             "epochs": f"{self.epochs_done}/{epochs if epochs is not None else '?'}",
             "batch_size": typed(cfg.get("batch_size"), int),
             "optimizer": typed(cfg.get("optimizer"), str),
@@ -949,7 +1177,7 @@ class RunStore:
             raise StorageError(errno.EEXIST, f"could not create a run folder in {self.root}")
         run = Run(path)
         run.write_config(config)
-        run.update_state(status="created", created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        run.update_state(status=RunStatus.CREATED, created=time.strftime("%Y-%m-%d %H:%M:%S"),
                          epochs_done=0)
         return run
 
@@ -963,6 +1191,17 @@ class RunStore:
         """The runs in the order every list shows them (the CLI's ``runs``, the Runs pane):
         newest first, as the run just trained is the one wanted."""
         return self.list()[::-1]
+
+    def snapshots(self, previous: Mapping[str, RunSnapshot] | None = None) -> list[RunSnapshot]:
+        """Every run, newest first, each read once (``Run.snapshot``); an ended run whose
+        files have not changed since ``previous`` (the last call's, by id) keeps its snapshot
+        (``RunSnapshot.reusable``: a few stats, no reads)."""
+        out = []
+        for run in self.newest_first():
+            old = (previous or {}).get(run.id)
+            out.append(old if old is not None and old.reusable(run.signature())
+                       else run.snapshot())
+        return out
 
     def writable(self, ref: str) -> Run:
         """The run ``ref`` names for training it further (``--resume``): a run of this store

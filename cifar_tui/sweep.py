@@ -41,6 +41,7 @@ from .config import TrainConfig
 from .procs import boot_id, process_start
 from .runs import Owner, Run, RunStore, atomic_write_text
 from .space import Param, SpecError, grid_size, is_grid, parse_space
+from .status import RunStatus
 
 if TYPE_CHECKING:
     import optuna
@@ -383,7 +384,8 @@ def _resumable(store: RunStore, trial: optuna.Trial) -> Run | None:
     if not isinstance(run_id, str) or not (store.root / run_id / "config.json").exists():
         return None
     run = Run(store.root / run_id)
-    if run.status in ("created", "interrupted", "stopped") and run.owner() is None \
+    status = run.status
+    if (status is RunStatus.CREATED or status.cut_short) and run.owner() is None \
             and run.damage() is None:
         return run
     return None
@@ -453,10 +455,10 @@ def work(root: Path, name: str, storage: str | None = None, *,
         run = trainer(run=run, store=store, stop=stop, listener=_printer(trial.number, say),
                       callbacks=[ReportEpochs(trial.report, trial.should_prune)])
         status = run.status
-        if status == "pruned":
+        if status is RunStatus.PRUNED:
             say(f"trial {trial.number}: pruned at epoch {run.epochs_done}")
             raise optuna.TrialPruned(f"pruned at epoch {run.epochs_done}")
-        if status == "stopped":
+        if status is RunStatus.STOPPED:
             raise KeyboardInterrupt
         best = run.summary()["best_val_accuracy"]
         if best is None or not math.isfinite(best):

@@ -51,6 +51,7 @@ from .pipeline import ArrayBatches
 from .recipe import FAST
 from .runs import Run, RunDamagedError, RunStore
 from .schedules import learning_rate
+from .status import RunStatus
 
 keras = backend.import_keras()
 
@@ -200,7 +201,7 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
     try:
         initial_epoch = run.epochs_done if run.checkpoint_path.exists() else 0
         where = backend.describe()
-        run.update_state(status="running", pid=os.getpid(), host=socket.gethostname(),
+        run.update_state(status=RunStatus.RUNNING, pid=os.getpid(), host=socket.gethostname(),
                          error=None, backend=keras.backend.backend())
         run.clear_spawn()  # begun: viewers go by the state and the lock from here
         data = _run_data(run, config, data, emit.stop, initial_epoch)
@@ -394,35 +395,35 @@ def _started(run: Run, config: TrainConfig, model: keras.Model, batches: _Batche
 
 def _fit(run: Run, model: keras.Model, config: TrainConfig, batches: _Batches,
          initial_epoch: int, early: ResumableEarlyStopping | None, times: _Times,
-         callbacks: Sequence[keras.callbacks.Callback | None]) -> str:
+         callbacks: Sequence[keras.callbacks.Callback | None]) -> RunStatus:
     """model.fit from ``initial_epoch`` to the config's last epoch; the run's status after it."""
     if early is not None and initial_epoch > 1 and early.wait_exhausted():
         # It had already stopped early (killed during its test evaluation, say): Keras's rule
         # met at the last committed epoch; training on would add an epoch that the unbroken
         # run never trained.
-        return "early-stopped"
+        return RunStatus.EARLY_STOPPED
     if initial_epoch >= config.epochs:
-        return "finished"
+        return RunStatus.FINISHED
     try:
         with times.fitting():
             model.fit(batches.train, validation_data=batches.val, epochs=config.epochs,
                       initial_epoch=initial_epoch, verbose=0,
                       callbacks=[c for c in callbacks if c is not None])
     except StopRequested:
-        return "stopped"
+        return RunStatus.STOPPED
     except Pruned:
-        return "pruned"
+        return RunStatus.PRUNED
     if early is not None and early.stopped_epoch > 0 and run.epochs_done < config.epochs:
-        return "early-stopped"
-    return "finished"
+        return RunStatus.EARLY_STOPPED
+    return RunStatus.FINISHED
 
 
-def _finish(run: Run, data: Dataset, status: str, evaluate: bool, times: _Times,
+def _finish(run: Run, data: Dataset, status: RunStatus, evaluate: bool, times: _Times,
             clock: CompileClock, emit: Listener) -> Run:
     """Test the run's best weights (unless it was stopped or pruned), record its status and
     times, and say so."""
     evaluation = None
-    if evaluate and status not in ("stopped", "pruned") and run.model_path.exists():
+    if evaluate and status.complete and run.model_path.exists():
         evaluation = evaluate_run(run, data)
     total, wall = times.train_seconds(), times.wall_seconds()
     cache = clock.cache_counts()
@@ -440,12 +441,12 @@ def _record_end(run: Run, exc: BaseException, times: _Times, emit: Listener) -> 
     during the first data load), else failed, with the message the user reads."""
     total, wall = times.train_seconds(), times.wall_seconds()
     if isinstance(exc, KeyboardInterrupt | LoadCancelled):  # asked for: not a failure
-        run.update_state(status="stopped", train_seconds=total, wall_seconds=wall)
-        emit(Finished(run.id, "stopped", run.epochs_done, run.state.get("best_val_accuracy"),
-                      None, total, None, wall))
+        run.update_state(status=RunStatus.STOPPED, train_seconds=total, wall_seconds=wall)
+        emit(Finished(run.id, RunStatus.STOPPED, run.epochs_done,
+                      run.state.get("best_val_accuracy"), None, total, None, wall))
         return
     message = error_message(exc, "train")  # a bug: "unexpected error", traceback logged
-    run.update_state(status="failed", error=message, train_seconds=total, wall_seconds=wall)
+    run.update_state(status=RunStatus.FAILED, error=message, train_seconds=total, wall_seconds=wall)
     emit(Failed(run.id, message))
 
 
@@ -474,10 +475,14 @@ def evaluate_run(run: Run, data: Dataset | None = None) -> Evaluation:
         data = load_data(cfg.data, **data_options(cfg))
     check_matches(run.config.get("dataset"), data, f"run {run.id}")
     data = subset(data, cfg.subset, cfg.test_subset)
-    _, weights = run.evaluation_weights()  # the file load_run_model loads
-    model = load_run_model(run)
-    probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
-    ev = evaluate_probs(probs, data.y_test, data.class_names)
-    run.save_predictions(probs, data.y_test)
-    run.write_metrics({**ev.to_dict(), **weights})
+    # Under the run's lock, as every writer of a run: a run another process trains is refused
+    # (RunLockedError), not given a metrics.json of weights its trainer is replacing. The
+    # trainer's own evaluation takes it again in the thread that holds it.
+    with run.lock(reenter=True):
+        _, weights = run.evaluation_weights()  # the file load_run_model loads
+        model = load_run_model(run)
+        probs = predict_probs(model, data.x_test, normalize=cfg.normalize, tta=cfg.tta)
+        ev = evaluate_probs(probs, data.y_test, data.class_names)
+        run.save_predictions(probs, data.y_test)
+        run.write_metrics({**ev.to_dict(), **weights})
     return ev

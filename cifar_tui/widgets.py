@@ -46,6 +46,12 @@ class Pane(TabPane):
     def watch_has_focus(self, _has_focus: bool) -> None:
         self.app.stylesheet.update_nodes([self], animate=True)
 
+    def take_focus(self) -> None:
+        """Focus where the pane's keys work (the pane itself; a table in the panes that
+        are one), when the pane is shown."""
+        if self.can_focus:
+            self.focus()
+
 
 class Lazy(_Lazy):
     """Textual's Lazy without its crash when the app closes before the first refresh (q typed

@@ -444,7 +444,7 @@ async def test_the_runs_pane_shows_a_finished_studys_runs(tmp_path, tiny):
         assert table.cursor_row == 0 and table.scroll_y == 0  # the newest, in view
         await pilot.press("down")  # and from there the cursor goes where it is moved
         app.runs_version += 1
-        await pilot.pause()
+        await settle(pilot)
         assert table.cursor_row == 1
 
 
@@ -723,7 +723,7 @@ async def test_a_training_that_dies_unreported_is_shown_failed(tmp_path, tiny, r
         assert f"failed: {shown}" in log  # the log wraps long lines
         assert any(n.title == "Training failed" and n.message.startswith(shown)
                    and n.severity == "error" for n in app._notifications)
-        assert (app.train_status, pane.status, app.training) == ("done", "failed", False)
+        assert (app.train_status, pane.status, app.training) == ("failed", "failed", False)
         assert pane.query_one(ProgressBar).has_class("-failed")
         await pilot.press("s")  # not stuck "starting": a second try runs the trainer again
         await settle(pilot)

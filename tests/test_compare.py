@@ -98,7 +98,7 @@ def test_a_run_without_validation_says_no_val_wherever_best_val_is_shown(tmp_pat
     assert none.summary()["best_val_accuracy"] is None
     assert [best_val_text(r.summary()) for r in (none, held, fresh)] == ["no val", "66.0%", "-"]
 
-    assert row_cells(none, False)[5] == "no val"  # the TUI's Runs table
+    assert row_cells(none.snapshot(), False)[5] == "no val"  # the TUI's Runs table
     assert main(["runs", "--runs", str(store.root)]) == 0
     listing = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "no val" in listing[none.id] and "0.6600" in listing[held.id]
@@ -128,9 +128,9 @@ def test_every_view_says_on_how_many_images_each_accuracy_is(tmp_path, capsys):
     run = _run(store, 0.66, 0.64, 2.0, batch_size=32)  # its test metrics: on 100 images
     old = _run(store, 0.61, 0.60, 2.0, batch_size=64)
     run.update_state(train_images=45_000, val_images=4_500)
-    cells = row_cells(run, False)
+    cells = row_cells(run.snapshot(), False)
     assert cells[5:7] == ["66.0%/4.5k", "64.0%/100"]
-    assert row_cells(old, False)[5] == "61.0%"
+    assert row_cells(old.snapshot(), False)[5] == "61.0%"
     table = hparam_table([run, old])
     rows = {r[0]: r for r in table.text_rows()}
     assert rows[run.id][table.columns.index("best_val")] == "66.00%/4.5k"
@@ -155,7 +155,7 @@ def test_runs_table_test_cell_names_the_epoch_of_weights_not_the_last(tmp_path):
     last.write_metrics({**evaluation(0.6), "weights_epoch": 2, "weights": "last epoch",
                         "epochs_done": 2})
     older.write_metrics(evaluation(0.6))  # before weights were recorded
-    assert [row_cells(r, False)[6] for r in (best, last, older)] == [
+    assert [row_cells(r.snapshot(), False)[6] for r in (best, last, older)] == [
         "60.0%/10k e1", "60.0%/10k", "60.0%/10k"]
     last.update_state(epochs_done=4)  # trained on after the evaluation: no longer the last
-    assert row_cells(last, False)[6] == "60.0%/10k e2"
+    assert row_cells(last.snapshot(), False)[6] == "60.0%/10k e2"

@@ -684,14 +684,15 @@ async def test_a_live_rows_cells_grow_their_column_rather_than_being_cut(tmp_pat
     app = make_app(tmp_path, tiny)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
+        await app.workers.wait_for_complete()  # the app reads the runs in a worker
         await pilot.pause()
-        pane = app.query_one("RunsPane")
         table = app.query_one(DataTable)
         assert str(table.get_row_at(0)[5]).strip() == "-"
         run.write_history([{"epoch": 1, "accuracy": 0.3, "loss": 2.0, "val_accuracy": 0.3,
                             "val_loss": 2.0, "seconds": 4.0, "images_per_sec": 200.0}])
         run.update_state(epochs_done=1)
-        pane.refresh_live()
+        app.read_runs()  # what the app does every 2 s
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert "30.0%/100" in region_text(app, table)
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from .. import CLASSES
+from ..messages import ClassifyImage
 from ..names import markup_safe
 from ..render import probability_bars
 from ..widgets import ImageView, InOrderInput, Pane, downsample
@@ -35,7 +37,6 @@ class PredictPane(Pane):
         self.probs: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.images: np.ndarray | None = None
-        self._model_cache: tuple[str, object] | None = None
         # A confused pair (true, predicted) and its images, worst first; None: every image.
         self.pair: tuple[int, int] | None = None
         self.pair_images: np.ndarray | None = None
@@ -80,6 +81,7 @@ class PredictPane(Pane):
         self.watch(self.app, "current_run", self.refresh_run)
         self.watch(self.app, "dataset", self.refresh_run, init=False)
         self.watch(self.app, "pair", self.show_pair, init=False)
+        self.watch(self.app, "classified", self.show_file, init=False)
 
     def show_pair(self, pair: tuple[int, int] | None) -> None:
         """Step through the test images of a confused pair, highest wrong probability first
@@ -197,7 +199,7 @@ class PredictPane(Pane):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "pred-path" and event.value.strip():
-            self.classify_file(Path(event.value.strip()).expanduser())
+            self.post_message(ClassifyImage(Path(event.value.strip()).expanduser()))
             event.input.display = False
             self.focus()
 
@@ -205,31 +207,14 @@ class PredictPane(Pane):
         if event.widget.id == "pred-path":  # esc, or focus went elsewhere: close the box
             event.widget.display = False
 
-    @work(thread=True, exclusive=True, group="predict-file", exit_on_error=False)
-    def classify_file(self, path: Path) -> None:
-        from ..evaluation import load_image, predict_probs
-        from ..trainer import load_run_model  # TensorFlow: in this worker thread
-
-        run = self.app.current_run
-        try:
-            if run is None:
-                raise ValueError("pick or train a run first")
-            image = load_image(path, run.image_size)
-            if self._model_cache is None or self._model_cache[0] != run.id:
-                self._model_cache = (run.id, load_run_model(run))
-            probs = predict_probs(self._model_cache[1], image[None],
-                                  normalize=run.config.get("normalize", True))[0]
-        except Exception as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Cannot classify",
-                                      severity="error")
+    def show_file(self, result: Any) -> None:
+        """An image file as the app classified it (``app.Classified``)."""
+        if result is None:
             return
-        self.app.call_from_thread(self._show_file, path, image, probs, run.class_names)
-
-    def _show_file(self, path: Path, image: np.ndarray, probs: np.ndarray,
-                   classes: tuple[str, ...]) -> None:
+        image, probs, classes = result.image, result.probs, result.class_names
         side = image.shape[0]
         self.header_box.update(
-            f"{markup_safe(path)} (resized to {side}x{side})")
+            f"{markup_safe(result.path)} (resized to {side}x{side})")
         self.query_one(ImageView).show(_for_screen(image), scale=1)
         self.caption_box.update(self._caption(None, int(probs.argmax()), probs, classes))
         self.bars_box.update(probability_bars(probs, classes=classes))

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from ..events import epochs
-from ..messages import RunChanged, ShowPair
+from ..messages import EvaluateRun, ShowPair
 from ..names import markup_safe
 from ..render import PER_CLASS_SORTS, confused_pairs_text, confusion_heatmap, per_class_table
 from ..widgets import Pane, stat_line
@@ -150,15 +149,4 @@ class ResultsPane(Pane):
             self.notify("Need a run and loaded data to evaluate", severity="warning")
             return
         self.header_box.update(f"Evaluating {markup_safe(run.id)}...")
-        self.evaluate(run, ds)
-
-    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
-    def evaluate(self, run, ds) -> None:  # noqa: ANN001
-        from ..trainer import evaluate_run  # TensorFlow: in this worker thread
-
-        try:
-            evaluate_run(run, ds)
-        except Exception as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Evaluation failed",
-                                      severity="error")
-        self.post_message(RunChanged(run))
+        self.post_message(EvaluateRun(run))  # the app's worker; current_run redraws this

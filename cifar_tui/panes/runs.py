@@ -1,4 +1,7 @@
-"""Runs pane: past runs in a table; selected runs' curves overlaid in one plot."""
+"""Runs pane: past runs in a table; selected runs' curves overlaid in one plot.
+
+It draws the app's ``runs`` (``RunSnapshot``s, read by the app in a worker thread) and reads no
+run file itself; u asks the app to read the store again."""
 
 from __future__ import annotations
 
@@ -10,16 +13,17 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..compare import hparam_table, timings
-from ..messages import ExportReport, OpenRun, StartSweep, StartTraining
+from ..messages import ExportReport, OpenRun, ReadRuns, StartSweep, StartTraining
 from ..names import printable
-from ..runs import Run, accuracy_text, best_val_text
+from ..runs import RunSnapshot, accuracy_text, best_val_text
+from ..status import RunStatus
 from ..widgets import HistoryPlot, Pane, RowTable, plain_error
 
 # What decides between runs first, so it fits in 80 columns; the settings scroll in after.
 COLUMNS = ("", "run", "arch", "state", "epoch", "best val", "test acc", "s/ep", "img/s",
            "batch", "optimizer", "lr")
 # The longest state, shorter in the table so that run .. s/ep fit 80 columns with counts.
-STATE_CELLS = {"early-stopped": "early-stop"}
+STATE_CELLS = {RunStatus.EARLY_STOPPED: "early-stop"}
 
 
 def short_id(run_id: str) -> str:
@@ -31,7 +35,7 @@ def short_id(run_id: str) -> str:
     return run_id
 
 
-def test_cell(run: Run, accuracy: float | None) -> str:
+def test_cell(run: RunSnapshot, accuracy: float | None) -> str:
     """``71.2%/10k``: the test accuracy and on how many images; `` e3`` after it when the
     weights evaluated are not the last epoch's (the best-val epoch, or a run trained on since)."""
     if accuracy is None:
@@ -53,7 +57,7 @@ def clip(text: str, width: int) -> str:
 CELL_WIDTHS = {"arch": 14, "epoch": 9, "batch": 5, "optimizer": 9, "lr": 8}
 
 
-def row_cells(run: Run, selected: bool) -> list[str]:
+def row_cells(run: RunSnapshot, selected: bool) -> list[str]:
     s, t = run.summary(), timings(run)
     test = test_cell(run, s["test_accuracy"])
     cells = ["\u2713" if selected else " ", short_id(run.id), s["arch"] or "?",
@@ -95,12 +99,12 @@ class RunsPane(Pane):
         super().__init__(*args, **kwargs)
         self.selected: set[str] = set()
         self.metric = "accuracy"
-        self.runs: dict[str, Run] = {}
-        self._live: set[str] = set()  # runs shown as running at the last refresh
+        self.runs: dict[str, RunSnapshot] = {}  # as the app last read them, newest first
         # the hyperparameter view (TensorBoard's HParams): selected runs, differing settings
         self.hparams = False
         self.sort_column: str | None = None
         self.sort_desc = True
+        self._shown: list[str] = []  # the run ids of the table as last laid out
 
     # -- the pane's widgets, by id ------------------------------------------------------------
     @property
@@ -125,41 +129,34 @@ class RunsPane(Pane):
     def on_mount(self) -> None:
         self._columns: list[str] = []
         self.columns = dict(zip(COLUMNS, self.query_one(DataTable).add_columns(*COLUMNS)))
-        self.watch(self.app, "runs_version", self.refresh_runs)
-        # Runs trained by any process (this app, `--detach`, another shell) show their progress.
-        self.set_interval(2.0, self.refresh_live)
+        self.watch(self.app, "runs", self.show_runs)
 
-    def refresh_live(self) -> None:
-        """Redraw the rows of live runs (and of runs that just stopped being live)."""
-        if self.hparams:
-            return  # the HParams view shows finished results; h goes back to live rows
-        runs = self.app.store.list()
-        if [r.id for r in reversed(runs)] != list(self.runs):
-            self.refresh_runs()
+    def take_focus(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def show_runs(self, snapshots: tuple[RunSnapshot, ...]) -> None:
+        """The app's latest read of the store: rows whose snapshot changed are redrawn in place
+        (a live run's, every 2 s); a run added or gone lays the table out again."""
+        old = self.runs
+        self.runs = {s.id: s for s in snapshots}
+        if list(old) != list(self.runs) or self.hparams:
+            self.draw()
             return
-        from ..live import LIVE_STATUSES
-        from ..runs import SPAWN_NAME
-
         table = self.query_one(DataTable)
-        for run in runs:
-            # cheap checks first: only runs that may be live read their lock and records
-            if run.state.get("status") in ("running", "created") or run.id in self._live \
-                    or (run.path / SPAWN_NAME).exists():
-                for column, value in zip(COLUMNS, row_cells(run, run.id in self.selected)):
-                    table.update_cell(run.id, self.columns[column], value, update_width=True)
-                if run.status in LIVE_STATUSES:
-                    self._live.add(run.id)
-                else:
-                    self._live.discard(run.id)
+        for snap in snapshots:
+            if old[snap.id] is not snap:
+                for column, value in zip(COLUMNS, row_cells(snap, snap.id in self.selected)):
+                    table.update_cell(snap.id, self.columns[column], value, update_width=True)
         self.show_live()
+        self.plot()
 
     def show_live(self) -> None:
         """One line per live run under the table, in full (the table's state column is narrow):
         '1127-061503 running, epoch 4/10, 812 img/s, ETA 3 min (pid 1234)'."""
-        from ..live import describe, owner_pid
+        from ..live import describe
 
-        lines = [f"{short_id(i)} {describe(self.runs[i])} (pid {owner_pid(self.runs[i])})"
-                 for i in self.runs if i in self._live]
+        lines = [f"{short_id(i)} {describe(s)} (pid {s.owner_pid})"
+                 for i, s in self.runs.items() if s.live]
         live = self.live_line
         live.update(Text(printable("\n".join(lines), newlines=True)))
         live.display = bool(lines)
@@ -167,7 +164,7 @@ class RunsPane(Pane):
     def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Runs: resume highlighted run", "Continue from its last epoch",
                             self.action_resume)
-        yield SystemCommand("Runs: reload", "Read the run store again", self.refresh_runs)
+        yield SystemCommand("Runs: reload", "Read the run store again", self.action_refresh_runs)
         yield SystemCommand("Runs: hyperparameter table", "The settings that differ between "
                             "the selected runs, with their results; o sorts (h)",
                             self.action_toggle_hparams)
@@ -183,12 +180,13 @@ class RunsPane(Pane):
         yield SystemCommand("Compare dropout / batch norm", "A grid study of cnn, cnn-dropout "
                             "and cnn-dropout-bn (g)", self.action_compare_regularization)
 
-    def refresh_runs(self, _: object = None) -> None:
+    def draw(self) -> None:
+        """Lay the table out again from ``runs`` (the list, or the HParams view)."""
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         on = self._cursor_run()
-        shown = set(self.runs)
-        self.runs = {r.id: r for r in self.app.store.newest_first()}
+        shown = set(self._shown)
+        self._shown = list(self.runs)
         # Runs added since the last refresh (a queue's, or another process's) come first and
         # the cursor goes to the newest of them: it was left on an old row with the new ones
         # above the visible area. Otherwise it stays on its run.
@@ -201,21 +199,15 @@ class RunsPane(Pane):
                 self.columns = dict(zip(COLUMNS, table.add_columns(*COLUMNS)))
                 self._columns = []
             table.clear()
-            self._show_list(table)
+            for snap in self.runs.values():
+                table.add_row(*row_cells(snap, snap.id in self.selected), key=snap.id)
+            self.show_live()
         if table.row_count:
             keys = [row.key.value for row in table.ordered_rows]
             target = new[0] if new else on.id if on is not None else None
             row = keys.index(target) if target in keys else min(cursor, table.row_count - 1)
             table.move_cursor(row=row, scroll=True)
         self.plot()
-
-    def _show_list(self, table: DataTable) -> None:
-        for run in self.runs.values():
-            table.add_row(*row_cells(run, run.id in self.selected), key=run.id)
-        from ..live import LIVE_STATUSES
-
-        self._live = {i for i, r in self.runs.items() if r.status in LIVE_STATUSES}
-        self.show_live()
 
     def _show_hparams(self, table: DataTable) -> None:
         # two or more selected: those; otherwise every run (so more can be selected here)
@@ -242,7 +234,7 @@ class RunsPane(Pane):
         self.hparams = not self.hparams
         if not self.hparams:
             self.help_line.update(HELP)
-        self.refresh_runs()
+        self.draw()
 
     def action_sort_next(self) -> None:
         if not self.hparams:
@@ -251,20 +243,20 @@ class RunsPane(Pane):
         cols = self._columns
         i = cols.index(self.sort_column) + 1 if self.sort_column in cols else len(cols) - 4
         self.sort_column = cols[i % len(cols)]
-        self.refresh_runs()
+        self.draw()
 
     def action_sort_reverse(self) -> None:
         self.sort_desc = not self.sort_desc
-        self.refresh_runs()
+        self.draw()
 
     def action_export_report(self) -> None:
-        runs = [r for r in self.runs.values() if r.id in self.selected]
-        if not runs and (run := self._cursor_run()) is not None:
-            runs = [run]
+        runs = [s.run for s in self.runs.values() if s.id in self.selected]
+        if not runs and (snap := self._cursor_run()) is not None:
+            runs = [snap.run]
         if runs:
             self.post_message(ExportReport(runs))
 
-    def _cursor_run(self) -> Run | None:
+    def _cursor_run(self) -> RunSnapshot | None:
         table = self.query_one(DataTable)
         if not self.runs or table.cursor_row < 0 or not table.row_count:
             return None
@@ -295,34 +287,33 @@ class RunsPane(Pane):
         run = self._cursor_run()
         if run is not None:
             self.selected ^= {run.id}
-            self.refresh_runs()
+            self.draw()
 
     def action_open(self) -> None:
-        from ..live import LIVE_STATUSES
-
-        run = self._cursor_run()
-        if run is not None:
-            self.post_message(OpenRun(run))  # a live (or starting) run opens in the Train view
-            status = run.status
-            why = (run.start_error() or run.state.get("error")) if status == "failed" else None
-            if why:  # what happened comes first; a run that failed has little to see
-                self.notify(f"{run.id} failed: {plain_error(str(why))}", severity="error",
+        snap = self._cursor_run()
+        if snap is not None:
+            # a live (or starting) run opens in the Train view
+            self.post_message(OpenRun(snap.run))
+            if snap.status is RunStatus.FAILED and snap.error:
+                # what happened comes first; a run that failed has little to see
+                self.notify(f"{snap.id} failed: {plain_error(snap.error)}", severity="error",
                             timeout=15)
-            elif status not in LIVE_STATUSES:
-                self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
+            elif not snap.live:
+                self.notify(f"Opened {snap.id}: see Results (4) and Predict (5)")
 
     def action_resume(self) -> None:
-        run = self._cursor_run()
-        if run is None:
+        snap = self._cursor_run()
+        if snap is None:
             return
-        if run.status in ("finished", "early-stopped"):
-            self.notify(f"{run.id} is already {run.status}")
+        if snap.complete:
+            self.notify(f"{snap.id} is already {snap.status}")
             return
-        if (owner := run.owner()) is not None:
-            self.notify(f"{run.id} is live: pid {owner.pid} trains it. Enter follows it in the "
-                        "Train view, where x stops it.", severity="warning")
+        if snap.owner_pid is not None:
+            self.notify(f"{snap.id} is live: pid {snap.owner_pid} trains it. Enter follows it "
+                        "in the Train view, where x stops it.", severity="warning")
             return
-        self.post_message(StartTraining(run=run))
+        # the app checks again, on the run's files as they are then (RunLock)
+        self.post_message(StartTraining(run=snap.run))
 
     def action_compare_batches(self) -> None:
         self.post_message(StartSweep([f"batch_size={','.join(map(str, BATCH_SIZES))}"],
@@ -338,5 +329,5 @@ class RunsPane(Pane):
         self.plot()
 
     def action_refresh_runs(self) -> None:
-        self.refresh_runs()
+        self.post_message(ReadRuns())
 

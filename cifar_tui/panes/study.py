@@ -91,6 +91,9 @@ class StudyPane(Pane):
             yield PlotextPlot(id="study-chart")
             yield Static(id="study-importance")
 
+    def take_focus(self) -> None:
+        self.query_one("#study-trials", DataTable).focus()
+
     def on_mount(self) -> None:
         self.watch(self.app, "current_study", self._study_chosen)
         self.set_interval(REFRESH_S, self._refresh_if_shown)
@@ -227,9 +230,7 @@ class StudyPane(Pane):
             self.notify("This trial has no run yet", severity="warning")
             return
         self.post_message(OpenRun(run))
-        from ..live import LIVE_STATUSES
-
-        if run.status not in LIVE_STATUSES:
+        if not run.status.live:
             self.notify(f"Opened {run.id}: see Results (4) and Predict (5)")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

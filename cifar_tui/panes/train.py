@@ -27,10 +27,8 @@ from ..messages import (
     TrainingStarted,
 )
 from ..names import markup_safe, printable
+from ..status import RunStatus
 from ..widgets import EpochTable, HistoryPlot, Pane, StillProgressBar, plain_error, stat_line
-
-# Run.status values that no trainer will change any more.
-ENDED = ("finished", "early-stopped", "pruned", "stopped", "interrupted", "failed")
 
 
 class TrainPane(Pane):
@@ -42,7 +40,9 @@ class TrainPane(Pane):
         super().__init__(*args, **kwargs)
         self.metric = "accuracy"
         self.history: list[dict] = []
-        self.status = "idle"
+        # the run shown: None before this session trains or follows one (the current run's
+        # curves are shown then), else STARTING, RUNNING and how it ended, as app.train_status
+        self.status: RunStatus | None = None
         self.run_id = ""
         self.epochs = 0  # of the run shown: the bar's scale once it has ended
         self.steps = 0  # per epoch
@@ -90,43 +90,44 @@ class TrainPane(Pane):
 
     def show_last_run(self, run: Any) -> None:
         """While nothing trains, show the current run's curves rather than an empty pane."""
-        if run is None or self.status != "idle":  # this session's training stays shown
+        if run is None or self.status is not None:  # this session's training stays shown
             return
-        self.run_id, self.history = run.id, run.history()
-        self.images = run.image_counts
-        status, done = run.status, run.epochs_done  # each reads state.json: read once
-        from ..live import LIVE_STATUSES
-
-        if status in LIVE_STATUSES:  # trained by another process: follow it, not train again
+        snap = run.snapshot(progress=False)  # one read of its files
+        self.run_id, self.history = run.id, snap.history()
+        self.images = snap.image_counts
+        status, done = snap.status, snap.epochs_done
+        if status.live:  # trained by another process: follow it, not train again
             text = (f"Run {run.id} is {status} in another process ({epochs(done)} done): "
                     "to follow it here, open it in Runs (6) with enter.")
         else:
             text = (f"Last run {run.id}: {status}, {epochs(done)}. "
                     "Press s to train the model set up in the Model pane (2).")
         self.status_line.update(Text(printable(text)))  # ids: text
-        if status in ENDED:  # as this session's run would end: not an empty "--%" bar
-            self._ended_bar(status, done, run.epochs_planned)
+        if status.ended:  # as this session's run would end: not an empty "--%" bar
+            self._ended_bar(status, done, snap.epochs_planned)
         self.plot()
 
     def show_event(self, message: TrainingMessage | None) -> None:
         if message is not None:
             self._draw[type(message)](message.event)
 
-    def _bar(self, total: float | None, progress: float, end: str = "") -> None:
+    def _bar(self, total: float | None, progress: float, end: RunStatus | None = None) -> None:
         """The bar: steps of the epoch while it runs; epochs done of the run once it has
-        ended, coloured by how (``end``: finished, stopped or failed)."""
+        ended (``end``), coloured by how: green complete, red failed, yellow cut short."""
         bar = self.query_one(ProgressBar)
         bar.update(total=total, progress=progress)
-        for state in ("finished", "stopped", "failed"):
-            bar.set_class(end == state, f"-{state}")
+        bar.set_class(end is not None and end.complete, "-finished")
+        bar.set_class(end is RunStatus.FAILED, "-failed")
+        bar.set_class(end is not None and not end.complete and end is not RunStatus.FAILED,
+                      "-stopped")
 
-    def _ended_bar(self, status: str, done: int, epochs: int) -> None:
+    def _ended_bar(self, status: RunStatus, done: int, epochs: int) -> None:
         """Epochs done of the run, coloured by how it ended: full and green once complete
         (early stopping too), else how far it got of ``epochs`` (0: unknown)."""
-        if status in ("finished", "early-stopped"):
-            self._bar(max(done, 1), max(done, 1), "finished")
-        else:  # stopped, interrupted (its trainer died) or failed
-            self._bar(epochs or max(done, 1), done, "failed" if status == "failed" else "stopped")
+        if status.complete:
+            self._bar(max(done, 1), max(done, 1), status)
+        else:  # stopped, pruned, interrupted (its trainer died) or failed
+            self._bar(epochs or max(done, 1), done, status)
 
     def _warn(self, text: Text | str) -> None:
         """The overfitting warning; without one its row goes to the plot."""
@@ -135,7 +136,7 @@ class TrainPane(Pane):
         warning.display = bool(text)
 
     def _queued(self, config: Any) -> None:
-        self.history, self.status, self.run_id = [], "starting", ""
+        self.history, self.status, self.run_id = [], RunStatus.STARTING, ""
         self.epochs, self.steps, self.images = config.epochs, 0, (None, None)
         self.status_line.update(
             f"Starting {config.headline()}; loading Keras on {requested_backend()}...")
@@ -144,14 +145,13 @@ class TrainPane(Pane):
         self.plot()
 
     def _attached(self, run: Any) -> None:
-        from ..live import owner_pid
-
-        pid = owner_pid(run)
-        self.history, self.status, self.run_id = run.history(), "following", run.id
-        self.epochs, self.steps = run.epochs_planned, 0
-        self.images = run.image_counts
+        snap = run.snapshot(progress=False)  # one read of its files
+        pid = snap.owner_pid
+        self.history, self.status, self.run_id = snap.history(), snap.status, run.id
+        self.epochs, self.steps = snap.epochs_planned, 0
+        self.images = snap.image_counts
         who = f"process {pid}" if pid is not None else "another process"
-        if run.status == "starting":  # its trainer is loading data and Keras: nothing to draw yet
+        if snap.status is RunStatus.STARTING:  # its trainer is loading data and Keras
             text = Text(printable(f"Run {run.id} is starting in {who}: loading data and "
                                   "Keras... Its progress shows here from its first batch; x "
                                   "stops it."))
@@ -168,7 +168,7 @@ class TrainPane(Pane):
     def _started(self, event: Any) -> None:
         from ..runs import Run
 
-        self.status, self.run_id = "running", event.run_id
+        self.status, self.run_id = RunStatus.RUNNING, event.run_id
         self.epochs, self.steps = event.epochs, event.steps
         self.images = (event.train_size, event.val_size)
         self.history = Run(self.app.store.root / event.run_id).history()
@@ -214,15 +214,15 @@ class TrainPane(Pane):
         self.plot()
 
     def _finished(self, event: Any) -> None:
-        self.status = event.status
-        self._ended_bar(event.status, event.epochs_done, self.epochs)
+        self.status = RunStatus(event.status)
+        self._ended_bar(self.status, event.epochs_done, self.epochs)
         summary = (f"{event.status} after {epochs(event.epochs_done)} ({event.seconds:.0f} s"
                    f"{compile_text(event.compile_seconds, ', ', ' compiling')})")
         if event.evaluation is not None:
             weights = f", {event.weights}" if event.weights else ""
             summary += (f"; test accuracy {event.evaluation.accuracy:.2%} on "
                         f"{event.evaluation.n:,} images{weights} (Results: 4)")
-        elif event.status == "stopped":
+        elif self.status.cut_short:
             summary += "; resume it from Runs (6) with R"
         self.query_one(RichLog).write(Text(printable(summary), style="bold"))
         self.status_line.update(Text(printable(summary)))
@@ -230,10 +230,10 @@ class TrainPane(Pane):
     def _failed(self, event: Any) -> None:
         from ..runs import Run
 
-        self.status = "failed"
+        self.status = RunStatus.FAILED
         run_id = event.run_id or self.run_id
         done = Run(self.app.store.root / run_id).epochs_done if run_id else 0
-        self._ended_bar("failed", done, self.epochs)
+        self._ended_bar(self.status, done, self.epochs)
         message = plain_error(event.message)
         self.query_one(RichLog).write(Text(f"failed: {message}", style="bold red"))
         self.status_line.update(Text(f"Training failed: {message}", style="red"))
