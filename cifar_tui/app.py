@@ -35,11 +35,13 @@ from .data import Dataset, LoadCancelled, load_data
 from .form import config_from_form, preset_values
 from .keyorder import InOrderKeysApp
 from .messages import (
+    BuildModel,
     ClassifyImage,
     ConfigChanged,
     DataLoaded,
     DataProgress,
     EvaluateRun,
+    ExportCode,
     ExportReport,
     OpenRun,
     ReadRuns,
@@ -109,6 +111,26 @@ class Classified:
     image: np.ndarray
     probs: np.ndarray
     class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelBuilt:
+    """The model a BuildModel asked for: its parameter table (params.ParamTable) and Keras's
+    summary, or why it did not build."""
+
+    key: tuple
+    table: object | None
+    summary: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ModelCode:
+    """The script an ExportCode asked for, or why there is none (``key``: repr(config))."""
+
+    key: str
+    source: str | None
+    error: str | None
 
 
 class AppScreen(Screen):
@@ -202,6 +224,9 @@ class CifarApp(InOrderKeysApp):
     pair: var[tuple[int, int] | None] = var(None, always_update=True, init=False)
     current_study: var[str | None] = var(None, always_update=True, init=False)  # Study view
     classified: var[Classified | None] = var(None, always_update=True, init=False)  # o, Predict
+    # The Model pane's model, built, and its config as a script (BuildModel, ExportCode).
+    model_built: var[ModelBuilt | None] = var(None, always_update=True, init=False)
+    model_code: var[ModelCode | None] = var(None, always_update=True, init=False)
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -679,6 +704,39 @@ class CifarApp(InOrderKeysApp):
             self.call_from_thread(self.notify, str(exc), title="Evaluation failed",
                                   severity="error")
         self.post_message(RunChanged(run))
+
+    # -- the Model pane's model ----------------------------------------------------------
+    @on(BuildModel)
+    def _build_model(self, message: BuildModel) -> None:
+        self.run_worker(partial(self._build, message.key, message.summary_width), thread=True,
+                        group="params", exclusive=True, exit_on_error=False)
+
+    def _build(self, key: tuple, summary_width: int) -> None:
+        from .models import build_model  # imports TensorFlow, in this worker thread
+        from .params import keras_summary, param_table
+
+        arch, options, (num_classes, image_size) = key[0], dict(key[1]), key[2]
+        try:
+            model = build_model(arch, num_classes=num_classes, image_size=image_size, **options)
+            built = ModelBuilt(key, param_table(model), keras_summary(model, summary_width),
+                               None)
+        except Exception as exc:  # noqa: BLE001 - a bad spec: shown where the user looks
+            built = ModelBuilt(key, None, None, plain_error(exc))
+        self.call_from_thread(setattr, self, "model_built", built)
+
+    @on(ExportCode)
+    def _export_code(self, message: ExportCode) -> None:
+        self.run_worker(partial(self._write_code, message.config), thread=True, group="code",
+                        exclusive=True, exit_on_error=False)
+
+    def _write_code(self, config: TrainConfig) -> None:
+        from .codegen import export_script  # TensorFlow: in this worker thread
+
+        try:
+            code = ModelCode(repr(config), export_script(config), None)
+        except Exception as exc:  # noqa: BLE001 - e.g. fast: why it has no plain-Keras script
+            code = ModelCode(repr(config), None, str(exc))
+        self.call_from_thread(setattr, self, "model_code", code)
 
     @on(ClassifyImage)
     def _classify(self, message: ClassifyImage) -> None:

@@ -72,6 +72,22 @@ class EvaluateRun(Message):
 
 
 @dataclass
+class BuildModel(Message):
+    """Build the model ``key`` describes (arch, model options, (classes, image size)) for its
+    parameter table and Keras's summary, ``summary_width`` columns wide."""
+
+    key: tuple
+    summary_width: int
+
+
+@dataclass
+class ExportCode(Message):
+    """Write ``config`` as the standalone Keras script ``cifar-tui code`` exports."""
+
+    config: TrainConfig
+
+
+@dataclass
 class ClassifyImage(Message):
     """Classify the image file at ``path`` with the current run's model."""
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,7 +29,7 @@ from ..form import (
     preset_values,
     visible,
 )
-from ..messages import ConfigChanged
+from ..messages import BuildModel, ConfigChanged, ExportCode
 from ..widgets import (
     FieldCheckbox,
     FieldSelect,
@@ -37,7 +37,6 @@ from ..widgets import (
     Lazy,
     MaximizableScroll,
     Pane,
-    plain_error,
     typing_in_field,
 )
 
@@ -135,6 +134,9 @@ class ModelPane(Pane):
         # another data set has another head (classes) and input (size): another table
         self.watch(self.app, "dataset", lambda _: self._table_wanted and self.refresh_params(),
                    init=False)
+        # the app builds the model and writes its script in its workers (BuildModel, ExportCode)
+        self.watch(self.app, "model_built", self.show_built, init=False)
+        self.watch(self.app, "model_code", self.show_code, init=False)
 
     def on_show(self) -> None:
         if not self._table_wanted:
@@ -342,7 +344,7 @@ if w.parent is not None and w.parent.parent.display]
         if self.view == "code" and (force or code_key != self._code_key):
             self._code_key = code_key
             table.update(f"Writing the Keras code of {cfg.arch}...")
-            self.build_code(cfg)
+            self.post_message(ExportCode(cfg))
         key = self._key(cfg)
         if key == self._model_key and not force:
             return  # the model is unchanged (e.g. the learning rate was edited)
@@ -353,7 +355,7 @@ if w.parent is not None and w.parent.parent.display]
             first = "keras" not in sys.modules  # the first build imports Keras: seconds
             table.update(f"Building {cfg.arch}..." + (
                 "\nLoading Keras and TensorFlow first (a few seconds, once)." if first else ""))
-        self.build_table(key)
+        self.post_message(BuildModel(key, SUMMARY_WIDTH))
 
     def _key(self, cfg: TrainConfig) -> tuple:
         """What the parameter table depends on: the architecture, its model options, and the
@@ -373,47 +375,38 @@ if w.parent is not None and w.parent.parent.display]
             self._show_view()
         self.refresh_params()
 
-    @work(thread=True, exclusive=True, group="code", exit_on_error=False)
-    def build_code(self, cfg: TrainConfig) -> None:
-        from rich.syntax import Syntax
-        from textual.worker import get_current_worker
+    def show_code(self, code: Any) -> None:
+        """The script the app wrote (``app.ModelCode``), if it is of the config shown."""
+        if code is None or code.key != self._code_key:
+            return  # a newer edit has asked for its own
+        if code.source is not None:
+            from rich.syntax import Syntax
 
-        from ..codegen import dataset_export, export_script  # TensorFlow: in this thread
+            renderable: object = Syntax(code.source, "python", theme="ansi_dark",
+                                        word_wrap=False)
+            width = max(len(line) for line in code.source.splitlines()) + 2
+        else:  # e.g. fast: say plainly why it has no plain-Keras script
+            renderable, width = Text(code.error or "", style="yellow"), 60
+        self._set_view("code", renderable, width)
 
-        ds = self.app.dataset  # the script reads, and the model fits, the data loaded
-        try:
-            src = export_script(cfg, **(dataset_export(ds, cfg) if ds is not None else {}))
-            renderable: object = Syntax(src, "python", theme="ansi_dark", word_wrap=False)
-            width = max(len(line) for line in src.splitlines()) + 2
-        except Exception as exc:  # e.g. fast: say plainly why it has no plain-Keras script
-            renderable, width = Text(str(exc), style="yellow"), 60
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._set_view, "code", renderable, width)
-
-    @work(thread=True, exclusive=True, group="params", exit_on_error=False)
-    def build_table(self, key: tuple) -> None:
+    def show_built(self, built: Any) -> None:
+        """The model the app built (``app.ModelBuilt``), if it is the one the form describes."""
+        if built is None or built.key != self._model_key:
+            return  # a newer edit has asked for its own
         from rich.console import Console
-        from textual.worker import get_current_worker
 
-        from ..models import build_model  # imports TensorFlow, in this worker thread
-        from ..params import keras_summary, param_table
         from ..render import param_table_renderable
 
-        arch, options, (num_classes, image_size) = key[0], dict(key[1]), key[2]
-        error = None
-        try:
-            model = build_model(arch, num_classes=num_classes, image_size=image_size, **options)
-            renderable: object = param_table_renderable(param_table(model))
-            summary: object = Text(keras_summary(model, width=SUMMARY_WIDTH))
-        except Exception as exc:  # a bad spec: show it where the user is looking
-            error = plain_error(exc)
-            renderable = summary = Text(error, style="red")
+        if built.error is None:
+            renderable: object = param_table_renderable(built.table)
+            summary: object = Text(built.summary)
+        else:
+            renderable = summary = Text(built.error, style="red")
         # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
         width = Console(width=400).measure(renderable).maximum
-        if not get_current_worker().is_cancelled:  # a newer edit has started its own build
-            self.app.call_from_thread(self._built, key, error)
-            self.app.call_from_thread(self._set_view, "summary", summary, SUMMARY_WIDTH)
-            self.app.call_from_thread(self._set_view, "table", renderable, width)
+        self._built(built.key, built.error)
+        self._set_view("summary", summary, SUMMARY_WIDTH)
+        self._set_view("table", renderable, width)
 
     def _built(self, key: tuple, error: str | None) -> None:
         if (error is not None) != (self._build_error is not None and self._build_error[0] == key):
