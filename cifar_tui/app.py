@@ -264,6 +264,8 @@ class CifarApp(InOrderKeysApp):
         # What the Model form describes (ModelPane posts ConfigChanged on every edit).
         self.config: TrainConfig | None = config_from_form(preset_values(DEFAULT_ARCH, subset))
         self.config_error: str | None = None
+        self._runs_reader: Worker | None = None  # the worker reading the run store, if any
+        self._runs_again: bool | None = None  # a read asked for meanwhile (True: fresh)
         # the model Predict's image files are classified with: ((run id, model file), model)
         self._model_cache: tuple[tuple[str, Path], object] | None = None
 
@@ -670,22 +672,26 @@ class CifarApp(InOrderKeysApp):
 
     def read_runs(self, fresh: bool = False) -> None:
         """Read the store again in a worker; ``fresh``: every run's files, not only those of
-        live runs and runs whose files changed (RunSnapshot.reusable)."""
+        live runs and runs whose files changed (RunSnapshot.reusable). One read at a time: a
+        read asked for meanwhile follows it (hundreds of runs can take longer than 2 s)."""
+        if self._runs_reader is not None and not self._runs_reader.is_finished:
+            self._runs_again = bool(self._runs_again) or fresh
+            return
+        self._runs_again = None
         previous = {} if fresh else {s.id: s for s in self.runs}
-        self.run_worker(partial(self._read_snapshots, previous), thread=True, group="runs",
-                        exclusive=True, exit_on_error=False)
+        self._runs_reader = self.run_worker(partial(self._read_snapshots, previous),
+                                            thread=True, group="runs", exit_on_error=False)
 
     def _read_snapshots(self, previous: dict[str, RunSnapshot]) -> None:
-        from textual.worker import get_current_worker
-
-        snapshots = tuple(self.store.snapshots(previous))
-        if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._runs_read, snapshots)
+        self.call_from_thread(self._runs_read, tuple(self.store.snapshots(previous)))
 
     def _runs_read(self, snapshots: tuple[RunSnapshot, ...]) -> None:
         if len(snapshots) != len(self.runs) or any(
                 new is not old for new, old in zip(snapshots, self.runs)):
             self.runs = snapshots  # the same objects: nothing changed, nothing to redraw
+        if self._runs_again is not None:  # asked for while this read was under way
+            self._runs_reader = None
+            self.read_runs(self._runs_again)
 
     @on(EvaluateRun)
     def _evaluate(self, message: EvaluateRun) -> None:

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import TrainConfig
-from .runs import Run, accuracy_text, best_val_text
+from .runs import Run, RunSnapshot, accuracy_text, best_val_text
 
 METRICS = ("best_val", "test_acc", "s_per_epoch", "images_per_sec")
 # Where a run was trained from and on, not what was trained: never a column of its own.
 NOT_HPARAMS = ("data", "devices")
 
 
-def timings(run: Run) -> dict:
+def timings(run: Run | RunSnapshot) -> dict:
     """Seconds per epoch (mean; and without the first, which includes graph compilation),
     median training images/s, training and wall seconds, how many of the training seconds went
     to compiling, and where it ran."""
@@ -43,7 +43,7 @@ class HParamTable:
     columns: list[str]  # "run", the differing config fields, then METRICS
     rows: list[list]  # values (None where unknown), in the columns' order
     shared: dict  # config fields equal in every run
-    summaries: dict = field(default_factory=dict)  # run id -> Run.summary()
+    summaries: dict = field(default_factory=dict)  # run id -> its summary()
 
     def to_dicts(self) -> list[dict]:
         return [dict(zip(self.columns, r)) for r in self.rows]
@@ -65,7 +65,7 @@ class HParamTable:
 UNUSED = "unused"  # a setting the run's other settings made moot (momentum of plain SGD)
 
 
-def _hparams(run: Run) -> dict | None:
+def _hparams(run: Run | RunSnapshot) -> dict | None:
     """The run's settings (missing keys: the defaults; moot ones "unused"); None for a damaged
     config.json, whose row shows no settings (its status says why) rather than failing the
     whole table."""
@@ -87,7 +87,7 @@ def _sort_key(value: object) -> tuple:
     return (0, 1, str(value))
 
 
-def hparam_table(runs: Sequence[Run], sort: str | None = None,
+def hparam_table(runs: Sequence[Run | RunSnapshot], sort: str | None = None,
                  descending: bool = False) -> HParamTable:
     """The table for ``runs``, sorted by column ``sort`` (None: the given order)."""
     configs = [_hparams(r) for r in runs]
