@@ -13,11 +13,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
@@ -30,6 +29,7 @@ from textual.widgets._tabbed_content import ContentTabs
 from textual.widgets._tabs import Underline
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
+from . import tasks
 from .config import DEFAULT_ARCH, TrainConfig
 from .data import Dataset, LoadCancelled, load_data
 from .form import config_from_form, preset_values
@@ -100,37 +100,6 @@ def _default_sweeper(root: Path, name: str) -> str:
 
     started = start_workers(root, name)
     return f"{len(started)} worker(s), pid {', '.join(str(pid) for pid, _ in started)}"
-
-
-@dataclass(frozen=True)
-class Classified:
-    """An image file classified by a run's model (Predict's o)."""
-
-    run_id: str
-    path: Path
-    image: np.ndarray
-    probs: np.ndarray
-    class_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ModelBuilt:
-    """The model a BuildModel asked for: its parameter table (params.ParamTable) and Keras's
-    summary, or why it did not build."""
-
-    key: tuple
-    table: object | None
-    summary: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class ModelCode:
-    """The script an ExportCode asked for, or why there is none (``key``: repr(config))."""
-
-    key: str
-    source: str | None
-    error: str | None
 
 
 class AppScreen(Screen):
@@ -223,10 +192,10 @@ class CifarApp(InOrderKeysApp):
     # (true, predicted) classes whose test images Predict shows, worst first; None: all images
     pair: var[tuple[int, int] | None] = var(None, always_update=True, init=False)
     current_study: var[str | None] = var(None, always_update=True, init=False)  # Study view
-    classified: var[Classified | None] = var(None, always_update=True, init=False)  # o, Predict
+    classified: var[tasks.Classified | None] = var(None, always_update=True, init=False)
     # The Model pane's model, built, and its config as a script (BuildModel, ExportCode).
-    model_built: var[ModelBuilt | None] = var(None, always_update=True, init=False)
-    model_code: var[ModelCode | None] = var(None, always_update=True, init=False)
+    model_built: var[tasks.ModelBuilt | None] = var(None, always_update=True, init=False)
+    model_code: var[tasks.ModelCode | None] = var(None, always_update=True, init=False)
 
     def __init__(self, data_source: str | None = None, runs_root: str | Path | None = None,
                  subset: int | None = None,
@@ -266,8 +235,7 @@ class CifarApp(InOrderKeysApp):
         self.config_error: str | None = None
         self._runs_reader: Worker | None = None  # the worker reading the run store, if any
         self._runs_again: bool | None = None  # a read asked for meanwhile (True: fresh)
-        # the model Predict's image files are classified with: ((run id, model file), model)
-        self._model_cache: tuple[tuple[str, Path], object] | None = None
+        self.classifier = tasks.Classifier()  # Predict's image files, with the run's model loaded
 
     # -- layout ----------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -711,38 +679,29 @@ class CifarApp(InOrderKeysApp):
                                   severity="error")
         self.post_message(RunChanged(run))
 
-    # -- the Model pane's model ----------------------------------------------------------
+    # -- core work the panes ask for (tasks.py) ------------------------------------------
+    def _task(self, group: str, task: Callable[[], object], result: str, failed: str) -> None:
+        """Run ``task`` in a worker of ``group`` (a newer request replaces the older one) and
+        put what it returns in the reactive ``result``; an error is said as ``failed``."""
+        def work() -> None:
+            try:
+                value = task()
+            except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
+                self.call_from_thread(self.notify, str(exc), title=failed, severity="error")
+                return
+            self.call_from_thread(setattr, self, result, value)
+
+        self.run_worker(work, thread=True, group=group, exclusive=True, exit_on_error=False)
+
     @on(BuildModel)
     def _build_model(self, message: BuildModel) -> None:
-        self.run_worker(partial(self._build, message.key, message.summary_width), thread=True,
-                        group="params", exclusive=True, exit_on_error=False)
-
-    def _build(self, key: tuple, summary_width: int) -> None:
-        from .models import build_model  # imports TensorFlow, in this worker thread
-        from .params import keras_summary, param_table
-
-        arch, options, (num_classes, image_size) = key[0], dict(key[1]), key[2]
-        try:
-            model = build_model(arch, num_classes=num_classes, image_size=image_size, **options)
-            built = ModelBuilt(key, param_table(model), keras_summary(model, summary_width),
-                               None)
-        except Exception as exc:  # noqa: BLE001 - a bad spec: shown where the user looks
-            built = ModelBuilt(key, None, None, plain_error(exc))
-        self.call_from_thread(setattr, self, "model_built", built)
+        self._task("params", partial(tasks.build, message.key, message.summary_width),
+                   "model_built", "Could not build the model")
 
     @on(ExportCode)
     def _export_code(self, message: ExportCode) -> None:
-        self.run_worker(partial(self._write_code, message.config), thread=True, group="code",
-                        exclusive=True, exit_on_error=False)
-
-    def _write_code(self, config: TrainConfig) -> None:
-        from .codegen import export_script  # TensorFlow: in this worker thread
-
-        try:
-            code = ModelCode(repr(config), export_script(config), None)
-        except Exception as exc:  # noqa: BLE001 - e.g. fast: why it has no plain-Keras script
-            code = ModelCode(repr(config), None, str(exc))
-        self.call_from_thread(setattr, self, "model_code", code)
+        self._task("code", partial(tasks.write_code, message.config), "model_code",
+                   "Could not write the code")
 
     @on(ClassifyImage)
     def _classify(self, message: ClassifyImage) -> None:
@@ -750,27 +709,8 @@ class CifarApp(InOrderKeysApp):
             self.notify("No run to classify with: train one (s) or open one in Runs (6)",
                         severity="warning")
             return
-        self.run_worker(partial(self._classify_image, self.current_run, message.path),
-                        thread=True, group="classify", exclusive=True, exit_on_error=False)
-
-    def _classify_image(self, run: Run, path: Path) -> None:
-        from .evaluation import load_image, predict_probs
-        from .training import load_run_model  # TensorFlow: in this worker thread
-
-        try:
-            image = load_image(path, run.image_size)
-            model_path, _ = run.evaluation_weights()
-            key = (run.id, model_path)
-            if self._model_cache is None or self._model_cache[0] != key:
-                self._model_cache = (key, load_run_model(run))
-            probs = predict_probs(self._model_cache[1], image[None],
-                                  normalize=run.config.get("normalize", True))[0]
-        except Exception as exc:  # noqa: BLE001 - said on screen; the app goes on
-            self.call_from_thread(self.notify, str(exc), title="Cannot classify",
-                                  severity="error")
-            return
-        self.call_from_thread(setattr, self, "classified",
-                              Classified(run.id, path, image, probs, run.class_names))
+        self._task("classify", partial(self.classifier, self.current_run, message.path),
+                   "classified", "Cannot classify")
 
     @on(RunChanged)
     def _run_changed(self, message: RunChanged) -> None:

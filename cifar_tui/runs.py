@@ -344,6 +344,19 @@ class RunLock:
                 os.close(fd)
                 raise StorageError(exc.errno, f"could not lock run {self.run.id}: "
                                    f"{exc.strerror}") from None
+        try:
+            rec = self._write_record()
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._record, self._key = fd, rec, key
+        with _HELD_GUARD:
+            _HELD[key] = threading.get_ident()
+        self.run.sweep()  # whatever a killed owner left half-written goes now
+        return self
+
+    def _write_record(self) -> int:
+        """Write who holds the lock into the ``lock`` file; its descriptor."""
         pid = os.getpid()
         record = {"pid": pid, "host": socket.gethostname(), "start": process_start(pid),
                   "boot": boot_id(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -358,15 +371,10 @@ class RunLock:
         except OSError as exc:
             if rec is not None:
                 os.close(rec)
-            os.close(fd)
             if isinstance(exc, StorageError):
                 raise
             raise StorageError(exc.errno, f"could not lock run {self.run.id}: {exc}") from exc
-        self._fd, self._record, self._key = fd, rec, key
-        with _HELD_GUARD:
-            _HELD[key] = threading.get_ident()
-        self.run.sweep()  # whatever a killed owner left half-written goes now
-        return self
+        return rec
 
     def release(self) -> None:
         """Give the lock up (the record is emptied; the kernel lock goes with the descriptor)."""

@@ -37,6 +37,7 @@ from ..widgets import (
     Lazy,
     MaximizableScroll,
     Pane,
+    plain_error,
     typing_in_field,
 )
 
@@ -376,7 +377,7 @@ if w.parent is not None and w.parent.parent.display]
         self.refresh_params()
 
     def show_code(self, code: Any) -> None:
-        """The script the app wrote (``app.ModelCode``), if it is of the config shown."""
+        """The script the app wrote (``tasks.ModelCode``), if it is of the config shown."""
         if code is None or code.key != self._code_key:
             return  # a newer edit has asked for its own
         if code.source is not None:
@@ -390,21 +391,22 @@ if w.parent is not None and w.parent.parent.display]
         self._set_view("code", renderable, width)
 
     def show_built(self, built: Any) -> None:
-        """The model the app built (``app.ModelBuilt``), if it is the one the form describes."""
+        """The model the app built (``tasks.ModelBuilt``), if it is the one the form describes."""
         if built is None or built.key != self._model_key:
             return  # a newer edit has asked for its own
         from rich.console import Console
 
         from ..render import param_table_renderable
 
-        if built.error is None:
+        error = None if built.error is None else plain_error(built.error)
+        if error is None:
             renderable: object = param_table_renderable(built.table)
             summary: object = Text(built.summary)
         else:
-            renderable = summary = Text(built.error, style="red")
+            renderable = summary = Text(error, style="red")
         # Natural width, scrolled sideways when narrow, rather than squeezed into ellipses.
         width = Console(width=400).measure(renderable).maximum
-        self._built(built.key, built.error)
+        self._built(built.key, error)
         self._set_view("summary", summary, SUMMARY_WIDTH)
         self._set_view("table", renderable, width)
 

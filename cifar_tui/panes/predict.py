@@ -208,7 +208,7 @@ class PredictPane(Pane):
             event.widget.display = False
 
     def show_file(self, result: Any) -> None:
-        """An image file as the app classified it (``app.Classified``)."""
+        """An image file as the app classified it (``tasks.Classified``)."""
         if result is None:
             return
         image, probs, classes = result.image, result.probs, result.class_names
