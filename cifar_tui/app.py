@@ -680,7 +680,8 @@ class CifarApp(InOrderKeysApp):
         self.post_message(RunChanged(run))
 
     # -- core work the panes ask for (tasks.py) ------------------------------------------
-    def _task(self, group: str, task: Callable[[], object], result: str, failed: str) -> None:
+    def _core_work(self, group: str, task: Callable[[], object], result: str,
+                   failed: str) -> None:
         """Run ``task`` in a worker of ``group`` (a newer request replaces the older one) and
         put what it returns in the reactive ``result``; an error is said as ``failed``."""
         def work() -> None:
@@ -695,12 +696,12 @@ class CifarApp(InOrderKeysApp):
 
     @on(BuildModel)
     def _build_model(self, message: BuildModel) -> None:
-        self._task("params", partial(tasks.build, message.key, message.summary_width),
+        self._core_work("params", partial(tasks.build, message.key, message.summary_width),
                    "model_built", "Could not build the model")
 
     @on(ExportCode)
     def _export_code(self, message: ExportCode) -> None:
-        self._task("code", partial(tasks.write_code, message.config), "model_code",
+        self._core_work("code", partial(tasks.write_code, message.config), "model_code",
                    "Could not write the code")
 
     @on(ClassifyImage)
@@ -709,7 +710,7 @@ class CifarApp(InOrderKeysApp):
             self.notify("No run to classify with: train one (s) or open one in Runs (6)",
                         severity="warning")
             return
-        self._task("classify", partial(self.classifier, self.current_run, message.path),
+        self._core_work("classify", partial(self.classifier, self.current_run, message.path),
                    "classified", "Cannot classify")
 
     @on(RunChanged)
