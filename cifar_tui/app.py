@@ -670,7 +670,7 @@ class CifarApp(InOrderKeysApp):
                         group="evaluate", exclusive=True, exit_on_error=False)
 
     def _evaluate_run(self, run: Run, data: Dataset) -> None:
-        from .training import evaluate_run  # TensorFlow: in this worker thread
+        from .trainer import evaluate_run  # TensorFlow: in this worker thread
 
         try:
             evaluate_run(run, data)  # under the run's lock: a live trainer's run is refused

@@ -215,7 +215,7 @@ time.sleep(60)
 def test_an_evaluation_of_a_run_another_process_holds_is_refused_unwritten(tmp_path, tiny):
     """Results' e wrote metrics.json without the run lock (panes/results.py), over a run a
     trainer was writing. Evaluation goes through the core, under the lock."""
-    from cifar_tui.training import evaluate_run
+    from cifar_tui.trainer import evaluate_run
 
     store = RunStore(tmp_path / "runs")
     run = store.create({"arch": "custom", "epochs": 1, "dataset": tiny.spec()})
