@@ -72,6 +72,7 @@ def row_cells(run: RunSnapshot, selected: bool) -> list[str]:
             for column, cell in zip(COLUMNS, cells)]
 
 
+IN_PLACE_ROWS = 8  # more changed rows than this: the table is laid out again
 BATCH_SIZES = (32, 64, 128)  # the assignment's batch-size comparison
 REGULARIZATION = ("cnn", "cnn-dropout", "cnn-dropout-bn")
 HELP = ("space overlay  enter open  R resume  b/g compare  h hparams  w report\n"
@@ -139,14 +140,15 @@ class RunsPane(Pane):
         (a live run's, every 2 s); a run added or gone lays the table out again."""
         old = self.runs
         self.runs = {s.id: s for s in snapshots}
-        if list(old) != list(self.runs) or self.hparams:
+        changed = [s for s in snapshots if old.get(s.id) is not s]
+        # a few rows (the live ones) in place; many (u: all read again) in one layout
+        if list(old) != list(self.runs) or self.hparams or len(changed) > IN_PLACE_ROWS:
             self.draw()
             return
         table = self.query_one(DataTable)
-        for snap in snapshots:
-            if old[snap.id] is not snap:
-                for column, value in zip(COLUMNS, row_cells(snap, snap.id in self.selected)):
-                    table.update_cell(snap.id, self.columns[column], value, update_width=True)
+        for snap in changed:
+            for column, value in zip(COLUMNS, row_cells(snap, snap.id in self.selected)):
+                table.update_cell(snap.id, self.columns[column], value, update_width=True)
         self.show_live()
         self.plot()
 
