@@ -448,7 +448,8 @@ def work(root: Path, name: str, storage: str | None = None, *,
         config.validate()
         run = _resumable(store, trial) or store.create(config.to_dict())
         trial.set_user_attr("run", run.id)
-        run.update_state(study=name, trial=trial.number)
+        with run.lock():  # as every writer of a run (the trainer takes it again next)
+            run.update_state(study=name, trial=trial.number)
         resumed = f", resuming run {run.id} after epoch {run.epochs_done}" \
             if run.epochs_done else f", run {run.id}"
         say(f"trial {trial.number}: {_describe(values)}{resumed}")
