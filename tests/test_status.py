@@ -231,3 +231,45 @@ def test_an_evaluation_of_a_run_another_process_holds_is_refused_unwritten(tmp_p
     finally:
         holder.kill()
         holder.wait()
+
+
+async def test_the_runs_pane_reads_no_run_file_on_the_ui_thread(tmp_path, tiny):
+    """The pane polled the store every 2 s and drew each row from the files (state.json 9
+    times a row): the app reads snapshots in a worker; the UI thread draws them."""
+    import threading
+
+    from textual.widgets import DataTable
+
+    from cifar_tui.app import CifarApp
+
+    store = RunStore(tmp_path / "runs")
+    runs = [_finished_run(store, 0.5 + i / 100) for i in range(3)]
+    ui, opened = threading.get_ident(), []
+
+    def hook(event: str, args: tuple) -> None:
+        path = args[0] if event == "open" else None
+        if isinstance(path, str) and path.startswith(str(store.root)) \
+                and threading.get_ident() == ui:
+            opened.append(Path(path).name)
+
+    sys.addaudithook(hook)
+    app = CifarApp(runs_root=store.root, loader=lambda source, stop=None: tiny)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("6")
+        table = app.query_one("#runs-table", DataTable)
+        for _ in range(3):  # the first read, u (every run again), and a changed run
+            while table.row_count < 3 or any(w.is_running for w in app.workers):
+                await pilot.pause(0.05)
+            await pilot.pause()
+            opened.clear()
+            await pilot.press("u")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert opened == [], "the UI thread read run files"
+        runs[0].update_state(status="stopped")  # (this test runs on the UI thread too)
+        opened.clear()
+        app.read_runs()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "stopped" in [str(c).strip() for c in table.get_row(runs[0].id)]
+        assert opened == []
