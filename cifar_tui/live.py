@@ -247,8 +247,10 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def describe(snap: RunSnapshot) -> str:
-    """One line for lists: 'running, epoch 4/10, 812 img/s, ETA 3 min', or the plain status."""
+def describe(run: Run | RunSnapshot) -> str:
+    """One line for lists: 'running, epoch 4/10, 812 img/s, ETA 3 min', or the plain status
+    (of a snapshot, or of a run as its files say now)."""
+    snap = run.snapshot() if isinstance(run, Run) else run
     status = snap.status
     epochs = snap.config.get("epochs", "?")
     if status is RunStatus.STARTING:
@@ -266,9 +268,10 @@ def describe(snap: RunSnapshot) -> str:
     return ", ".join(parts)
 
 
-def live_summary(snap: RunSnapshot) -> dict:
+def live_summary(run: Run | RunSnapshot) -> dict:
     """``RunSnapshot.summary()`` plus what a live view needs: pid (if live), epoch, seconds per
     epoch and batch-level progress."""
+    snap = run.snapshot() if isinstance(run, Run) else run
     s = snap.summary()
     secs = [h["seconds"] for h in snap.rows if "seconds" in h]
     s.update({
