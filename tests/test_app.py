@@ -814,6 +814,13 @@ async def test_real_tiny_training_through_the_ui(tmp_path, tiny):
         await pilot.press("enter")
         await settle(pilot)
         assert "resized to 32x32" in text_of(app, "#pred-header")
+        # e in Results: the app's worker evaluates it again (under the run lock), and Results
+        # shows the new evaluation
+        (run.path / "metrics.json").unlink()
+        await pilot.press("4", "e")
+        await settle(pilot)
+        assert "test accuracy" in text_of(app, "#results-header") and run.metrics["n"] == 20
+        assert not run.lock_held()
 
 
 async def test_model_form_shows_only_the_fields_an_arch_takes(tmp_path, tiny):
