@@ -701,7 +701,8 @@ class CifarApp(InOrderKeysApp):
 
     @on(ExportCode)
     def _export_code(self, message: ExportCode) -> None:
-        self._core_work("code", partial(tasks.write_code, message.config), "model_code",
+        self._core_work("code", partial(tasks.write_code, message.config, self.dataset,
+                                        message.key), "model_code",
                    "Could not write the code")
 
     @on(ClassifyImage)

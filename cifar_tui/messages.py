@@ -82,9 +82,11 @@ class BuildModel(Message):
 
 @dataclass
 class ExportCode(Message):
-    """Write ``config`` as the standalone Keras script ``cifar-tui code`` exports."""
+    """Write ``config`` as the standalone Keras script ``cifar-tui code`` exports, for the data
+    loaded; ``key`` names the request (the result carries it back)."""
 
     config: TrainConfig
+    key: str
 
 
 @dataclass

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .config import TrainConfig
+    from .data import Dataset
     from .runs import Run
 
 
@@ -41,21 +42,25 @@ def build(key: tuple, summary_width: int) -> ModelBuilt:
 
 @dataclass(frozen=True)
 class ModelCode:
-    """``config`` as the script ``cifar-tui code`` exports, or why it has none (``key``:
-    repr(config))."""
+    """A config as the script ``cifar-tui code`` exports, or why it has none (``key``: the
+    request's)."""
 
     key: str
     source: str | None
     error: str | None
 
 
-def write_code(config: TrainConfig) -> ModelCode:
-    from .codegen import export_script  # imports TensorFlow
+def write_code(config: TrainConfig, data: Dataset | None, key: str) -> ModelCode:
+    """The script of ``config`` reading, and fitting its model to, ``data`` (the data set
+    loaded; None: CIFAR-10's)."""
+    from .codegen import dataset_export, export_script  # imports TensorFlow
 
     try:
-        return ModelCode(repr(config), export_script(config), None)
+        source = export_script(config, **(dataset_export(data, config) if data is not None
+                                          else {}))
     except Exception as exc:  # noqa: BLE001 - e.g. fast: why it has no plain-Keras script
-        return ModelCode(repr(config), None, str(exc))
+        return ModelCode(key, None, str(exc))
+    return ModelCode(key, source, None)
 
 
 @dataclass(frozen=True)

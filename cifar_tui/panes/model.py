@@ -345,7 +345,7 @@ if w.parent is not None and w.parent.parent.display]
         if self.view == "code" and (force or code_key != self._code_key):
             self._code_key = code_key
             table.update(f"Writing the Keras code of {cfg.arch}...")
-            self.post_message(ExportCode(cfg))
+            self.post_message(ExportCode(cfg, code_key))
         key = self._key(cfg)
         if key == self._model_key and not force:
             return  # the model is unchanged (e.g. the learning rate was edited)
