@@ -642,15 +642,7 @@ async def test_a_pane_switch_restyles_the_panes_not_every_widget_in_them(tmp_pat
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
-        restyled: list = []
-        update_nodes = app.stylesheet.update_nodes
-
-        def spy(nodes, animate=False):  # noqa: ANN001, ANN202
-            nodes = list(nodes)
-            restyled.extend(nodes)
-            return update_nodes(nodes, animate=animate)
-
-        app.stylesheet.update_nodes = spy
+        restyled = spy_on_restyles(app)
         await pilot.press("1")
         await pilot.pause()
         await pilot.press("2")
@@ -708,15 +700,7 @@ async def test_full_screen_restyles_the_screen_and_the_view_not_every_widget(tmp
         await pilot.pause()
         await pilot.press("1")
         await pilot.pause()
-        restyled: list = []
-        update_nodes = app.stylesheet.update_nodes
-
-        def spy(nodes, animate=False):  # noqa: ANN001, ANN202
-            nodes = list(nodes)
-            restyled.extend(nodes)
-            return update_nodes(nodes, animate=animate)
-
-        app.stylesheet.update_nodes = spy
+        restyled = spy_on_restyles(app)
         box = app.query_one("#gallery-box")
         for maximized in (True, False):
             restyled.clear()
@@ -728,3 +712,17 @@ async def test_full_screen_restyles_the_screen_and_the_view_not_every_widget(tmp
             form = app.query_one("#model-form")
             assert not [n for n in restyled if form in n.ancestors_with_self]
             assert len(restyled) < 10, restyled
+
+
+def spy_on_restyles(app) -> list:  # noqa: ANN001
+    """The nodes the app's stylesheet restyles from now on (appended as they are)."""
+    restyled: list = []
+    update_nodes = app.stylesheet.update_nodes
+
+    def spy(nodes, animate=False):  # noqa: ANN001, ANN202
+        nodes = list(nodes)
+        restyled.extend(nodes)
+        return update_nodes(nodes, animate=animate)
+
+    app.stylesheet.update_nodes = spy
+    return restyled
