@@ -96,6 +96,7 @@ class ClassifyImage(Message):
     path: Path
 
 
+@dataclass
 class ExportReport(Message):
     """Write the report (markdown, HTML, PNG figures) of ``runs``."""
 
