@@ -33,8 +33,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
+from conftest import settle  # noqa: E402  (the tests' wait for the app's workers)
 
 from cifar_tui import CLASSES  # noqa: E402
 from cifar_tui.config import TrainConfig  # noqa: E402
@@ -133,15 +135,6 @@ def tiny_data() -> Dataset:
     return Dataset(x, y, x[:20], y[:20], source="generated")
 
 
-async def idle(pilot) -> None:  # noqa: ANN001
-    app = pilot.app
-    while True:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if all(w.is_finished for w in app.workers):
-            return
-
-
 async def measure(root: Path, n: int, repeat: int) -> dict:
     from cifar_tui.app import CifarApp
 
@@ -150,9 +143,9 @@ async def measure(root: Path, n: int, repeat: int) -> dict:
     app = CifarApp(runs_root=root, loader=lambda source, stop=None, **kw: data)
     out: dict = {"runs": n}
     async with app.run_test(size=(80, 24)) as pilot:
-        await idle(pilot)
+        await settle(pilot)
         await pilot.press("6")
-        await idle(pilot)
+        await settle(pilot)
         table = app.query_one("#runs-table")
         out["rows"] = table.row_count
         refreshes = []
@@ -160,7 +153,7 @@ async def measure(root: Path, n: int, repeat: int) -> dict:
             opens.start()
             cpu0, wall0 = time.thread_time(), time.perf_counter()
             await pilot.press("u")
-            await idle(pilot)
+            await settle(pilot)
             cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
             refreshes.append({**opens.stop(), "ui_cpu_ms": cpu * 1e3, "wall_ms": wall * 1e3})
             await asyncio.sleep(0.2)

@@ -166,3 +166,14 @@ def small_run_config(**kw):  # noqa: ANN201 - a TrainConfig
     base = {"spec": SMALL_SPEC, "optimizer": "adam", "learning_rate": 3e-3,
             "batch_size": 16, "epochs": 3, "val_split": 0.0, "patience": 0}
     return TrainConfig.for_arch("custom", **{**base, **kw})
+
+
+async def settle(pilot) -> None:  # noqa: ANN001
+    """Wait until every worker (data load, training, queued runs, parameter table) is done and
+    the messages they posted are handled: no polling, no timeout to tune."""
+    app = pilot.app
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(w.is_finished for w in app.workers):
+            return

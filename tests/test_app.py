@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import gallery_lines, static_text
+from conftest import gallery_lines, settle, static_text
 from textual.widgets import DataTable, Input, ProgressBar, RichLog, Select, Static, TabbedContent
 
 from cifar_tui.app import CifarApp
@@ -30,17 +30,6 @@ def region_text(app, widget) -> str:
     region = widget.region
     lines = [strip.crop(region.x, region.right).text for strip in strips[region.y:region.bottom]]
     return " ".join(" ".join(lines).split())
-
-
-async def settle(pilot) -> None:
-    """Wait until every worker (data load, training, queued runs, parameter table) is done and
-    the messages they posted are handled: no polling, no timeout to tune."""
-    app = pilot.app
-    while True:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if all(w.is_finished for w in app.workers):
-            return
 
 
 async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
