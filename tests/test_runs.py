@@ -519,3 +519,33 @@ def test_cli_runs_lists_newest_first_as_the_runs_pane(tmp_path, capsys):
     assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [r["run"][:8] for r in runs] == ["20260103", "20260102", "20260101"]
+
+
+@pytest.mark.slow
+def test_an_evaluation_killed_inside_every_write_window_leaves_a_sound_run(tmp_path, tiny,
+                                                                         monkeypatch):
+    """evaluate_run writes predictions.npz and metrics.json under the run lock: a kill after any
+    of its file mutations leaves a run with no damage, its status, the old or the new test
+    evaluation (never a broken one), and its lock free for the next evaluation."""
+    from cifar_tui.trainer import evaluate_run
+
+    base = train(cfg(epochs=1), data=tiny, store=RunStore(tmp_path / "base"))
+    assert base.status == "finished" and base.metrics
+    with monkeypatch.context() as m:  # a dry run lists the evaluation's file mutations
+        ops = inject_crash(m, after=None)
+        evaluate_run(_copy(base, tmp_path / "dry"), tiny)
+    assert any("predictions.npz" in op for op in ops) and any("metrics.json" in op for op in ops)
+
+    for after in range(1, len(ops) + 1):
+        run = _copy(base, tmp_path / f"kill{after}")
+        with monkeypatch.context() as m:
+            inject_crash(m, after=after)
+            with pytest.raises(Killed):
+                evaluate_run(run, tiny)
+        where = f"killed after {ops[:after]}"
+        snap = run.snapshot()
+        assert snap.damage is None and snap.status == "finished", where
+        assert run.metrics["n"] == len(tiny.y_test), where
+        assert run.predictions() is not None, where
+        assert run.owner() is None, where
+        assert evaluate_run(run, tiny).n == len(tiny.y_test), where  # the lock is free
