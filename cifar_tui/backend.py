@@ -155,22 +155,32 @@ def device_names() -> list[str]:
     return []
 
 
-def set_seed(seed: int) -> None:
+def set_seed(seed: int, deterministic: bool = True) -> None:
     """Seed Python, numpy and Keras (and the backend) for a reproducible run: on a CPU under
-    TensorFlow, two runs of one config and seed give the same numbers, epoch for epoch."""
+    TensorFlow, two runs of one config and seed give the same numbers, epoch for epoch.
+
+    ``deterministic=False`` for a run compiled with XLA: Keras refuses XLA while TensorFlow's
+    op determinism is on (it warns and runs without it), and XLA's compiled step adds in one
+    fixed order anyway."""
     import_keras().utils.set_random_seed(seed)
-    deterministic_ops()
+    deterministic_ops(deterministic)
 
 
-def deterministic_ops() -> None:
-    """TensorFlow's ops deterministic on a CPU. Seeding alone is not enough there: two runs
-    with seed 0 parted from epoch 3 (reductions split over threads add in varying order).
-    Not on a GPU, where some ops have no deterministic kernel and would fail the run."""
+def deterministic_ops(on: bool = True) -> None:
+    """TensorFlow's ops deterministic on a CPU (or not: the setting is the process's, so a run
+    that needs it off must turn it off after one that turned it on). Seeding alone is not enough
+    there: two runs with seed 0 parted from epoch 3 (reductions split over threads add in
+    varying order). Not on a GPU, where some ops have no deterministic kernel and would fail
+    the run."""
     if requested() != "tensorflow" or device_names():
         return
     import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
-    tf.config.experimental.enable_op_determinism()
+    if on:
+        tf.config.experimental.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 def describe() -> str:

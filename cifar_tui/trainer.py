@@ -205,7 +205,7 @@ def train(config: TrainConfig | None = None, *, data: Dataset | None = None,
                          error=None, backend=keras.backend.backend())
         run.clear_spawn()  # begun: viewers go by the state and the lock from here
         data = _run_data(run, config, data, emit.stop, initial_epoch)
-        backend.set_seed(config.seed)
+        backend.set_seed(config.seed, deterministic=jit_choice(config)[0] is not True)
         batches = _Batches.split(data, config, initial_epoch)
         if compute := mixed_policy(config):
             keras.mixed_precision.set_global_policy(compute)

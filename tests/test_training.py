@@ -497,6 +497,33 @@ def test_fast_recipe_lookahead_tta_and_warmup_linear_schedule(tmp_path, learnabl
     assert not model.get_layer("augment").flip and model.get_layer("augment").pixels == 2
 
 
+class _SeenCompiled(keras.callbacks.Callback):
+    """What a run's model is compiled with, and whether op determinism is on, as it trains."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from tensorflow.python.framework import config as tf_config
+
+        self.seen.append((bool(self.model.jit_compile), tf_config.is_op_determinism_enabled()))
+
+
+def test_a_run_given_xla_gets_it_after_a_seeded_run_without(tmp_path, tiny):
+    """Seeding turned TensorFlow's op determinism on for the whole process, and Keras turns XLA
+    off while it is on: every seeded run lost the XLA that jit_choice picked for `fast` in
+    float32 on a CPU without AVX-512 (seen on a Zen 3), and its hardware line lost the why.
+    A run compiled with XLA turns determinism off; the next run without XLA turns it back on."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("op determinism and this fallback are TensorFlow's")
+    spy = _SeenCompiled()
+    for jit in ("off", "on", "off"):
+        train(cfg(epochs=1, val_split=0, jit_compile=jit), data=tiny, store=RunStore(tmp_path),
+              evaluate=False, callbacks=[spy])
+    assert spy.seen == [(False, True), (True, False), (False, True)]
+
+
 def test_the_finished_line_says_how_many_test_images_the_accuracy_is_on():
     """The CLI's last line and the Train pane's log (one ``describe``) gave a test accuracy
     without its image count, though ``--test-subset`` changes it."""
