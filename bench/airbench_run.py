@@ -17,6 +17,13 @@ seconds of ``main()``.
 
     python bench/airbench_run.py --airbench PATH/airbench94.py --data ARCHIVE [--seeds 0,1,2]
         [--warmup] [--subset N --epochs E]   # the last two: a short dry run
+        [--cpu float32|bfloat16]
+
+``--cpu`` runs it on the CPU, adapted from outside its code where it must be: its loader's
+``map_location`` (the GPU) becomes the CPU, ``.cuda()`` and CUDA synchronisation are no-ops, its
+CUDA-event clock is a ``perf_counter`` stand-in (the same intervals), and its ``.half()`` (of the
+images and the net, batch norm kept in float32 as it keeps it) gives float32 or bfloat16: a CPU
+has no float16 kernels to speak of. Run it with the threads the CPU has (PyTorch's default).
 """
 
 from __future__ import annotations
@@ -73,6 +80,34 @@ def _torchvision_stand_in() -> None:
     sys.modules["torchvision"], sys.modules["torchvision.transforms"] = tv, tv.transforms
 
 
+class _CpuEvent:
+    """``torch.cuda.Event(enable_timing=True)`` on a CPU: ``record`` notes the time."""
+
+    def __init__(self, enable_timing: bool = False) -> None:
+        self.t = 0.0
+
+    def record(self) -> None:
+        self.t = time.perf_counter()
+
+    def elapsed_time(self, end: _CpuEvent) -> float:  # milliseconds, as CUDA's
+        return 1e3 * (end.t - self.t)
+
+
+def _on_cpu(precision: str) -> None:
+    """airbench94's GPU calls, made to run on the CPU in ``precision`` (see --cpu)."""
+    import torch
+    from torch import nn
+
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+    load = torch.load
+    torch.load = lambda *a, **k: load(*a, **{**k, "map_location": "cpu"})
+    torch.cuda.Event = _CpuEvent
+    torch.cuda.synchronize = lambda *a, **k: None
+    nn.Module.cuda = lambda self, *a, **k: self
+    nn.Module.half = lambda self: self.to(dtype)
+    torch.Tensor.half = lambda self, *a, **k: self.to(dtype)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,13 +117,17 @@ def main() -> int:
     ap.add_argument("--warmup", action="store_true")
     ap.add_argument("--subset", type=int, help="training images per class (dry run)")
     ap.add_argument("--epochs", type=float, help="airbench's train_epochs (dry run; its own: 9.9)")
+    ap.add_argument("--cpu", choices=("float32", "bfloat16"),
+                    help="run on the CPU in this precision (see above)")
     args = ap.parse_args()
     try:
         import torch
     except ImportError:
         print("airbench94 needs PyTorch, which is not installed here", flush=True)
         return 2
-    if not torch.cuda.is_available():
+    if args.cpu:
+        _on_cpu(args.cpu)
+    elif not torch.cuda.is_available():
         print("airbench94 needs a CUDA GPU (it calls .cuda() and times with CUDA events)",
               flush=True)
         return 2
@@ -98,6 +137,9 @@ def main() -> int:
     spec = importlib.util.spec_from_file_location("airbench94", args.airbench)
     airbench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(airbench)  # its __main__ block (25 runs) does not run
+    if args.cpu:  # its loaders' gpu=0 default: torch.device(0) fails without a GPU
+        init = airbench.CifarLoader.__init__
+        init.__defaults__ = (*init.__defaults__[:-1], "cpu")
     if args.epochs:
         airbench.hyp["opt"]["train_epochs"] = args.epochs
     timed: list[float] = []
@@ -110,7 +152,9 @@ def main() -> int:
 
     airbench.print_training_details = keep_time
     os.chdir(work)  # its loaders read ./cifar10/
-    info = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    info = {"device": (_cpu_name() + f", {torch.get_num_threads()} threads, {args.cpu}"
+                       if args.cpu else torch.cuda.get_device_name(0)),
+            "torch": torch.__version__}
     print("device:", json.dumps(info), flush=True)
     if args.warmup:
         airbench.main("warmup")
@@ -123,6 +167,12 @@ def main() -> int:
                                       "airbench_seconds": timed[-1], "wall_s": wall, **info}),
               flush=True)
     return 0
+
+
+def _cpu_name() -> str:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                    "CPU")
 
 
 if __name__ == "__main__":

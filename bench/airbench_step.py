@@ -23,7 +23,8 @@ median, and per variant the median of all its timed steps and its ratio to the f
 
 Variants: ``airbench:bfloat16``, ``airbench:float32``, ``fast`` (its defaults), and ``fast``
 with options after colons: ``bf16``/``f32`` (--mixed-precision on/off), ``xla``/``noxla``
-(--jit on/off), ``noaug``, ``key=value`` (a recipe "net" override, e.g. ``gelu=grad``),
+(--jit on/off), ``det``/``nodet`` (TensorFlow's op determinism on/off; by default as a seeded
+run sets it: on, but off with XLA), ``noaug``, ``key=value`` (a recipe "net" override, e.g. ``gelu=grad``),
 ``NAME=value`` (an upper-case name: an environment variable of its process), ``torch`` (Keras
 on PyTorch, in ``--torch-python``, which then needs Keras and the project's dependencies), e.g.
 ``fast:f32:noxla``.
@@ -117,7 +118,8 @@ def command(variant: str, args: argparse.Namespace) -> tuple[list[str], dict[str
     cmd = [python, str(HERE / "fast_step.py"), "--json", "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch", str(args.batch)]
     flags = {"bf16": ["--mixed-precision", "on"], "f32": ["--mixed-precision", "off"],
-             "xla": ["--jit", "on"], "noxla": ["--jit", "off"]}
+             "xla": ["--jit", "on"], "noxla": ["--jit", "off"],
+             "det": ["--determinism", "on"], "nodet": ["--determinism", "off"]}
     if "noaug" not in opts:
         cmd.append("--augment")
     for opt in opts:

@@ -1,10 +1,12 @@
 """Seconds per training step of the `fast` net alone: ``train_on_batch`` on one fixed batch of
 1,024 random images, in the precision and compiled as a run does it (on TensorFlow, bfloat16
 without XLA on a CPU that has bfloat16, else XLA; XLA on JAX; PyTorch eager, as Keras leaves it
-on a CPU), no batch pipeline, no callbacks (no lookahead).
+on a CPU), no batch pipeline, no callbacks (no lookahead). Seeded as a run is: with TensorFlow's op
+determinism on unless XLA compiles the step (before 2026-12-08 this bench left it off, where a
+run without XLA had it on).
 
     python bench/fast_step.py [--steps 9] [--batch 512] [--mixed-precision off] [--jit on]
-        [--warmup 3] [--augment] [--net KEY=VALUE ...] [--json]
+        [--warmup 3] [--augment] [--net KEY=VALUE ...] [--determinism on|off] [--json]
 
 Against a whole run's seconds per step (history.csv), it says whether time goes to the compiled
 step itself or to what surrounds it. The backend is Keras's (``KERAS_BACKEND``); XLA's own
@@ -44,6 +46,9 @@ def main() -> None:
                     help="the run's in-model translation in the step, as training has it")
     ap.add_argument("--net", action="append", default=[], metavar="KEY=VALUE",
                     help="override one of recipe.FAST['net'] (a Python literal or a string)")
+    ap.add_argument("--determinism", choices=("auto", "on", "off"), default="auto",
+                    help="TensorFlow's op determinism as a seeded run sets it (auto: on, but "
+                         "off with XLA), or on/off")
     ap.add_argument("--json", action="store_true", help="end with a RESULT {json} line")
     ap.add_argument("--profile", action="store_true",
                     help="PyTorch backend: time one more step by operator")
@@ -52,6 +57,7 @@ def main() -> None:
     import keras
     import numpy as np
 
+    from cifar_tui import backend
     from cifar_tui.config import TrainConfig
     from cifar_tui.models import InputStage, build_fast, compile_model, make_optimizer
     from cifar_tui.recipe import FAST
@@ -74,13 +80,16 @@ def main() -> None:
     opt = make_optimizer(hyp["optimizer"], hyp["learning_rate"], hyp["weight_decay"],
                          hyp["momentum"])
     jit = jit_compile(cfg)
+    deterministic = jit is not True if args.determinism == "auto" else args.determinism == "on"
+    backend.set_seed(0, deterministic=deterministic)  # as trainer.train seeds a run
     compile_model(model, opt, hyp["label_smoothing"], jit_compile=jit)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.batch or hyp["batch_size"], 32, 32, 3), dtype=np.uint8)
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)
     t = time.perf_counter()
     model.train_on_batch(x, y)
-    print(f"{keras.backend.backend()}, {policy or 'float32'}, jit_compile={jit}: first step "
+    print(f"{keras.backend.backend()}, {policy or 'float32'}, jit_compile={jit}, "
+          f"deterministic ops {deterministic}: first step "
           f"(compile) {time.perf_counter() - t:.1f} s", flush=True)
     for _ in range(args.warmup - 1):
         model.train_on_batch(x, y)
@@ -95,7 +104,7 @@ def main() -> None:
     if args.json:
         print("RESULT " + json.dumps({
             "what": "fast", "backend": keras.backend.backend(), "precision": policy or "float32",
-            "jit_compile": jit, "augment": args.augment, "net": net, "batch": len(x),
+            "jit_compile": jit, "deterministic": deterministic, "augment": args.augment, "net": net, "batch": len(x),
             "steps": steps, "median_s": statistics.median(steps)}), flush=True)
         return
     if args.profile and keras.backend.backend() == "torch":
