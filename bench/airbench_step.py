@@ -24,7 +24,8 @@ median, and per variant the median of all its timed steps and its ratio to the f
 Variants: ``airbench:bfloat16``, ``airbench:float32``, ``fast`` (its defaults), and ``fast``
 with options after colons: ``bf16``/``f32`` (--mixed-precision on/off), ``xla``/``noxla``
 (--jit on/off), ``det``/``nodet`` (TensorFlow's op determinism on/off; by default as a seeded
-run sets it: on, but off with XLA), ``noaug``, ``key=value`` (a recipe "net" override, e.g. ``gelu=grad``),
+run sets it: on, but off with XLA), ``noaug``, ``key=value`` (a recipe "net" override, e.g.
+``gelu=grad``),
 ``NAME=value`` (an upper-case name: an environment variable of its process), ``torch`` (Keras
 on PyTorch, in ``--torch-python``, which then needs Keras and the project's dependencies), e.g.
 ``fast:f32:noxla``.

@@ -104,7 +104,8 @@ def main() -> None:
     if args.json:
         print("RESULT " + json.dumps({
             "what": "fast", "backend": keras.backend.backend(), "precision": policy or "float32",
-            "jit_compile": jit, "deterministic": deterministic, "augment": args.augment, "net": net, "batch": len(x),
+            "jit_compile": jit, "deterministic": deterministic, "augment": args.augment,
+            "net": net, "batch": len(x),
             "steps": steps, "median_s": statistics.median(steps)}), flush=True)
         return
     if args.profile and keras.backend.backend() == "torch":
