@@ -18,9 +18,10 @@ import json
 import math
 import os
 import re
+import shlex
 from typing import Any
 
-from .config import TrainConfig
+from .config import TrainConfig, command_flags
 
 # What the fast recipe needs beyond built-in Keras, so its export is refused with these reasons.
 NOT_EXPORTABLE = {
@@ -559,7 +560,10 @@ def _script(cfg: TrainConfig, model: Any, weights: str, steps: int, run_id: str 
                                  extra=("learning_rate=learning_rate",))
     loss_src = _object_call(model.loss)
     if run_id is None:
-        what = f"`cifar-tui code {cfg.arch}`"
+        command = shlex.join(["cifar-tui", "code", cfg.arch, *command_flags(cfg)])
+        # one line, nothing that could end or escape the docstring (a spec is checked text)
+        plain = len(command) <= 200 and not {'"', "\\", "\n"} & set(command)
+        what = f"`{command}`" if plain else f"`cifar-tui code {cfg.arch}` with its flags"
     else:
         what = f"run {run_id}" if _PLAIN_ID.fullmatch(run_id) else "the run in RUN_ID below"
     lr_note = (f"# {cfg.schedule} schedule over {cfg.epochs} epochs of {steps} steps"

@@ -467,3 +467,37 @@ class TrainConfig:
         if "weights" in opts and not download:
             opts["weights"] = "none"
         return opts
+
+
+def command_flags(cfg: TrainConfig) -> list[str]:
+    """The fewest ``train``/``code`` flags that make ``cfg`` from its preset
+    (``TrainConfig.for_arch``), trained fields only: ``cifar-tui code ARCH FLAGS`` rebuilds it.
+    A derived setting (fast's learning rate from its batch size) is left out where the flags it
+    follows bring it back."""
+    cli = {f.name: f for f in fields(TrainConfig)
+           if f.metadata.get("cli") and f.metadata.get("trained", True)}
+    given = {k: getattr(cfg, k) for k, f in cli.items()
+             if getattr(cfg, k) != getattr(TrainConfig.for_arch(cfg.arch), k)}
+
+    def rebuilds(values: dict) -> bool:
+        made = TrainConfig.for_arch(cfg.arch, **values)
+        return all(getattr(made, k) == getattr(cfg, k) for k in cli)
+
+    for name in list(given):
+        rest = {k: v for k, v in given.items() if k != name}
+        if rebuilds(rest):
+            given = rest
+    out: list[str] = []
+    for name, value in given.items():
+        f = cli[name]
+        opt = max(f.metadata.get("flags") or ("--" + name.replace("_", "-"),), key=len)
+        kind = field_kind(f)
+        if kind == "bool":
+            out.append(opt if value else "--no-" + opt[2:])
+        elif value is None:
+            continue  # a flag cannot say "unset"; the preset's None is what for_arch gives
+        elif kind == "list[str]":
+            out += [opt, ",".join(value)]
+        else:
+            out += [opt, str(value)]
+    return out

@@ -350,3 +350,32 @@ def test_a_runs_script_runs_offline_on_its_archive_without_tensorflow(tmp_path, 
                          capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "test accuracy" in res.stdout
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"epochs": 5, "batch_size": 64, "learning_rate": 0.003},
+    {"arch": "cnn-dropout-bn", "batch_norm": False, "augment_flip": True, "dropout": 0.4},
+    {"arch": "custom", "spec": "C8-P-F-FC32", "optimizer": "adam"},
+    {"arch": "fast", "batch_size": 512},  # its lr and weight decay follow the batch size
+    {"arch": "fast", "batch_size": 512, "learning_rate": 0.3},  # set by hand: said
+])
+def test_the_scripts_header_names_the_command_that_makes_its_config(overrides, capsys):
+    """The script exported from the Model view said `cifar-tui code cnn` whatever the form held
+    (epochs 5, batch 64...): that command printed another script. The header's command, given
+    back to the CLI, now makes the same config."""
+    import shlex
+
+    from cifar_tui.cli import _parser, config_fields, config_flags
+    from cifar_tui.config import command_flags
+
+    arch = overrides.pop("arch", "cnn")
+    cfg = TrainConfig.for_arch(arch, **overrides)
+    command = ["cifar-tui", "code", arch, *command_flags(cfg)]
+    args = _parser().parse_args(command[1:])
+    back = TrainConfig.for_arch(arch, **config_flags(args, trained_only=True))
+    for f in config_fields(trained_only=True):
+        assert getattr(back, f.name) == getattr(cfg, f.name), f.name
+    assert len(command) - 3 <= 2 * len(overrides)  # no flag the preset already gives
+    if arch != "fast":  # fast is not exported (it says why)
+        assert f"from `{shlex.join(command)}`." in export_script(cfg)
