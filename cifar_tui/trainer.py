@@ -112,7 +112,8 @@ def jit_choice(cfg: TrainConfig) -> tuple[bool | str, str | None]:
     On a GPU, XLA (recipe.FAST). On a CPU, oneDNN without XLA in bfloat16 (2.85 against 5.5 s a
     step on a Zen 4), and in float32 on a CPU with AVX-512 too (3.9 against 5.8-6.2 s on the
     Zen 4, 3.09 against 4.64 on a Xeon with AMX); XLA only in float32 on a CPU without it,
-    where it measured 2.1-2.6x faster (bench/RESULTS.md)."""
+    where it measured 2.1-2.6x faster on one VM and 1.17-1.25x on a Zen 3 (bench/RESULTS.md).
+    A run given XLA is seeded without op determinism, which would turn XLA off (train)."""
     if cfg.jit_compile != "auto":
         return cfg.jit_compile == "on", None
     if cfg.arch != "fast" or keras.backend.backend() != "tensorflow":
