@@ -472,20 +472,24 @@ class TrainConfig:
 def command_flags(cfg: TrainConfig) -> list[str]:
     """The fewest ``train``/``code`` flags that make ``cfg`` from its preset
     (``TrainConfig.for_arch``), trained fields only: ``cifar-tui code ARCH FLAGS`` rebuilds it.
-    A derived setting (fast's learning rate from its batch size) is left out where the flags it
-    follows bring it back."""
+    What acts is compared, not how it is spelled: a model option at the preset's value (the
+    form's dropout 0.0 for `cnn`, where the preset leaves it unset), a moot setting (momentum
+    for Adam), and a derived one that the flags bring back (fast's learning rate from its batch
+    size) are left out."""
     cli = {f.name: f for f in fields(TrainConfig)
            if f.metadata.get("cli") and f.metadata.get("trained", True)}
-    given = {k: getattr(cfg, k) for k, f in cli.items()
-             if getattr(cfg, k) != getattr(TrainConfig.for_arch(cfg.arch), k)}
 
-    def rebuilds(values: dict) -> bool:
-        made = TrainConfig.for_arch(cfg.arch, **values)
-        return all(getattr(made, k) == getattr(cfg, k) for k in cli)
+    def acting(c: TrainConfig) -> dict:
+        opts, moot = c.model_options(), c.unused()
+        return {k: opts.get(k) if k in MODEL_OPTIONS else getattr(c, k) for k in cli
+                if k not in moot and (k not in MODEL_OPTIONS or k in opts)}
 
+    want, preset = acting(cfg), acting(TrainConfig.for_arch(cfg.arch))
+    given = {k: getattr(cfg, k) for k, v in want.items() if preset.get(k, v) != v
+             or k not in preset}
     for name in list(given):
         rest = {k: v for k, v in given.items() if k != name}
-        if rebuilds(rest):
+        if acting(TrainConfig.for_arch(cfg.arch, **rest)) == want:
             given = rest
     out: list[str] = []
     for name, value in given.items():
