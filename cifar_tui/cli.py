@@ -53,21 +53,6 @@ def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = False,
-                  cli_only: bool = True) -> list:
-    """TrainConfig's fields that are flags (all, or ``names``; ``trained_only``: those that
-    change what is trained, for ``cifar-tui code``; ``cli_only=False``: ``names`` even when
-    they are not flags of their own, as the data options are added with --data)."""
-    from dataclasses import fields
-
-    from .config import TrainConfig
-
-    return [f for f in fields(TrainConfig)
-            if (f.metadata.get("cli", False) or not cli_only)
-            and (names is None or f.name in names)
-            and (f.metadata.get("trained", True) or not trained_only)]
-
-
 def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None = None,
                      trained_only: bool = False, cli_only: bool = True) -> None:
     """One flag per TrainConfig field, generated from its ``_param`` description: the option
@@ -75,7 +60,7 @@ def add_config_flags(p: argparse.ArgumentParser, names: tuple[str, ...] | None =
     comma-separated) and the choices. A flag left out is absent from the namespace (SUPPRESS),
     so the preset's value, or a global option given before the subcommand (``--subset``),
     stands."""
-    from .config import field_help, field_kind
+    from .config import config_fields, field_help, field_kind
 
     for f in config_fields(names, trained_only, cli_only):
         meta = f.metadata
@@ -112,6 +97,8 @@ def _given_data(args: argparse.Namespace):  # noqa: ANN202 - a data.Dataset, or 
 
 def config_flags(args: argparse.Namespace, trained_only: bool = False) -> dict:
     """The TrainConfig values given as flags (or as a global option)."""
+    from .config import config_fields
+
     given = vars(args)
     return {f.name: given[f.name] for f in config_fields(trained_only=trained_only)
             if given.get(f.name) is not None}

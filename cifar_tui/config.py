@@ -469,6 +469,17 @@ class TrainConfig:
         return opts
 
 
+def config_fields(names: tuple[str, ...] | None = None, trained_only: bool = False,
+                  cli_only: bool = True) -> list:
+    """TrainConfig's fields that are flags (all, or ``names``; ``trained_only``: those that
+    change what is trained, for ``cifar-tui code``; ``cli_only=False``: ``names`` even when
+    they are not flags of their own, as the data options are added with --data)."""
+    return [f for f in fields(TrainConfig)
+            if (f.metadata.get("cli", False) or not cli_only)
+            and (names is None or f.name in names)
+            and (f.metadata.get("trained", True) or not trained_only)]
+
+
 def command_flags(cfg: TrainConfig) -> list[str]:
     """The fewest ``train``/``code`` flags that make ``cfg`` from its preset
     (``TrainConfig.for_arch``), trained fields only: ``cifar-tui code ARCH FLAGS`` rebuilds it.
@@ -476,8 +487,7 @@ def command_flags(cfg: TrainConfig) -> list[str]:
     form's dropout 0.0 for `cnn`, where the preset leaves it unset), a moot setting (momentum
     for Adam), and a derived one that the flags bring back (fast's learning rate from its batch
     size) are left out."""
-    cli = {f.name: f for f in fields(TrainConfig)
-           if f.metadata.get("cli") and f.metadata.get("trained", True)}
+    cli = {f.name: f for f in config_fields(trained_only=True)}
 
     def acting(c: TrainConfig) -> dict:
         opts, moot = c.model_options(), c.unused()

@@ -367,8 +367,8 @@ def test_the_scripts_header_names_the_command_that_makes_its_config(overrides, c
     back to the CLI, now makes the same config."""
     import shlex
 
-    from cifar_tui.cli import _parser, config_fields, config_flags
-    from cifar_tui.config import command_flags
+    from cifar_tui.cli import _parser, config_flags
+    from cifar_tui.config import command_flags, config_fields
 
     arch = overrides.pop("arch", "cnn")
     cfg = TrainConfig.for_arch(arch, **overrides)
