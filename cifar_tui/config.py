@@ -495,8 +495,7 @@ def command_flags(cfg: TrainConfig) -> list[str]:
                 if k not in moot and (k not in MODEL_OPTIONS or k in opts)}
 
     want, preset = acting(cfg), acting(TrainConfig.for_arch(cfg.arch))
-    given = {k: getattr(cfg, k) for k, v in want.items() if preset.get(k, v) != v
-             or k not in preset}
+    given = {k: getattr(cfg, k) for k, v in want.items() if k not in preset or preset[k] != v}
     for name in list(given):
         rest = {k: v for k, v in given.items() if k != name}
         if acting(TrainConfig.for_arch(cfg.arch, **rest)) == want:
